@@ -1,0 +1,90 @@
+"""The local build cache: finished builds by key, modules by content hash.
+
+    <root>/builds/<key>.json             the BuildResult of a succeeded build
+    <root>/modules/<sha256>/<module>.so  the module (the directory carries the content hash)
+    <root>/logs/<key>.log                the last build log for that key
+    <root>/work/                         work directories of builds in progress
+    <root>/locks/<key>.lock              one build of a key at a time on this machine
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from compiler.atomic import copy_atomic, sha256_file, write_atomic
+from compiler.result import BuildResult
+
+logger = logging.getLogger(__name__)
+
+
+class LocalCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / "work"
+
+    def log_path(self, key: str) -> Path:
+        return self.root / "logs" / f"{key}.log"
+
+    def module_path(self, sha256: str, module: str) -> Path:
+        return self.root / "modules" / sha256 / f"{module}.so"
+
+    def lookup(self, key: str) -> BuildResult | None:
+        """A succeeded build of ``key`` whose module file is still intact, or None."""
+        entry = self.root / "builds" / f"{key}.json"
+        try:
+            result = BuildResult.from_dict(json.loads(entry.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, KeyError):
+            logger.warning("ignoring unreadable cache entry %s", entry)
+            return None
+        path = Path(result.module_path or "")
+        if not path.is_file() or path.stat().st_size != result.module_size or sha256_file(path) != result.module_sha256:
+            logger.warning("cached module for %s is missing or damaged; rebuilding", key[:12])
+            return None
+        result.cached = True
+        return result
+
+    def forget(self, key: str) -> None:
+        """Drop the cached result of ``key`` (its module file stays: others may use it)."""
+        (self.root / "builds" / f"{key}.json").unlink(missing_ok=True)
+
+    def store_module(self, built: Path, module: str) -> tuple[Path, str, int]:
+        """Copy a freshly built module into the cache under its content hash."""
+        sha = sha256_file(built)
+        dest = self.module_path(sha, module)
+        if not (dest.is_file() and sha256_file(dest) == sha):
+            copy_atomic(built, dest)
+        return dest, sha, dest.stat().st_size
+
+    def store_result(self, result: BuildResult) -> None:
+        write_atomic(self.root / "builds" / f"{result.key}.json", json.dumps(result.to_dict()).encode())
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        path = self.root / "locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def export_module(module_path: Path, sha256: str, out_dir: Path) -> Path:
+    """Copy a module to ``out_dir/<sha256[:16]>/<module>.so``: a path that carries its hash, so a
+    module that a running NEST has loaded is never replaced under it."""
+    dest = out_dir / sha256[:16] / module_path.name
+    if dest.is_file() and sha256_file(dest) == sha256:
+        return dest
+    copy_atomic(module_path, dest)
+    return dest

@@ -1,0 +1,220 @@
+"""Child-process entry: run NESTML's frontend and code generator for one build.
+
+    python -m compiler.codegen JOB.json RESULT.json
+
+This is the only place (with :mod:`compiler.introspect`) that imports ``pynestml``. NESTML keeps
+process-wide state and may call ``sys.exit``, so each build gets a fresh process. NESTML's own
+builder is switched off: cmake and make run afterwards as separate steps (:mod:`compiler.build`).
+
+The job names the files (already written under the work directory with safe names) and the
+display name of each; the result holds diagnostics in our record shape and what the generated
+models declare (parameters, state, input ports) for introspection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+_START_RE = re.compile(r'^Start processing "(.*)"!$')
+_DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated": the errors say it already
+
+
+class _Frontend:
+    """The parts of pynestml we use, imported lazily (only in the child process)."""
+
+    def __init__(self) -> None:
+        import pynestml.frontend.pynestml_frontend as fe
+        from pynestml.codegeneration.nest_builder import NESTBuilder
+        from pynestml.utils.logger import Logger, LoggingLevel
+        from pynestml.utils.messages import MessageCode
+
+        self.fe, self.Logger, self.LoggingLevel, self.MessageCode = fe, Logger, LoggingLevel, MessageCode
+        Logger.no_print = True
+        NESTBuilder.build = lambda self: None  # cmake and make are our own steps
+        self.captured: list[Any] = []
+        orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models
+
+        def generate_code(code_generator, models, metadata):
+            self.captured = list(models)
+            return orig_generate(code_generator, models, metadata)
+
+        def get_parsed_models():
+            models = orig_parsed()
+            self.parsed = list(models)
+            return models
+
+        fe.generate_code = generate_code
+        fe.get_parsed_models = get_parsed_models
+        self.parsed: list[Any] = []
+
+    def run(self, files: list[str], target: str, platform: str, module: str, suffix: str,
+            codegen_opts: dict | None) -> str | None:
+        """Run one NESTML call; return an error text if NESTML raised."""
+        self.captured, self.parsed = [], []
+        try:
+            self.fe.generate_target(files, platform, target_path=target, logging_level="ERROR",
+                                    module_name=module, suffix=suffix, codegen_opts=codegen_opts or None)
+        except SystemExit as exc:
+            return f"NESTML exited ({exc.code})"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}".strip()
+        return None
+
+    def diagnostics(self, names: dict[str, str]) -> list[dict]:
+        """NESTML's log since the last call, as diagnostic records with 1-based columns."""
+        out, current = [], None
+        log = self.Logger.get_log()
+        for idx in sorted(log):
+            artifact, _node, level, code, pos, msg = log[idx]
+            if code == self.MessageCode.START_PROCESSING_FILE:
+                m = _START_RE.match(str(msg))
+                current = Path(m.group(1)).name if m else current
+            if level is None or level.value < self.LoggingLevel.WARNING.value:
+                continue
+            code_name = code.name if isinstance(code, self.MessageCode) else None
+            if code_name in _DROP_CODES:
+                continue
+            d: dict[str, Any] = {
+                "file": names.get(Path(artifact).name if artifact else (current or "")),
+                "line": None, "column": None, "end_line": None, "end_column": None,
+                "severity": "error" if level.name == "ERROR" else "warning",
+                "message": str(msg), "code": code_name,
+            }
+            if pos is not None and not pos.is_added_source_position() and not pos.is_predefined_source_position():
+                d.update(line=pos.get_start_line(), column=pos.get_start_column() + 1,
+                         end_line=pos.get_end_line(), end_column=pos.get_end_column() + 1)
+            out.append(d)
+        return out
+
+
+def _declarations(blocks: list[Any]) -> list[dict]:
+    out = []
+    for block in blocks:
+        for decl in block.get_declarations():
+            comment = " ".join(c.strip() for c in (decl.get_comments() or []) if c and c.strip()) or None
+            for var in decl.get_variables():
+                out.append({
+                    "name": var.get_complete_name(),
+                    "type": str(decl.get_data_type()).strip(),
+                    "default": str(decl.get_expression()).strip() if decl.has_expression() else None,
+                    "comment": comment,
+                })
+    return out
+
+
+def _input_ports(model: Any) -> list[dict]:
+    ports = []
+    for block in model.get_input_blocks():
+        for port in block.get_input_ports():
+            ports.append({
+                "name": port.get_name(),
+                "kind": "spike" if port.is_spike() else "continuous",
+                "type": str(port.get_datatype()).strip() if port.has_datatype() else None,
+                "size": str(port.get_size_parameter()) if port.has_size_parameter() else None,
+            })
+    return ports
+
+
+def describe(model: Any) -> dict:
+    """What a model declares, from its NESTML AST."""
+    return {
+        "nestml_name": model.get_name(),
+        "parameters": _declarations(model.get_parameters_blocks()),
+        "state": _declarations(model.get_state_blocks()),
+        "input_ports": _input_ports(model),
+    }
+
+
+def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[dict, list[dict]]:
+    """``weight_variable`` for every synapse and ``neuron_synapse_pairs`` for the pairs, found in the ASTs."""
+    syn_files = [f["path"] for f in job["files"] if any(m.endswith("synapse") for m in f["models"])]
+    if not syn_files:
+        return {}, []
+    err = fe.run(syn_files, job["target"] + "_check", "NONE", job["module"], "", None)
+    diags = fe.diagnostics(names)
+    if err or any(d["severity"] == "error" for d in diags):
+        return {}, diags or [_error(f"NESTML failed: {err}")]
+    synapses = {m.get_name(): m for m in fe.parsed if m.get_name().endswith("synapse")}
+    weights, problems = {}, []
+    for name, model in synapses.items():
+        variables = {d["name"] for d in _declarations(model.get_state_blocks() + model.get_parameters_blocks())}
+        weight = next((w for w in ("w", "weight", "W") if w in variables), None)
+        if weight is None:
+            problems.append(_error(f"synapse '{name}' has no weight variable: declare a state or parameter named "
+                                   f"'w' (it has: {', '.join(sorted(variables)) or 'none'})"))
+        else:
+            weights[name] = weight
+    pairs = []
+    for pair in job["pairs"]:
+        syn = synapses[pair["synapse"]]
+        spike_ports = [p["name"] for p in _input_ports(syn) if p["kind"] == "spike"]
+        ports = pair.get("post_ports") or [p for p in spike_ports if p.startswith("post")]
+        unknown = [p for p in ports if p not in {q["name"] for q in _input_ports(syn)}]
+        if not ports or unknown:
+            problems.append(_error(
+                f"pair {pair['neuron']}:{pair['synapse']}: " +
+                (f"synapse has no input port {unknown[0]!r}" if unknown else "no postsynaptic spike port found") +
+                f"; its spike ports are {', '.join(spike_ports) or 'none'}: name the post ports as "
+                f"--pair {pair['neuron']}:{pair['synapse']}:PORT"))
+            continue
+        pairs.append({"neuron": pair["neuron"], "synapses": {pair["synapse"]: {"post_ports": ports}}})
+    opts: dict = {}
+    if weights:
+        opts["weight_variable"] = weights
+    if pairs:
+        opts["neuron_synapse_pairs"] = pairs
+    return opts, problems
+
+
+def _error(message: str) -> dict:
+    return {"file": None, "line": None, "column": None, "end_line": None, "end_column": None,
+            "severity": "error", "message": message, "code": None}
+
+
+def run_job(job: dict) -> dict:
+    fe = _Frontend()
+    names = {Path(f["path"]).name: f["name"] for f in job["files"]}
+    syn_opts, diags = _synapse_options(fe, job, names)
+    if any(d["severity"] == "error" for d in diags):
+        return {"ok": False, "diagnostics": diags, "models": []}
+    codegen_opts = {"nest_path": job["nest_path"], "nest_version": job["nest_version"], **syn_opts}
+    files = [f["path"] for f in job["files"]]
+    err = fe.run(files, job["target"], "NEST", job["module"], job["suffix"], codegen_opts)
+    diags = fe.diagnostics(names)
+    captured = list(fe.captured)
+    failed = err is not None or any(d["severity"] == "error" for d in diags) or not captured
+    if failed and len(files) > 1:
+        # one file's syntax error hides the others' errors: check each file on its own
+        each: list[dict] = []
+        for f in files:
+            fe.run([f], job["target"] + "_check", "NONE", job["module"], "", None)
+            each += fe.diagnostics(names)
+        if any(d["severity"] == "error" for d in each):
+            diags = each
+    if err is not None:
+        diags.append(_error(f"NESTML failed: {err}"))
+    elif failed and not any(d["severity"] == "error" for d in diags):
+        diags.append(_error("NESTML generated no code and reported no error"))
+    return {"ok": not failed, "diagnostics": diags, "models": [describe(m) for m in captured] if not failed else []}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    job = json.loads(job_path.read_text())
+    try:
+        result = run_job(job)
+    except Exception as exc:  # a crash inside NESTML: report it as a diagnostic, keep the traceback in the log
+        traceback.print_exc()
+        result = {"ok": False, "models": [],
+                  "diagnostics": [_error(f"NESTML crashed: {type(exc).__name__}: {exc}")]}
+    result_path.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

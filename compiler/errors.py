@@ -1,0 +1,18 @@
+"""Errors of the compiler package.
+
+A compile that fails because of the *model* is not an exception: it is a failed
+:class:`~compiler.result.BuildResult` with diagnostics. These exceptions are for
+inputs that cannot be compiled at all and for a broken toolchain.
+"""
+
+
+class CompilerError(Exception):
+    """Base class of the compiler's errors."""
+
+
+class InputError(CompilerError):
+    """The request itself is wrong (empty file, not UTF-8, bad module name, unknown pair model...)."""
+
+
+class ToolchainError(CompilerError):
+    """NEST, NESTML or the C++ toolchain is missing or unusable on this machine."""

@@ -1,0 +1,60 @@
+"""Child-process entry: load a built module in NEST and report what it registered.
+
+    python -m compiler.introspect MODULE.so RESULT.json
+
+Loading proves the module works with this NEST (ABI, symbols, names) and gives the names exactly
+as NEST registers them, with NEST's defaults and receptor types.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan": JSON has no such numbers
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def introspect(module_path: Path) -> dict:
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    nest.set_verbosity("M_ERROR")
+    before_nodes, before_syns = set(nest.node_models), set(nest.synapse_models)
+    try:
+        nest.Install(str(module_path.with_suffix("")))
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    nodes = sorted(set(nest.node_models) - before_nodes)
+    syns = sorted(set(nest.synapse_models) - before_syns)
+    defaults, receptors = {}, {}
+    for name in nodes + syns:
+        d = nest.GetDefaults(name)
+        receptors[name] = _jsonable(d.get("receptor_types", {}))
+        defaults[name] = {k: _jsonable(v) for k, v in d.items()
+                          if isinstance(v, (bool, int, float, str)) or hasattr(v, "tolist")}
+    return {"ok": True, "node_models": nodes, "synapse_models": syns, "defaults": defaults, "receptor_types": receptors}
+
+
+def main(argv: list[str]) -> int:
+    result = introspect(Path(argv[0]).resolve())
+    Path(argv[1]).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

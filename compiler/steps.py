@@ -1,0 +1,64 @@
+"""Subprocess steps: argument lists (never a shell string), a time limit, output into a log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    returncode: int | None  # None: killed at the time limit
+    seconds: float
+    timeout: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: float,
+             env: Mapping[str, str] | None = None) -> StepResult:
+    """Run ``argv`` in ``cwd``, appending its stdout and stderr to ``log``.
+
+    The child gets its own process group, so a time-out kills everything it started (make's
+    compilers included)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(log, "ab") as out:
+        out.write(f"\n$ {' '.join(argv)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dict(env) if env is not None else None, start_new_session=True)
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            code = None
+            out.write(f"\n[{name}: killed after the time limit of {timeout:g} s]\n".encode())
+        except BaseException:
+            _kill_group(proc)
+            raise
+    seconds = time.monotonic() - start
+    logger.debug("step %s exited %s after %.2f s", name, code, seconds)
+    return StepResult(name, code, seconds, timeout)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything nestml-registry needs on a Debian machine (run as root, or with sudo rights):
+# the C++ toolchain NESTML's generated code is compiled with, and a virtual environment in .venv
+# with the project and its Python dependencies (NEST 3.10 and NESTML 9 from PyPI).
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh test     plus the test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${1:-}"
+
+apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-venv python3-dev)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    echo "installing Debian packages: ${missing[*]}"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$extra" = "test" ]; then
+    .venv/bin/python -m pip install -q -e ".[test]"
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+echo "ready: $(pwd)/.venv/bin/nestml-registry"

@@ -1,0 +1,87 @@
+"""Real compiles of NESTML's shipped models, loaded and simulated in a fresh NEST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_nest_script
+
+from compiler.atomic import sha256_file
+from compiler.result import BuildResult
+
+IZH_COMPARE = r"""
+import json, sys, nest
+nest.set_verbosity("M_ERROR")
+counts = {}
+for model in ("izhikevich", "izhikevich_neuron_nestml"):
+    for I_e in (5.0, 10.0, 20.0):
+        nest.ResetKernel()          # unloads module models: install again each time
+        nest.Install(sys.argv[1])
+        n = nest.Create(model, params={"I_e": I_e})
+        sr = nest.Create("spike_recorder")
+        nest.Connect(n, sr)
+        nest.Simulate(1000.0)
+        counts[f"{model}@{I_e}"] = sr.n_events
+print(json.dumps(counts))
+"""
+
+
+def test_izhikevich_fires_like_nest_builtin(izh_build: BuildResult) -> None:
+    assert izh_build.module_name == "izhikevich_neuron_nestml_module"
+    assert [(m.name, m.kind) for m in izh_build.models] == [("izhikevich_neuron_nestml", "neuron")]
+    module = Path(izh_build.module_path or "")
+    assert module.name == "izhikevich_neuron_nestml_module.so"
+    assert izh_build.module_sha256 in str(module)  # the path carries the content hash
+    assert sha256_file(module) == izh_build.module_sha256
+    counts = json.loads(run_nest_script(IZH_COMPARE, str(module.with_suffix(""))))
+    for I_e in (5.0, 10.0, 20.0):
+        assert counts[f"izhikevich@{I_e}"] > 0
+        assert counts[f"izhikevich_neuron_nestml@{I_e}"] == counts[f"izhikevich@{I_e}"]
+
+
+def test_introspection_of_izhikevich(izh_build: BuildResult) -> None:
+    (model,) = izh_build.models
+    assert model.nestml_name == "izhikevich_neuron"
+    assert model.source == "izhikevich_neuron.nestml"
+    params = {p["name"]: p for p in model.parameters}
+    assert params["c"]["type"] == "mV"
+    assert params["c"]["default"] == "-65 mV"
+    assert params["c"]["value"] == -65.0
+    assert params["c"]["comment"]
+    assert params["V_min"]["value"] == "-inf"  # not a JSON number: kept as text
+    assert {s["name"] for s in model.state} == {"V_m", "U_m"}
+    ports = {p["name"]: p for p in model.input_ports}
+    assert ports["spikes"]["kind"] == "spike"
+    assert ports["I_stim"]["kind"] == "continuous"
+    assert ports["I_stim"]["type"] == "pA"
+
+
+STDP_RUN = r"""
+import json, sys, nest
+nest.set_verbosity("M_ERROR")
+nest.Install(sys.argv[1])
+pre = nest.Create("iaf_psc_exp", params={"I_e": 400.0})
+post = nest.Create("iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml", params={"I_e": 400.0})
+nest.Connect(pre, post, syn_spec={"synapse_model": "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml",
+                                  "weight": 1.0})
+before = nest.GetConnections(synapse_model="stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml").get("w")
+nest.Simulate(300.0)
+after = nest.GetConnections(synapse_model="stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml").get("w")
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_stdp_pair_weight_changes(stdp_pair_build: BuildResult) -> None:
+    names = {m.name: m for m in stdp_pair_build.models}
+    assert names["iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"].kind == "neuron"
+    assert names["iaf_psc_exp_neuron_nestml"].kind == "neuron"
+    syn = names["stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml"]
+    assert syn.kind == "synapse"
+    assert sorted(syn.variants) == ["stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml_hpc",
+                                    "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml_lbl"]
+    assert syn.source == "stdp_synapse.nestml"
+    assert any(p["name"] == "w" for p in syn.state)
+    out = json.loads(run_nest_script(STDP_RUN, str(Path(stdp_pair_build.module_path or "").with_suffix(""))))
+    assert out["before"] == 1.0
+    assert out["after"] != out["before"]
