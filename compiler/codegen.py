@@ -3,8 +3,9 @@
     python -m compiler.codegen JOB.json RESULT.json
 
 This is the only place (with :mod:`compiler.introspect`) that imports ``pynestml``. NESTML keeps
-process-wide state and may call ``sys.exit``, so each build gets a fresh process. NESTML's own
-builder is switched off: cmake and make run afterwards as separate steps (:mod:`compiler.build`).
+process-wide state and may call ``sys.exit``, so each build gets a fresh process. Two things in
+NESTML are replaced here: its builder (cmake and make run afterwards as our own steps, see
+:mod:`compiler.build`) and its NEST version probe (we know the version from the toolchain).
 
 The job names the files (already written under the work directory with safe names) and the
 display name of each; the result holds diagnostics in our record shape and what the generated
@@ -27,15 +28,22 @@ _DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated":
 class _Frontend:
     """The parts of pynestml we use, imported lazily (only in the child process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, nest_version: str, template_cache: str | None = None) -> None:
         import pynestml.frontend.pynestml_frontend as fe
         from pynestml.codegeneration.nest_builder import NESTBuilder
+        from pynestml.codegeneration.nest_tools import NESTTools
         from pynestml.utils.logger import Logger, LoggingLevel
         from pynestml.utils.messages import MessageCode
 
         self.fe, self.Logger, self.LoggingLevel, self.MessageCode = fe, Logger, LoggingLevel, MessageCode
         Logger.no_print = True
         NESTBuilder.build = lambda self: None  # cmake and make are our own steps
+        # NESTML 9.0 builds its NEST code generator without the options first, so it probes the NEST
+        # version in a subprocess that imports NEST (1-2 s, and a sys.exit path) even when
+        # codegen_opts["nest_version"] is given: answer the probe with the version we know.
+        NESTTools.detect_nest_version = classmethod(lambda cls: nest_version)
+        if template_cache:
+            _cache_compiled_templates(Path(template_cache))
         self.captured: list[Any] = []
         orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models
 
@@ -90,6 +98,22 @@ class _Frontend:
                          end_line=pos.get_end_line(), end_column=pos.get_end_column() + 1)
             out.append(d)
         return out
+
+
+def _cache_compiled_templates(directory: Path) -> None:
+    """Keep NESTML's Jinja templates compiled across processes (each process compiles ~50 of them)."""
+    import jinja2
+
+    directory.mkdir(parents=True, exist_ok=True)
+    cache = jinja2.FileSystemBytecodeCache(str(directory))
+    original = jinja2.Environment.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.bytecode_cache is None:
+            self.bytecode_cache = cache
+
+    jinja2.Environment.__init__ = init
 
 
 def _declarations(blocks: list[Any]) -> list[dict]:
@@ -177,7 +201,7 @@ def _error(message: str) -> dict:
 
 
 def run_job(job: dict) -> dict:
-    fe = _Frontend()
+    fe = _Frontend(job["nest_version"], job.get("template_cache"))
     names = {Path(f["path"]).name: f["name"] for f in job["files"]}
     syn_opts, diags = _synapse_options(fe, job, names)
     if any(d["severity"] == "error" for d in diags):

@@ -24,6 +24,7 @@ from compiler.build import BuildSettings, build_module
 from compiler.cache import LocalCache
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.key import build_key
+from compiler.pch import PchBuild
 from compiler.request import BuildRequest
 from compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
 from compiler.steps import run_step
@@ -49,6 +50,7 @@ class CompilerConfig:
     load_timeout: float = 120.0
     jobs: int = field(default_factory=default_jobs)
     ccache: bool = True
+    pch: bool = True
     keep_work: bool = False
 
 
@@ -100,6 +102,9 @@ class Compiler:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"build {key}\nmodule {request.module}\ntoolchain {tc.id}\n")
         ok = False
+        # the precompiled header builds on the other core while NESTML runs (once per toolchain)
+        pch = PchBuild(tc, self.config.cache_dir, self.config.build_timeout) \
+            if self.config.pch and tc.nest_config is None else None
         try:
             progress("generating code")
             t0 = time.monotonic()
@@ -111,10 +116,12 @@ class Compiler:
 
             progress("compiling")
             t0 = time.monotonic()
+            header = pch.wait() if pch is not None else None
+            pch = None
             settings = BuildSettings(self.config.jobs, self.config.build_timeout,
                                      self.config.cache_dir / "ccache" if self.config.ccache else None,
                                      self.cache.work_dir)
-            prefix = nest_config_prefix(tc, self.config.cache_dir)
+            prefix = nest_config_prefix(tc, self.config.cache_dir, header)
             so, build_diags = build_module(work / "target", request.module, prefix, log, settings)
             timings["build"] = time.monotonic() - t0
             if so is None:
@@ -136,6 +143,8 @@ class Compiler:
             ok = True
             return result
         finally:
+            if pch is not None:
+                pch.wait()
             if ok or not self.config.keep_work:
                 shutil.rmtree(work, ignore_errors=True)
 
@@ -156,6 +165,7 @@ class Compiler:
             "files": files, "target": str(work / "target"), "module": request.module, "suffix": request.suffix,
             "pairs": [p.to_dict() for p in request.pairs],
             "nest_path": str(nest_config_prefix(tc, self.config.cache_dir)), "nest_version": tc.nest_version_tag(),
+            "template_cache": str(self.config.cache_dir / "templates" / tc.nestml_version),
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "codegen.json"

@@ -296,15 +296,23 @@ done
 """
 
 
-def nest_config_prefix(tc: Toolchain, cache_dir: Path) -> Path:
-    """A directory ``P`` with a working ``P/bin/nest-config`` (NESTML's ``nest_path``)."""
+def nest_config_prefix(tc: Toolchain, cache_dir: Path, pch: Path | None = None) -> Path:
+    """A directory ``P`` with a working ``P/bin/nest-config`` (NESTML's ``nest_path``).
+
+    With ``pch``, its ``--cflags`` also force-include that precompiled header: the flags reach only
+    the module's own sources (CMake's compiler checks do not see them). NEST's own nest-config, where
+    it works, is used as it is (and without the header)."""
     if tc.nest_config is not None:
         return Path(tc.nest_config).parent.parent
+    cflags = tc.cflags
     prefix = cache_dir / "toolchains" / tc.fingerprint[:16]
+    if pch is not None:
+        cflags += f" -include {pch} -Winvalid-pch"
+        prefix = pch.parent / "prefix"
     script = prefix / "bin" / "nest-config"
     text = _NEST_CONFIG_TEMPLATE.format(
         nest_package=tc.nest_package, prefix=prefix, version=tc.nest_version,
-        includes=" ".join(f"-I{d}" for d in tc.include_dirs), cflags=tc.cflags, cxx=tc.cxx,
+        includes=" ".join(f"-I{d}" for d in tc.include_dirs), cflags=cflags, cxx=tc.cxx,
         python=sys.executable,
     )
     if not script.is_file() or script.read_text() != text:
