@@ -164,13 +164,23 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
     if err or any(d["severity"] == "error" for d in diags):
         return {}, diags or [_error(f"NESTML failed: {err}")]
     synapses = {m.get_name(): m for m in fe.parsed if m.get_name().endswith("synapse")}
+    file_of = {m: f["name"] for f in job["files"] for m in f["models"]}
     weights, problems = {}, []
+    given = job.get("weight_variables", {})
     for name, model in synapses.items():
         variables = {d["name"] for d in _declarations(model.get_state_blocks() + model.get_parameters_blocks())}
+        has = ", ".join(sorted(variables)) or "none"
+        if name in given:
+            if given[name] not in variables:
+                problems.append(_error(f"synapse '{name}' has no variable '{given[name]}' to use as its weight "
+                                       f"(its state and parameters: {has})", file_of.get(name)))
+            weights[name] = given[name]
+            continue
         weight = next((w for w in ("w", "weight", "W") if w in variables), None)
         if weight is None:
             problems.append(_error(f"synapse '{name}' has no weight variable: declare a state or parameter named "
-                                   f"'w' (it has: {', '.join(sorted(variables)) or 'none'})"))
+                                   f"'w', or name one with --weight-variable {name}:VARIABLE (it has: {has})",
+                                   file_of.get(name)))
         else:
             weights[name] = weight
     pairs = []
@@ -184,7 +194,7 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
                 f"pair {pair['neuron']}:{pair['synapse']}: " +
                 (f"synapse has no input port {unknown[0]!r}" if unknown else "no postsynaptic spike port found") +
                 f"; its spike ports are {', '.join(spike_ports) or 'none'}: name the post ports as "
-                f"--pair {pair['neuron']}:{pair['synapse']}:PORT"))
+                f"--pair {pair['neuron']}:{pair['synapse']}:PORT", file_of.get(pair["synapse"])))
             continue
         pairs.append({"neuron": pair["neuron"], "synapses": {pair["synapse"]: {"post_ports": ports}}})
     opts: dict = {}
@@ -195,8 +205,8 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
     return opts, problems
 
 
-def _error(message: str) -> dict:
-    return {"file": None, "line": None, "column": None, "end_line": None, "end_column": None,
+def _error(message: str, file: str | None = None) -> dict:
+    return {"file": file, "line": None, "column": None, "end_line": None, "end_column": None,
             "severity": "error", "message": message, "code": None}
 
 

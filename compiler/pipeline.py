@@ -163,7 +163,7 @@ class Compiler:
             files.append({"path": str(path), "name": src.name, "models": [m.name for m in src.models()]})
         job = {
             "files": files, "target": str(work / "target"), "module": request.module, "suffix": request.suffix,
-            "pairs": [p.to_dict() for p in request.pairs],
+            "pairs": [p.to_dict() for p in request.pairs], "weight_variables": dict(request.weight_variables),
             "nest_path": str(nest_config_prefix(tc, self.config.cache_dir)), "nest_version": tc.nest_version_tag(),
             "template_cache": str(self.config.cache_dir / "templates" / tc.nestml_version),
         }

@@ -67,10 +67,12 @@ class BuildRequest:
     module: str
     suffix: str = DEFAULT_SUFFIX
     pairs: tuple[Pair, ...] = ()
+    weight_variables: tuple[tuple[str, str], ...] = ()  # (synapse, variable); others are found
 
     @classmethod
     def create(cls, sources: list[Source], module: str | None = None, suffix: str = DEFAULT_SUFFIX,
-               pairs: list[Pair] | tuple[Pair, ...] = ()) -> BuildRequest:
+               pairs: list[Pair] | tuple[Pair, ...] = (),
+               weight_variables: dict[str, str] | None = None) -> BuildRequest:
         if not sources:
             raise InputError("no sources: give at least one .nestml file")
         if len(sources) > MAX_FILES:
@@ -84,6 +86,7 @@ class BuildRequest:
         ordered = tuple(sorted(sources, key=lambda s: s.name))
         declared = {m.name for s in ordered for m in s.models()}
         norm_pairs = tuple(_check_pair(p, declared, suffix) for p in pairs)
+        weights = tuple(sorted(_check_weight(s, v, declared, suffix) for s, v in (weight_variables or {}).items()))
         if module is None:
             module = default_module_name(ordered, suffix)
         elif not MODULE_NAME_RE.match(module):
@@ -91,7 +94,7 @@ class BuildRequest:
                 f"invalid module name {module!r}: it must start with a letter or '_', contain only letters, "
                 "digits and '_', and end in 'module' (e.g. my_neurons_module)"
             )
-        return cls(ordered, module, suffix, norm_pairs)
+        return cls(ordered, module, suffix, norm_pairs, weights)
 
     def declared_models(self) -> list[tuple[Source, ModelDecl]]:
         return [(s, m) for s in self.sources for m in s.models()]
@@ -123,6 +126,7 @@ class BuildRequest:
             "module": self.module,
             "suffix": self.suffix,
             "pairs": [p.to_dict() for p in self.pairs],
+            "weight_variables": dict(self.weight_variables),
         }
 
 
@@ -142,6 +146,26 @@ def _check_pair(pair: Pair, declared: set[str], suffix: str) -> Pair:
     if neuron.endswith("synapse"):
         raise InputError(f"pair {pair}: '{neuron}' is a synapse model; the first name must be the neuron")
     return Pair(neuron, synapse, pair.post_ports)
+
+
+def parse_weight_variable(text: str) -> tuple[str, str]:
+    """``SYNAPSE:VARIABLE`` (or ``SYNAPSE=VARIABLE``)."""
+    parts = text.replace("=", ":").split(":")
+    if len(parts) != 2 or not all(_IDENT_RE.match(p) for p in parts):
+        raise InputError(f"invalid weight variable {text!r}: write SYNAPSE:VARIABLE, e.g. stdp_synapse:w")
+    return parts[0], parts[1]
+
+
+def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str) -> tuple[str, str]:
+    if synapse not in declared and suffix and synapse.removesuffix(suffix) in declared:
+        synapse = synapse.removesuffix(suffix)
+    synapses = sorted(n for n in declared if n.endswith("synapse"))
+    if synapse not in synapses:
+        raise InputError(f"weight variable for '{synapse}': no such synapse model in the given files "
+                         f"(synapses: {', '.join(synapses) or 'none'})")
+    if not _IDENT_RE.match(variable):
+        raise InputError(f"invalid weight variable name {variable!r} for '{synapse}'")
+    return synapse, variable
 
 
 def default_module_name(sources: tuple[Source, ...], suffix: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from compiler.cache import export_module
 from compiler.errors import CompilerError
 from compiler.pipeline import Compiler
-from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
+from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
 from compiler.result import BuildResult
 from compiler.sources import Source
 from service.settings import Settings
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--module", help="module name, ending in 'module' (default: from the model name)")
     c.add_argument("--pair", action="append", default=[], metavar="NEURON:SYNAPSE[:PORT,...]",
                    help="generate a neuron and a synapse together (repeatable)")
+    c.add_argument("--weight-variable", action="append", default=[], metavar="SYNAPSE:VARIABLE",
+                   help="the synapse variable NEST sets as the weight (default: one named w or weight)")
     c.add_argument("--suffix", default=DEFAULT_SUFFIX,
                    help=f"appended to every model name NEST registers (default {DEFAULT_SUFFIX!r})")
     c.add_argument("--out", type=Path, help="also copy the module to OUT/<sha256 prefix>/<module>.so")
@@ -55,7 +57,8 @@ def _read_sources(paths: list[str]) -> list[Source]:
 
 def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
     request = BuildRequest.create(_read_sources(args.files), module=args.module, suffix=args.suffix,
-                                  pairs=[Pair.parse(p) for p in args.pair])
+                                  pairs=[Pair.parse(p) for p in args.pair],
+                                  weight_variables=dict(parse_weight_variable(w) for w in args.weight_variable))
     compiler = Compiler(settings.compiler_config())
     if args.force:
         compiler.cache.forget(compiler.key(request))

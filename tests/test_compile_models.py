@@ -8,7 +8,10 @@ from pathlib import Path
 from conftest import run_nest_script
 
 from compiler.atomic import sha256_file
+from compiler.pipeline import Compiler
+from compiler.request import BuildRequest
 from compiler.result import BuildResult
+from compiler.sources import Source
 
 IZH_COMPARE = r"""
 import json, sys, nest
@@ -85,3 +88,28 @@ def test_stdp_pair_weight_changes(stdp_pair_build: BuildResult) -> None:
     out = json.loads(run_nest_script(STDP_RUN, str(Path(stdp_pair_build.module_path or "").with_suffix(""))))
     assert out["before"] == 1.0
     assert out["after"] != out["before"]
+
+
+STATIC_RUN = r"""
+import json, sys, nest
+nest.set_verbosity("M_ERROR")
+nest.Install(sys.argv[1])
+a, b = nest.Create("iaf_psc_alpha", 2)
+nest.Connect(a, b, syn_spec={"synapse_model": "static_synapse_nestml", "weight": 2.5})
+print(json.dumps(nest.GetConnections(a, b).get("w")))
+"""
+
+
+def test_standalone_synapse_gets_a_suffix_and_a_weight(compiler: Compiler, models_dir: Path) -> None:
+    src = Source.from_path(models_dir / "synapses" / "static_synapse.nestml")
+    result = compiler.compile(BuildRequest.create([src]))
+    assert result.ok, [d.format() for d in result.diagnostics]
+    (syn,) = result.models
+    assert (syn.name, syn.kind) == ("static_synapse_nestml", "synapse")
+    assert sorted(syn.variants) == ["static_synapse_nestml_hpc", "static_synapse_nestml_lbl"]
+    assert json.loads(run_nest_script(STATIC_RUN, str(Path(result.module_path or "").with_suffix("")))) == 2.5
+
+    wrong = compiler.compile(BuildRequest.create([src], weight_variables={"static_synapse": "nope"}))
+    assert wrong.status == "failed"
+    (err,) = [d for d in wrong.diagnostics if d.severity == "error"]
+    assert err.file == "static_synapse.nestml" and "'nope'" in err.message and "w" in err.message

@@ -7,7 +7,7 @@ from conftest import DATA, nestml
 
 from compiler.diagnostics import first_cxx_error
 from compiler.errors import InputError
-from compiler.request import BuildRequest, Pair
+from compiler.request import BuildRequest, Pair, parse_weight_variable
 from compiler.sources import Source, display_name
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
@@ -68,6 +68,16 @@ def test_pairs() -> None:
     for bad in ["a", "a:b:c:d", "a:", "a b:c", "a:b:"]:
         with pytest.raises(InputError, match="pair"):
             Pair.parse(bad)
+
+
+def test_weight_variables() -> None:
+    req = BuildRequest.create([nestml(SYN, "syn.nestml")], weight_variables={"my_synapse_nestml": "w"})
+    assert req.weight_variables == (("my_synapse", "w"),)
+    assert parse_weight_variable("stdp_synapse=w") == ("stdp_synapse", "w")
+    with pytest.raises(InputError, match=r"no such synapse model.*synapses: my_synapse"):
+        BuildRequest.create([nestml(SYN, "syn.nestml")], weight_variables={"other_synapse": "w"})
+    with pytest.raises(InputError, match="SYNAPSE:VARIABLE"):
+        parse_weight_variable("w")
 
 
 def test_duplicate_file_names_and_limits() -> None:
