@@ -1,0 +1,72 @@
+"""The registry's errors. Each message says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RegistryError(Exception):
+    """Base class of the registry's errors."""
+
+    code = "registry_error"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(RegistryError):
+    """A name, file name or value that the registry refuses to store or look up."""
+
+    code = "invalid_input"
+
+
+class NotFound(RegistryError):
+    """No row or artifact with that name, id or digest."""
+
+    code = "not_found"
+
+
+class Conflict(RegistryError):
+    """The request contradicts what is already stored."""
+
+    code = "conflict"
+
+
+class NameOwned(Conflict):
+    """Publishing a model name that someone else owns."""
+
+    code = "name_owned"
+
+
+class TooLarge(InvalidInput):
+    """An upload bigger than the limit."""
+
+    code = "too_large"
+
+
+class CorruptArtifact(RegistryError):
+    """A stored file whose bytes no longer match the sha256 in its name: it is never served."""
+
+    code = "corrupt_artifact"
+
+
+class ResolveError(RegistryError):
+    """A model reference that resolves to no module; ``details`` says what exists instead.
+
+    Keys that may appear in ``details``: ``reference``, ``toolchain``, ``close_names``, ``versions``,
+    ``toolchains`` (those the version has a module for), ``build`` (a queued, running or failed build
+    for it: ``id``, ``status``, ``error``), ``conflicts``.
+    """
+
+    code = "unresolved"
+
+
+class SchemaOutOfDate(RegistryError):
+    """The database is not at the revision this code expects."""
+
+    code = "schema_out_of_date"

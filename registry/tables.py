@@ -1,0 +1,239 @@
+"""The registry's tables (SQLAlchemy 2 declarative). The schema itself is made by the migrations in
+``registry/migrations``; keep the two in step (the tests compare them).
+
+Timestamps are timezone-aware UTC in Python on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHA256_LEN = 64
+NAME_LEN = 255
+TOOLCHAIN_LEN = 200
+ROLES = ("reader", "publisher", "admin")
+KINDS = ("neuron", "synapse")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware (SQLite keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime (UTC)")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class BuildStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Source(Base):
+    """One normalised .nestml text, stored once whatever the number of builds that use it."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Build(Base):
+    """One compile of a set of sources for one toolchain, identified by the compiler's build key."""
+
+    __tablename__ = "builds"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index(None, "status", "toolchain", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
+    status: Mapped[BuildStatus] = mapped_column(
+        Enum(BuildStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e],
+             validate_strings=True),
+        default=BuildStatus.QUEUED)
+    toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN))
+    request: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    lease_expires_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    stage: Mapped[str | None] = mapped_column(Text)
+    diagnostics: Mapped[list[Any]] = mapped_column(default=list)
+    log: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"), index=True)
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+
+    module: Mapped[Module | None] = relationship(lazy="joined")
+    sources: Mapped[list[BuildSource]] = relationship(order_by="BuildSource.position", cascade="all, delete-orphan",
+                                                      lazy="selectin")
+
+    def __repr__(self) -> str:
+        return f"<Build {self.id} {self.status} {self.key[:12]} {self.toolchain}>"
+
+
+class BuildSource(Base):
+    """A build's sources, in the order the build request gives them."""
+
+    __tablename__ = "build_sources"
+
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+
+    source: Mapped[Source] = relationship(lazy="joined")
+
+
+class Module(Base):
+    """A NEST extension module file in the artifact store."""
+
+    __tablename__ = "modules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    size: Mapped[int] = mapped_column(BigInteger)
+    toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN), index=True)
+    location: Mapped[str] = mapped_column(String(1024))
+    # every name the module registers in NEST (variants included): two modules that share one
+    # cannot be loaded into one NEST process
+    registers: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelName(Base):
+    """A model name as NEST registers it, and who may publish new versions of it."""
+
+    __tablename__ = "model_names"
+
+    name: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(NAME_LEN))  # None: anonymous, anyone may publish
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersion(Base):
+    """One behaviour of a model: a new version for each new content digest."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        UniqueConstraint("name", "content_digest"),
+        CheckConstraint("kind IN ('neuron', 'synapse')", name="kind"),
+        CheckConstraint("version > 0", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(ForeignKey("model_names.name"))
+    version: Mapped[int]
+    content_digest: Mapped[str] = mapped_column(String(SHA256_LEN))
+    nestml_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    kind: Mapped[str] = mapped_column(String(16))
+    source_sha256: Mapped[str | None] = mapped_column(String(SHA256_LEN))
+    parameters: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[list[Any]] = mapped_column(default=list)
+    input_ports: Mapped[list[Any]] = mapped_column(default=list)
+    receptor_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    variants: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelModule(Base):
+    """The module that provides a model version on one toolchain (one per version and toolchain)."""
+
+    __tablename__ = "model_modules"
+
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN), primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"), index=True)
+
+    module: Mapped[Module] = relationship(lazy="joined")
+
+
+class Token(Base):
+    """An API token; only its sha256 is stored."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (CheckConstraint("role IN ('reader', 'publisher', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what to which subject."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

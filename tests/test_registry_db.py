@@ -1,0 +1,136 @@
+"""The registry database: migrations to head on SQLite and PostgreSQL, engine settings, timestamps."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+from registry_fixtures import Children, child_upgrade, children_fixture, database_fixtures
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from registry import db, tokens
+from registry.errors import InvalidInput, SchemaOutOfDate
+from registry.tables import Base
+
+empty_db_url, db_url, engine, sessions = database_fixtures()
+children = children_fixture(2)
+
+TABLES = {"sources", "builds", "build_sources", "modules", "model_names", "model_versions", "model_modules",
+          "tokens", "audit_events"}
+
+
+def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    assert db.current_revision(empty_db_url) is None
+    with pytest.raises(SchemaOutOfDate, match=r"nestml-registry db upgrade"):
+        db.require_current(empty_db_url)
+    monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
+    db.upgrade(empty_db_url)
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0001"
+    db.require_current(empty_db_url)
+    db.upgrade(empty_db_url)  # a second upgrade is a no-op
+    engine = db.make_engine(empty_db_url)
+    try:
+        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+        with engine.connect() as conn:  # the migration made exactly what tables.py declares
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        assert diff == []
+        uniques = {tuple(u["column_names"]) for u in inspect(engine).get_unique_constraints("model_versions")}
+        assert {("name", "version"), ("name", "content_digest")} <= uniques
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_upgrades_of_one_database(empty_db_url: str, children: Children) -> None:
+    # an API and its workers may all run `db upgrade` as they start
+    assert children.run(child_upgrade, [(empty_db_url,)] * 2) == [db.head_revision()] * 2
+
+
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    url = db.default_url(tmp_path / "home")
+    assert url == f"sqlite:///{(tmp_path / 'home' / 'registry.db').resolve()}"
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_transactions_take_the_write_lock_unless_read_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = db.default_url(tmp_path)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        for read_only, other_writer_can_start in ((True, True), (False, False)):
+            with db.make_sessionmaker(engine, read_only=read_only)() as s:
+                s.execute(text("SELECT count(*) FROM tokens")).scalar()  # the transaction has begun
+                other = sqlite3.connect(tmp_path / "registry.db", timeout=0, isolation_level=None)
+                try:
+                    other.execute("BEGIN IMMEDIATE")
+                    other.execute("ROLLBACK")
+                    started = True
+                except sqlite3.OperationalError as exc:
+                    assert "locked" in str(exc)
+                    started = False
+                finally:
+                    other.close()
+            assert started == other_writer_can_start
+    finally:
+        engine.dispose()
+
+
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO build_sources (build_id, position, source_id, name) VALUES (99, 0, 99, 'x')"))
+
+
+def test_unsupported_urls_are_refused() -> None:
+    with pytest.raises(InvalidInput, match=r"SQLite or PostgreSQL"):
+        db.make_engine("mysql://u@h/db")
+    with pytest.raises(InvalidInput, match=r"invalid database URL"):
+        db.make_engine("not a url")
+
+
+def test_timestamps_are_timezone_aware_utc(engine: Engine) -> None:
+    sessions = db.make_sessionmaker(engine)
+    with sessions.begin() as s:
+        token, secret = tokens.create_token(s, "ci", "publisher")
+        token_id = token.id
+    with sessions() as s:
+        found = tokens.find_token(s, secret)
+        assert found is not None and found.id == token_id
+        assert found.created_at.tzinfo is not None and found.created_at.utcoffset() == timezone.utc.utcoffset(None)
+        assert found.token_hash != secret and secret not in found.token_hash
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(engine: Engine) -> None:
+    sessions = db.make_sessionmaker(engine)
+    with sessions.begin() as s:
+        token, secret = tokens.create_token(s, "alice", "admin")
+        token_id = token.id
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT token_hash FROM tokens")).scalars().all()
+    assert stored == [tokens.hash_token(secret)]
+    with sessions.begin() as s:
+        tokens.revoke_token(s, token_id)
+    with sessions() as s:
+        assert tokens.find_token(s, secret) is None
+        assert tokens.find_token(s, "nrt_wrong") is None
+    with pytest.raises(InvalidInput, match=r"reader, publisher, admin"), sessions.begin() as s:
+        tokens.create_token(s, "x", "root")
+
+
+def test_read_only_sessions_see_committed_data(engine: Engine) -> None:
+    with db.make_sessionmaker(engine).begin() as s:
+        tokens.create_token(s, "reader", "reader")
+    with db.make_sessionmaker(engine, read_only=True)() as s:
+        assert s.execute(text("SELECT count(*) FROM tokens")).scalar() == 1
