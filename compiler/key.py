@@ -6,16 +6,18 @@ import hashlib
 import json
 
 from compiler.request import BuildRequest
-from compiler.toolchain import Toolchain
 
 KEY_VERSION = 1
 
 
-def build_key(request: BuildRequest, toolchain: Toolchain) -> str:
-    """Same sources, module name, suffix, pairs, options and toolchain: same key, same module."""
+def build_key(request: BuildRequest, toolchain_id: str) -> str:
+    """Same sources, module name, suffix, pairs, weight variables and toolchain: same key, same module.
+
+    ``toolchain_id`` is :attr:`compiler.toolchain.Toolchain.id` (it carries the fingerprint), so a
+    server that never imports NEST can compute the key for the toolchains its workers serve."""
     doc = {
         "v": KEY_VERSION,
         **request.to_dict(),
-        "toolchain": toolchain.fingerprint,
+        "toolchain": toolchain_id,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -69,7 +69,7 @@ class Compiler:
         return self._toolchain
 
     def key(self, request: BuildRequest) -> str:
-        return build_key(request, self.toolchain)
+        return build_key(request, self.toolchain.id)
 
     def lookup(self, request: BuildRequest) -> BuildResult | None:
         return self.cache.lookup(self.key(request))

@@ -96,6 +96,13 @@ class BuildRequest:
             )
         return cls(ordered, module, suffix, norm_pairs, weights)
 
+    @classmethod
+    def from_dict(cls, sources: list[Source], data: dict) -> BuildRequest:
+        """The request stored with a build (see :meth:`to_dict`), for the given sources."""
+        return cls.create(sources, module=data.get("module"), suffix=data.get("suffix", DEFAULT_SUFFIX),
+                          pairs=[Pair.from_dict(p) for p in data.get("pairs") or []],
+                          weight_variables=dict(data.get("weight_variables") or {}))
+
     def declared_models(self) -> list[tuple[Source, ModelDecl]]:
         return [(s, m) for s in self.sources for m in s.models()]
 

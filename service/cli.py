@@ -19,6 +19,7 @@ from compiler.pipeline import Compiler
 from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
 from compiler.result import BuildResult
 from compiler.sources import Source
+from registry.errors import RegistryError
 from service.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,7 +49,41 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="rebuild even if an identical build is cached")
     c.add_argument("--json", action="store_true", help="print the build document as JSON")
     c.set_defaults(func=cmd_compile)
+
+    w = sub.add_parser("worker", help="run compile workers against the registry's database and store")
+    w.add_argument("--concurrency", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    w.add_argument("--burst", action="store_true", help="exit when no build is left instead of waiting")
+    w.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="migrate the database (NESTML_REGISTRY_DATABASE_URL) to this version")
+    up.set_defaults(func=cmd_db_upgrade)
     return p
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.db import is_sqlite, require_current, upgrade
+    from service.worker import run_workers
+
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if is_sqlite(settings.database_url):
+        settings.home.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)  # the embedded default migrates itself
+    else:
+        require_current(settings.database_url)
+    return run_workers(settings, args.concurrency, burst=args.burst)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.db import current_revision, upgrade
+
+    if settings.database_url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    print(f"database at revision {current_revision(settings.database_url)}")
+    return EXIT_OK
 
 
 def _read_sources(paths: list[str]) -> list[Source]:
@@ -108,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (CompilerError, UsageError, ValueError) as exc:
+    except (CompilerError, RegistryError, UsageError, ValueError) as exc:
         message = str(exc)
         if getattr(args, "json", False):
             kind = type(exc).__name__

@@ -16,47 +16,70 @@ def _default_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "nestml-registry"
 
 
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(ENV_PREFIX + name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a number of seconds") from exc
-    if value <= 0:
-        raise ValueError(f"{ENV_PREFIX}{name} must be positive, not {raw!r}")
-    return value
+class _Env:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(ENV_PREFIX + name)
+        return default if value is None or value == "" else value
+
+    def number(self, name: str, default: float, *, whole: bool = False) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a {'whole ' if whole else ''}number") from exc
+        if value <= 0:
+            raise ValueError(f"{ENV_PREFIX}{name} must be positive, not {raw!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: use 1 or 0")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything configurable, from ``NESTML_REGISTRY_*`` variables (see the README's table)."""
+
     home: Path
+    database_url: str
+    store_dir: Path
+    cache_dir: Path
     codegen_timeout: float = 900.0
     build_timeout: float = 900.0
     jobs: int = 1
     ccache: bool = True
+    lease_seconds: float = 60.0
+    max_attempts: int = 3
+    poll_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        home = Path(env.get(ENV_PREFIX + "HOME") or _default_home()).expanduser()
-        jobs_raw = env.get(ENV_PREFIX + "JOBS", "")
-        try:
-            jobs = int(jobs_raw) if jobs_raw else default_jobs()
-        except ValueError as exc:
-            raise ValueError(f"{ENV_PREFIX}JOBS={jobs_raw!r} is not a whole number") from exc
+        e = _Env(dict(os.environ if env is None else env))
+        home = Path(e.str("HOME") or _default_home()).expanduser()
         return cls(
             home=home,
-            codegen_timeout=_float(env, "CODEGEN_TIMEOUT", 900.0),
-            build_timeout=_float(env, "BUILD_TIMEOUT", 900.0),
-            jobs=max(1, jobs),
-            ccache=env.get(ENV_PREFIX + "CCACHE", "1") not in ("0", "false", "no"),
+            database_url=e.str("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
+            store_dir=Path(e.str("STORE") or home / "artifacts").expanduser(),
+            cache_dir=Path(e.str("CACHE") or home / "cache").expanduser(),
+            codegen_timeout=e.number("CODEGEN_TIMEOUT", 900.0),
+            build_timeout=e.number("BUILD_TIMEOUT", 900.0),
+            jobs=int(e.number("JOBS", default_jobs(), whole=True)),
+            ccache=e.flag("CCACHE", True),
+            lease_seconds=e.number("LEASE_SECONDS", 60.0),
+            max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
+            poll_seconds=e.number("POLL_SECONDS", 1.0),
         )
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
 
     def compiler_config(self) -> CompilerConfig:
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,

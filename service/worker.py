@@ -1,0 +1,253 @@
+"""Compile workers: claim a build from the shared queue, compile it, store and publish the module.
+
+    worker = Worker(settings)
+    worker.run()            # until SIGTERM; burst=True: until the queue is empty
+
+A worker holds a lease on its build and renews it from a heartbeat thread while the compile runs in
+child processes; a worker that dies stops renewing, and a sweep (run by every worker) puts the build
+back in the queue. SIGTERM lets the current build finish, then the worker exits. Workers claim only
+builds for the toolchain they can serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+from compiler.errors import CompilerError
+from compiler.pipeline import Compiler
+from compiler.request import BuildRequest
+from compiler.result import BuildResult
+from compiler.sources import Source
+from registry import queries, queue
+from registry.db import make_engine, make_sessionmaker
+from registry.errors import RegistryError
+from registry.store import ArtifactStore
+from registry.tables import BuildStatus
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+MAX_LOG_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs of a claimed build, read inside the claim's transaction."""
+
+    id: int
+    key: str
+    request: dict
+    sources: list[tuple[str, str, str]]
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every third of its length, and at once when the stage changes."""
+
+    def __init__(self, worker: Worker, build_id: int) -> None:
+        super().__init__(name=f"heartbeat-{build_id}", daemon=True)
+        self.worker, self.build_id = worker, build_id
+        self.stage: str | None = None
+        self.lost = False
+        self._wake = threading.Event()
+        self._done = threading.Event()
+
+    def set_stage(self, stage: str) -> None:
+        self.stage = stage
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._wake.set()
+        self.join()
+
+    def run(self) -> None:
+        interval = self.worker.settings.lease_seconds / 3
+        while not self._done.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._done.is_set():
+                break
+            try:
+                with self.worker.sessions.begin() as s:
+                    ok = queue.renew(s, self.build_id, self.worker.id, self.worker.settings.lease_seconds, self.stage)
+            except Exception:  # a database hiccup: try again at the next beat, the lease has slack
+                logger.exception("renewing the lease of build %d failed", self.build_id)
+                continue
+            if not ok:
+                self.lost = True
+                logger.warning("worker %s lost the lease of build %d", self.worker.id, self.build_id)
+                break
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, burst: bool = False, worker_id: str | None = None,
+                 compiler: Compiler | None = None) -> None:
+        self.settings = settings
+        self.burst = burst
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.store = ArtifactStore(settings.store_dir)
+        self.compiler = compiler or Compiler(settings.compiler_config())
+        self.stopping = threading.Event()
+        self.processed = 0
+
+    def request_stop(self, *_: object) -> None:
+        """Finish the current build, then exit (the SIGTERM handler)."""
+        if not self.stopping.is_set():
+            logger.info("worker %s stopping after its current build", self.id)
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Work until asked to stop (or, in burst mode, until no build is left); return builds done."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        toolchain = self.compiler.toolchain.id
+        logger.info("worker %s serving toolchain %s", self.id, toolchain)
+        try:
+            while not self.stopping.is_set():
+                self.sweep()
+                claimed = self.claim(toolchain)
+                if claimed is None:
+                    if self.burst and not self.pending(toolchain):
+                        break
+                    self.stopping.wait(self.settings.poll_seconds)
+                    continue
+                self.process(claimed)
+                self.processed += 1
+        finally:
+            self.engine.dispose()
+        return self.processed
+
+    def sweep(self) -> None:
+        with self.sessions.begin() as s:
+            queue.sweep(s)
+
+    def pending(self, toolchain: str) -> bool:
+        """Builds this worker may still get: queued ones, or running ones whose lease may run out."""
+        with self.sessions.begin() as s:
+            counts = queue.counts_by_status(s)
+            return queue.queue_depth(s, [toolchain]) > 0 or counts.get(BuildStatus.RUNNING.value, 0) > 0
+
+    def claim(self, toolchain: str) -> Claimed | None:
+        with self.sessions.begin() as s:
+            build = queue.claim(s, self.id, [toolchain], self.settings.lease_seconds)
+            if build is None:
+                return None
+            return Claimed(build.id, build.key, dict(build.request or {}), queue.sources_of(build))
+
+    def process(self, claimed: Claimed) -> None:
+        heartbeat = _Heartbeat(self, claimed.id)
+        heartbeat.start()
+        try:
+            result = self.compile(claimed, heartbeat.set_stage)
+        finally:
+            heartbeat.stop()
+        if heartbeat.lost:
+            logger.warning("dropping the result of build %d: its lease went to another worker", claimed.id)
+            return
+        self.record(claimed, result)
+
+    def compile(self, claimed: Claimed, progress) -> BuildResult | str:
+        """The compiler's result, or the reason the stored request cannot be compiled."""
+        try:
+            request = BuildRequest.from_dict([Source.from_text(name, text) for name, _, text in claimed.sources],
+                                             claimed.request)
+        except CompilerError as exc:
+            return f"the stored request cannot be compiled: {exc}"
+        key = self.compiler.key(request)
+        if key != claimed.key:
+            return (f"this worker computes the build key {key[:12]}, not {claimed.key[:12]}: the build was queued "
+                    "for a toolchain that differs from this worker's; submit it again")
+        return self.compiler.compile(request, progress=progress)
+
+    def record(self, claimed: Claimed, result: BuildResult | str) -> None:
+        if isinstance(result, str):
+            self._finish_failed(claimed, [_error(result)], None)
+            return
+        diagnostics = [d.to_dict() for d in result.diagnostics]
+        log = _read_log(result.log_path)
+        if not result.ok:
+            self._finish_failed(claimed, diagnostics, log)
+            return
+        stored = self.store.put_file(Path(result.module_path or ""), f"{result.module_name}.so")
+        try:
+            with self.sessions.begin() as s:
+                module = queries.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
+                                                      result.toolchain, stored.location)
+                if not queue.finish(s, claimed.id, self.id, BuildStatus.SUCCEEDED, diagnostics, log, module):
+                    return
+                build = queue.get_build(s, claimed.id)
+                models = [_model_dict(m, claimed.sources) for m in result.models]
+                queries.publish(s, build, module, models, build.submitted_by)
+        except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
+            self._finish_failed(claimed, [*diagnostics, _error(str(exc))], log)
+
+    def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None) -> None:
+        with self.sessions.begin() as s:
+            queue.finish(s, claimed.id, self.id, BuildStatus.FAILED, diagnostics, log)
+
+
+def _error(message: str) -> dict:
+    return Diagnostic.error(message).to_dict()
+
+
+def _model_dict(model, sources: list[tuple[str, str, str]]) -> dict:
+    sha = {name: sha for name, sha, _ in sources}
+    return {"name": model.name, "kind": model.kind, "nestml_name": model.nestml_name, "source": model.source,
+            "source_sha256": sha.get(model.source or ""), "parameters": model.parameters, "state": model.state,
+            "input_ports": model.input_ports, "receptor_types": model.receptor_types, "variants": model.variants}
+
+
+def _read_log(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - MAX_LOG_BYTES))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _worker_main(settings: Settings, burst: bool, log_level: int) -> None:
+    """Entry point of a spawned worker process: it sets up its own logging like the CLI's."""
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    Worker(settings, burst=burst).run()
+
+
+def run_workers(settings: Settings, concurrency: int, burst: bool = False) -> int:
+    """Run ``concurrency`` worker processes until they exit; SIGTERM is passed on to them."""
+    if concurrency == 1:
+        worker = Worker(settings, burst=burst)
+        worker.run()
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    procs = [ctx.Process(target=_worker_main, args=(settings, burst, level), name=f"worker-{i}")
+             for i in range(concurrency)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while any(p.is_alive() for p in procs):
+        for p in procs:
+            p.join(timeout=0.5)
+    return 0 if all(p.exitcode == 0 for p in procs) else 1
