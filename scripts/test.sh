@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Install everything (Debian packages, .venv) and run the whole test suite: lint, then pytest.
+# Install everything (Debian packages, .venv, a PostgreSQL server if none answers) and run the
+# whole test suite: lint, then pytest against real NEST, real compiles, SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+if [ -z "${NESTML_REGISTRY_TEST_POSTGRES_URL:-}" ]; then
+    NESTML_REGISTRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh | tail -n 1)
+    export NESTML_REGISTRY_TEST_POSTGRES_URL
+fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
