@@ -41,3 +41,27 @@ def test_nest_config_prefix_answers_like_nest_config(toolchain: Toolchain, tmp_p
     assert Path(ask("--compiler")).is_file()
     assert ask("--prefix") == str(prefix)
     assert ask("--libs") == ""
+
+
+def test_a_working_nest_config_of_nests_own_is_used(toolchain: Toolchain, tmp_path: Path) -> None:
+    """A source or conda build of NEST ships a nest-config that works: it is taken as it is."""
+    from compiler.toolchain import _own_nest_config
+
+    prefix = tmp_path / "nest-install"
+    (prefix / "bin").mkdir(parents=True)
+    cfg = prefix / "bin" / "nest-config"
+    includes = " ".join(f"-I{d}" for d in toolchain.include_dirs)
+    cfg.write_text("#!/bin/sh\ncase \"$1\" in\n"
+                   f"  --includes) echo '{includes}' ;;\n  --compiler) echo '{toolchain.cxx}' ;;\n"
+                   f"  --cflags) echo '-std=c++20 -O2' ;;\n  --prefix) echo '{prefix}' ;;\nesac\n")
+    cfg.chmod(0o755)
+    found = _own_nest_config(str(prefix))
+    assert found == (str(cfg), "-std=c++20 -O2", list(toolchain.include_dirs), toolchain.cxx)
+    # the wheel's own nest-config names directories of its build machine: it is not taken
+    wheel_cfg = tmp_path / "wheel" / "bin" / "nest-config"
+    wheel_cfg.parent.mkdir(parents=True)
+    wheel_cfg.write_text("#!/bin/sh\ncase \"$1\" in\n  --includes) echo '-I/tmp/gone/include/nest' ;;\n"
+                         "  --compiler) echo '/opt/rh/devtoolset-10/root/usr/bin/g++' ;;\n"
+                         "  --prefix) echo '/tmp/gone' ;;\n  *) echo '' ;;\nesac\n")
+    wheel_cfg.chmod(0o755)
+    assert _own_nest_config(str(tmp_path / "wheel")) is None
