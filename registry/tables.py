@@ -237,3 +237,15 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(NAME_LEN))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class KnownToolchain(Base):
+    """A toolchain some compile worker serves (``compiler.toolchain.Toolchain.id``), as the worker
+    reported it when it started: the API queues builds only for toolchains seen here."""
+
+    __tablename__ = "toolchains"
+
+    id: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN), primary_key=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # Toolchain.to_dict()
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

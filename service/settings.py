@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,19 @@ class _Env:
             return False
         raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: use 1 or 0")
 
+    def optional_flag(self, name: str) -> bool | None:
+        return None if self.str(name) is None else self.flag(name, False)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -62,6 +76,20 @@ class Settings:
     lease_seconds: float = 60.0
     max_attempts: int = 3
     poll_seconds: float = 1.0
+    # the HTTP API
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 5 * 1024 * 1024  # a whole POST /v1/builds body
+    max_files: int = 64  # .nestml files in one build
+    read_requires_token: bool = False
+    allow_anonymous_publish: bool | None = None  # None: only when the server listens on loopback
+
+    @property
+    def anonymous_publish(self) -> bool:
+        """Whether builds may be submitted without a token (see ``allow_anonymous_publish``)."""
+        if self.allow_anonymous_publish is not None:
+            return self.allow_anonymous_publish
+        return is_loopback(self.host)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +107,12 @@ class Settings:
             lease_seconds=e.number("LEASE_SECONDS", 60.0),
             max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
             poll_seconds=e.number("POLL_SECONDS", 1.0),
+            host=e.str("HOST") or "127.0.0.1",
+            port=int(e.number("PORT", 8000, whole=True)),
+            max_upload_bytes=int(e.number("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, whole=True)),
+            max_files=int(e.number("MAX_FILES", 64, whole=True)),
+            read_requires_token=e.flag("READ_REQUIRES_TOKEN", False),
+            allow_anonymous_publish=e.optional_flag("ALLOW_ANONYMOUS_PUBLISH"),
         )
 
     def compiler_config(self) -> CompilerConfig:

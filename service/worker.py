@@ -27,11 +27,11 @@ from compiler.pipeline import Compiler
 from compiler.request import BuildRequest
 from compiler.result import BuildResult
 from compiler.sources import Source
-from registry import queries, queue
+from registry import queries, queue, toolchains
 from registry.db import make_engine, make_sessionmaker
 from registry.errors import RegistryError
 from registry.store import ArtifactStore
-from registry.tables import BuildStatus
+from registry.tables import BuildStatus, Token
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ class Worker:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         toolchain = self.compiler.toolchain.id
+        with self.sessions.begin() as s:  # the API queues builds only for toolchains a worker serves
+            toolchains.register(s, self.compiler.toolchain.to_dict())
         logger.info("worker %s serving toolchain %s", self.id, toolchain)
         try:
             while not self.stopping.is_set():
@@ -188,7 +190,9 @@ class Worker:
                     return
                 build = queue.get_build(s, claimed.id)
                 models = [_model_dict(m, claimed.sources) for m in result.models]
-                queries.publish(s, build, module, models, build.submitted_by)
+                submitter = s.get(Token, build.submitted_by) if build.submitted_by is not None else None
+                admin = submitter is not None and submitter.role == "admin"
+                queries.publish(s, build, module, models, build.submitted_by, admin=admin)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
             self._finish_failed(claimed, [*diagnostics, _error(str(exc))], log)
 

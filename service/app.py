@@ -1,0 +1,107 @@
+"""The HTTP API: ``create_app(settings)``.
+
+    app = create_app(Settings.from_env())
+    uvicorn.run(app, host=settings.host, port=settings.port)
+
+Nothing connects to the database when the app is made: the lifespan handler creates the engine,
+the session factories and the artifact store when the server starts, and disposes of the engine
+when it stops. The API never compiles: it queues builds for the compile workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from registry.db import make_engine, make_sessionmaker, require_current
+from registry.store import ArtifactStore
+from service.errors import install_error_handlers
+from service.metrics import ApiMetrics
+from service.routes import builds, health, models, modules, resolve, toolchains
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("nestml-registry")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "0"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API for ``settings`` (database, store, limits, authentication)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_check_schema, settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.read_sessions = make_sessionmaker(engine, read_only=True)
+        app.state.store = ArtifactStore(settings.store_dir)
+        logger.info("API serving %s with the store %s (anonymous publishing %s, reading %s)",
+                    engine.url.render_as_string(hide_password=True), settings.store_dir,
+                    "allowed" if settings.anonymous_publish else "refused",
+                    "needs a token" if settings.read_requires_token else "open")
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="nestml-registry", version=_version(), lifespan=lifespan,
+                  description="Compile NESTML models into NEST extension modules, cached by content and toolchain, "
+                              "and resolve `nestml:` model references for BMTK PointNet simulations. Every error "
+                              'answers `{"error": {"code", "message", "details"}}`.',
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.metrics = ApiMetrics()
+    install_error_handlers(app)
+    for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, health.router):
+        app.include_router(router)
+    _document_errors_as_json(app)
+    return app
+
+
+def _check_schema(url: str) -> None:
+    """Refuse to start on a database at another schema revision (SchemaOutOfDate says to run
+    ``nestml-registry db upgrade``); a database that does not answer yet only gets a warning: the
+    server starts, and /healthz reports it until it answers."""
+    try:
+        require_current(url)
+    except SQLAlchemyError as exc:
+        logger.warning("the database does not answer yet (%s); /healthz reports 503 until it does", exc)
+
+
+def _document_errors_as_json(app: FastAPI) -> None:
+    """Every error is JSON, also on routes whose success is text or bytes: say so in the OpenAPI document
+    (FastAPI files an error model under the route's own media type)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content") or {}
+                        schema = next((c["schema"] for c in content.values() if c.get("schema")), None)
+                        if str(status).isdigit() and int(status) >= 400 and schema is not None:
+                            response["content"] = {"application/json": {"schema": schema}}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory service.app:app_from_env``: the app for the environment's settings."""
+    return create_app(Settings.from_env())

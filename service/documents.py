@@ -1,0 +1,68 @@
+"""API documents built from registry rows (kept apart from the routes that answer with them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.tables import AuditEvent, ModelModule, ModelVersion, Module
+from registry.tables import Build as BuildRow
+from service import schemas
+
+
+def artifact_url(sha256: str) -> str:
+    return f"/v1/modules/{sha256}/artifact"
+
+
+def module_ref(module: Module) -> schemas.ModuleRef:
+    return schemas.ModuleRef(name=module.name, sha256=module.sha256, size=module.size,
+                             url=artifact_url(module.sha256))
+
+
+def _kinds(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    names = sorted({name for name, _ in wanted})
+    rows = session.execute(select(ModelVersion.name, ModelVersion.version, ModelVersion.kind)
+                           .where(ModelVersion.name.in_(names))).all() if names else []
+    return {(name, version): kind for name, version, kind in rows}
+
+
+def models_of_module(session: Session, module: Module) -> list[schemas.ModelRef]:
+    """The model versions that resolve to ``module``."""
+    rows = session.execute(select(ModelVersion.name, ModelVersion.kind, ModelVersion.version)
+                           .join(ModelModule, ModelModule.model_version_id == ModelVersion.id)
+                           .where(ModelModule.module_id == module.id)
+                           .order_by(ModelVersion.name, ModelVersion.version)).all()
+    return [schemas.ModelRef(name=n, kind=k, version=v) for n, k, v in rows]
+
+
+def published_by(session: Session, build: BuildRow) -> list[schemas.ModelRef]:
+    """The models a succeeded build published, with their versions (from the publish event the worker
+    recorded with the build's id; else the versions that resolve to the build's module)."""
+    module = build.module
+    if module is None:
+        return []
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "publish",
+                                                      AuditEvent.subject == module.sha256)
+                             .order_by(AuditEvent.id.desc()).limit(50))
+    for event in events:
+        details = event.details or {}
+        if details.get("build") != build.id:
+            continue
+        wanted = [(m.get("name"), m.get("version")) for m in details.get("models") or [] if isinstance(m, dict)]
+        kinds = _kinds(session, [(n, v) for n, v in wanted if isinstance(n, str) and isinstance(v, int)])
+        return [schemas.ModelRef(name=n, kind=kinds[(n, v)], version=v) for n, v in wanted if (n, v) in kinds]
+    return models_of_module(session, module)
+
+
+def build_document(session: Session, build: BuildRow) -> schemas.Build:
+    request = dict(build.request or {})
+    return schemas.Build(
+        id=build.id, key=build.key, status=build.status.value if hasattr(build.status, "value") else build.status,
+        toolchain=build.toolchain, stage=build.stage, attempts=build.attempts, max_attempts=build.max_attempts,
+        error=build.error, created_at=build.created_at, started_at=build.started_at, finished_at=build.finished_at,
+        module=module_ref(build.module) if build.module is not None else None,
+        models=published_by(session, build),
+        diagnostics=[schemas.Diagnostic.model_validate(d) for d in build.diagnostics or [] if isinstance(d, dict)],
+        sources=[schemas.SourceRef(name=bs.name, sha256=bs.source.sha256) for bs in build.sources],
+        request={k: request[k] for k in ("module", "suffix", "pairs", "weight_variables") if k in request},
+        log_url=f"/v1/builds/{build.id}/log")

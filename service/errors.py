@@ -1,0 +1,189 @@
+"""The API's one error shape, ``{"error": {"code", "message", "details"}}``, and the exception handlers
+that give it to every error: the API's own, the registry's and the compiler's, FastAPI's 404, 405 and
+422, a database that does not answer (503) and anything unexpected (500, logged with an id the
+message quotes)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from compiler.errors import InputError
+from registry.errors import (
+    Conflict,
+    CorruptArtifact,
+    InvalidInput,
+    NotFound,
+    RegistryError,
+    ResolveError,
+    SchemaOutOfDate,
+    TooLarge,
+)
+from service.schemas import ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 411: "length_required",
+                 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 429: "too_many_requests",
+                 500: "internal_error", 503: "unavailable"}
+_REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
+    (TooLarge, 413), (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (ResolveError, 404),
+    (CorruptArtifact, 500), (SchemaOutOfDate, 503)]
+MAX_VALIDATION_ERRORS = 20
+
+
+class ApiError(Exception):
+    """An HTTP error in the shared shape: raise it anywhere in a request."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details if details is not None else {}
+        self.headers = headers or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all in the shared shape."""
+    return {status: {"model": ErrorResponse, "description": _STATUS_CODES.get(status, "error").replace("_", " ")}
+            for status in statuses}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": jsonable_encoder(details or {})}}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def registry_status(exc: RegistryError) -> int:
+    """The HTTP status of a registry error."""
+    for cls, status in _REGISTRY_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RegistryError)
+    status = registry_status(exc)
+    if status >= 500:
+        logger.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return error_response(status, exc.code, exc.message, exc.details)
+
+
+async def _input_error(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, "invalid_input", str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 404:
+        message = (f"no such resource {request.url.path}: the API's routes are under /v1 (GET /v1/models, "
+                   "POST /v1/builds, ...); see /docs")
+    elif status == 405:
+        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        message = (f"{request.method} is not allowed on {request.url.path}"
+                   + (f": use {allowed}" if allowed else "") + "; see /docs")
+    else:
+        message = str(exc.detail) if exc.detail else f"HTTP {status}"
+    return error_response(status, _STATUS_CODES.get(status, "http_error"), message, {}, exc.headers)
+
+
+def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("path", "query", "header", "cookie", "body"):
+        kind = {"path": "path parameter", "query": "query parameter", "header": "header",
+                "cookie": "cookie", "body": "body field"}[parts[0]]
+        return f"{kind} {'.'.join(parts[1:])}" if len(parts) > 1 else kind
+    return ".".join(parts) or "request"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"location": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")),
+               "type": str(e.get("type", ""))} for e in exc.errors()[:MAX_VALIDATION_ERRORS]]
+    summary = "; ".join(f"{_where(e['location'])}: {e['message']}" for e in errors[:3]) or "invalid request"
+    return error_response(422, "invalid_request", f"{summary}; see /docs for what this route takes",
+                          {"errors": errors})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("%s %s: the database does not answer: %s", request.method, request.url.path, exc)
+    return error_response(503, "database_unavailable",
+                          "the registry's database does not answer; try again shortly, and if it persists tell the "
+                          "registry's administrator (check that the database server runs and "
+                          "NESTML_REGISTRY_DATABASE_URL)", {}, {"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    logger.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
+    return error_response(500, "internal_error",
+                          f"the server failed on this request (error id {error_id}); it is logged: tell the "
+                          "registry's administrator, quoting the id", {"error_id": error_id})
+
+
+class CatchUnexpected:
+    """ASGI middleware: an exception no handler took becomes the 500 answer here, before the server's
+    outermost error middleware, which would answer the same but then re-raise and make the server drop
+    the (keep-alive) connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:  # too late for an error answer: let the server end the connection
+                raise
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error the app answers take the shared shape."""
+    app.add_middleware(CatchUnexpected)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for db_error in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,199 @@
+"""``POST /v1/builds`` (upload sources, queue their build), ``GET /v1/builds/{id}`` and its log.
+
+Nothing is compiled here: a build is queued for a compile worker of the chosen toolchain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from compiler.errors import InputError
+from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
+from compiler.sources import Source
+from registry import queue, rebuilds, toolchains
+from registry.tables import BuildStatus
+from service import schemas
+from service.deps import MetricsDep, PublisherDep, ReaderDep, SessionDep, SettingsDep
+from service.documents import build_document
+from service.errors import error_responses
+from service.settings import Settings
+from service.submit import submit
+from service.uploads import FILE_FIELD, Rejected, Upload, read_upload
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["builds"])
+BuildId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The build's id")]
+ModelReference = Annotated[str, Path(max_length=300, description="NAME, NAME_nestml or NAME@VERSION")]
+MAX_PAIRS = 64
+MAX_FILE_NAME = 255
+MAX_MODULE_NAME = 200
+MAX_SUFFIX = 64
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+_FORM = {
+    "type": "object",
+    "required": [FILE_FIELD],
+    "properties": {
+        FILE_FIELD: {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"},
+                     "description": "One or more .nestml files (UTF-8). A part's file name is only shown in "
+                                    "diagnostics; it is never used as a path."},
+        "module": {"type": "string", "description": "Module name ending in 'module' (default: from the model)"},
+        "pairs": {"type": "string", "description": 'JSON list of {"neuron": N, "synapse": S, "post_ports": [..]?}'},
+        "suffix": {"type": "string", "description": f"Appended to every model name (default {DEFAULT_SUFFIX!r})"},
+        "weight_variables": {"type": "string", "description": 'JSON object {"<synapse>": "<variable>"}'},
+        "toolchain": {"type": "string", "description": "A toolchain id (GET /v1/toolchains); default: the toolchain "
+                                                       "a compile worker registered most recently"},
+        "retry": {"type": "boolean", "description": "Queue a failed identical build again"},
+    },
+}
+
+
+def _json_field(upload: Upload, name: str, expected: type, example: str) -> Any:
+    raw = upload.fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"the field {name!r} is not valid JSON ({exc.msg} at character {exc.pos}): "
+                         f"write it like {example}") from None
+    if not isinstance(value, expected):
+        raise InputError(f"the field {name!r} must be a JSON {'object' if expected is dict else 'list'}, "
+                         f"like {example}")
+    return value
+
+
+def _source(name: str, data: bytes) -> Source:
+    """One uploaded file. Its name is only shown (never a path): a name that is a path is refused."""
+    if len(name) > MAX_FILE_NAME or any(c in name for c in "/\\") or not name.isprintable():
+        raise InputError(f"invalid file name {name[:80]!r}{'...' if len(name) > 80 else ''}: give each file its own "
+                         f"name (no '/' or '\\', no control characters, at most {MAX_FILE_NAME} characters), "
+                         "e.g. my_neuron.nestml")
+    source = Source.from_bytes(name, data)
+    if not source.models():
+        raise InputError(f"{source.name}: declares no model; a NESTML file defines at least one 'model <name>:'")
+    return source
+
+
+def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
+    """The build request, the toolchain asked for and the retry flag; InputError when invalid."""
+    sources = [_source(name, data) for name, data in upload.files]
+    pairs = _json_field(upload, "pairs", list, '[{"neuron": "iaf_psc_exp_neuron", "synapse": "stdp_synapse"}]') or []
+    if len(pairs) > MAX_PAIRS:
+        raise InputError(f"{len(pairs)} pairs: at most {MAX_PAIRS} go into one module")
+    weights = _json_field(upload, "weight_variables", dict, '{"stdp_synapse": "w"}') or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in weights.items()):
+        raise InputError('weight_variables maps synapse names to variable names, like {"stdp_synapse": "w"}')
+    module = upload.fields.get("module", "").strip() or None
+    if module is not None and len(module) > MAX_MODULE_NAME:
+        raise InputError(f"the module name is longer than {MAX_MODULE_NAME} characters: give a shorter one")
+    suffix = upload.fields.get("suffix", DEFAULT_SUFFIX).strip()
+    if len(suffix) > MAX_SUFFIX:
+        raise InputError(f"the suffix is longer than {MAX_SUFFIX} characters: give a shorter one")
+    retry_text = upload.fields.get("retry", "").strip().lower()
+    if retry_text not in _TRUE + _FALSE:
+        raise InputError(f"retry is {retry_text[:20]!r}: use true or false")
+    request = BuildRequest.create(sources, module=module, suffix=suffix, pairs=[Pair.from_dict(p) for p in pairs],
+                                  weight_variables=weights)
+    return request, upload.fields.get("toolchain", "").strip() or None, retry_text in _TRUE
+
+
+def _submit(sessions: sessionmaker[Session], settings: Settings, request: BuildRequest, wanted: str | None,
+            retry: bool, submitted_by: int | None) -> tuple[schemas.Build, bool]:
+    with sessions.begin() as s:
+        known = [t.id for t in toolchains.known(s)]
+        if wanted is not None and wanted not in known:
+            raise Rejected(422, "unknown_toolchain",
+                           f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
+                           f"newest one, or use one of: {', '.join(known) or 'none yet'}", "unknown_toolchain",
+                           {"toolchain": wanted[:200], "known": known})
+        if not known:
+            raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
+                           "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
+                           "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
+        build, created = submit(s, request, wanted or known[0], submitted_by=submitted_by,
+                                max_attempts=settings.max_attempts, retry=retry)
+        return build_document(s, build), created
+
+
+@router.post("/builds", status_code=202, response_model=schemas.Build,
+             summary="Upload .nestml sources and queue their build",
+             responses={200: {"model": schemas.Build, "description": "An identical build already finished "
+                                                                      "(succeeded, or failed without retry)"},
+                        **error_responses(400, 401, 403, 413, 415, 422, 503)},
+             openapi_extra={"requestBody": {"required": True,
+                                            "content": {"multipart/form-data": {"schema": _FORM}}}})
+async def create_build(request: Request, response: Response, principal: PublisherDep, settings: SettingsDep,
+                       metrics: MetricsDep) -> schemas.Build:
+    """Queued or running: 202; an identical build that already succeeded: 200 (its module is ready).
+    An identical build that failed is returned as it is (200) unless ``retry`` is true.
+    ``Location`` names the build either way; poll it until it succeeded or failed."""
+    try:
+        upload = await read_upload(request, settings.max_upload_bytes, settings.max_files)
+        try:
+            build_request, wanted, retry = _request_from(upload)
+        except InputError as exc:
+            raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
+        document, created = await run_in_threadpool(_submit, request.app.state.sessions, settings, build_request,
+                                                    wanted, retry, principal.token_id if principal else None)
+    except Rejected as exc:
+        metrics.reject(exc.reason)
+        raise
+    metrics.submissions.labels(outcome="queued" if created else "existing").inc()
+    if document.status == BuildStatus.SUCCEEDED.value:
+        metrics.cache_hits.inc()
+    response.status_code = 202 if document.status in ("queued", "running") else 200
+    response.headers["Location"] = f"/v1/builds/{document.id}"
+    logger.info("build %d %s (%s) for %s", document.id, "queued" if created else "found", document.status,
+                principal.name if principal else "anonymous")
+    return document
+
+
+@router.get("/builds/{build_id}", response_model=schemas.Build, summary="A build: status, module, models, diagnostics",
+            responses=error_responses(401, 404, 422))
+def get_build(build_id: BuildId, session: SessionDep, _reader: ReaderDep) -> schemas.Build:
+    return build_document(session, queue.get_build(session, build_id))
+
+
+@router.get("/builds/{build_id}/log", response_class=PlainTextResponse, summary="A build's log (text)",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **error_responses(401, 404, 422)})
+def get_build_log(build_id: BuildId, session: SessionDep, _reader: ReaderDep) -> PlainTextResponse:
+    """The log of the build's last attempt: empty until the build has finished (the log is stored then)."""
+    return PlainTextResponse(queue.get_build(session, build_id).log or "")
+
+
+@router.post("/models/{reference}/builds", status_code=202, response_model=schemas.Build,
+             summary="Build a published model version again for another toolchain",
+             responses={200: {"model": schemas.Build, "description": "That build already finished"},
+                        **error_responses(401, 404, 422, 503)})
+def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest, request: Request, response: Response,
+                  settings: SettingsDep, metrics: MetricsDep, _reader: ReaderDep) -> schemas.Build:
+    """Queue the build of ``NAME[@VERSION]`` (the newest without a version) for ``toolchain``, from the
+    sources and options of the build that published it: what a simulation machine asks for when the
+    model has no module for its toolchain yet. Readers may ask (the sources are already published);
+    the build is the original submitter's."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions.begin() as s:
+        _, original = rebuilds.published_by(s, reference)
+        build_request = rebuilds.request_of(original)
+        submitter = original.submitted_by
+    try:
+        document, created = _submit(sessions, settings, build_request, body.toolchain, body.retry, submitter)
+    except Rejected as exc:
+        metrics.reject(exc.reason)
+        raise
+    metrics.submissions.labels(outcome="queued" if created else "existing").inc()
+    response.status_code = 202 if document.status in ("queued", "running") else 200
+    response.headers["Location"] = f"/v1/builds/{document.id}"
+    logger.info("rebuild of %s for %s: build %d (%s)", reference, body.toolchain or "the newest toolchain",
+                document.id, document.status)
+    return document

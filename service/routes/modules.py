@@ -1,0 +1,81 @@
+"""``GET /v1/modules/{sha256}`` (metadata) and ``GET /v1/modules/{sha256}/artifact`` (the .so).
+
+The artifact is re-hashed before every download (``ArtifactStore.open_verified``): a damaged file
+is never served. Its URL never changes content, so it is cached forever (ETag = the sha256).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from registry import queries
+from registry.errors import NotFound
+from registry.store import ArtifactStore
+from service import schemas
+from service.deps import MetricsDep, ReaderDep, SessionDep, StoreDep
+from service.documents import artifact_url, models_of_module
+from service.errors import ApiError, error_responses
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["modules"])
+Sha256 = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F]{64}$", description="The module's sha256 (64 hex digits)")]
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@router.get("/modules/{sha256}", response_model=schemas.Module, summary="A module: toolchain, size, models",
+            responses=error_responses(401, 404, 422))
+def get_module(sha256: Sha256, session: SessionDep, _reader: ReaderDep) -> schemas.Module:
+    module = queries.get_module(session, sha256.lower())
+    return schemas.Module(sha256=module.sha256, name=module.name, size=module.size, toolchain=module.toolchain,
+                          created_at=module.created_at, registers=list(module.registers or []),
+                          models=models_of_module(session, module), url=artifact_url(module.sha256))
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _verified(store: ArtifactStore, location: str, sha256: str) -> str:
+    try:
+        return str(store.open_verified(location))
+    except NotFound as exc:
+        logger.error("module %s is registered but its file is missing: %s", sha256, exc)
+        raise ApiError(500, "artifact_missing", f"module {sha256} is registered but its file is missing from the "
+                       "artifact store: tell the registry's administrator (rebuild the module to restore it)",
+                       {"sha256": sha256}) from None
+
+
+@router.get("/modules/{sha256}/artifact", summary="Download the module's .so",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                  "format": "binary"}}},
+                             "description": "The .so; ETag is the quoted sha256, cached as immutable"},
+                       304: {"description": "Not modified (If-None-Match names this module)"},
+                       **error_responses(401, 404, 422, 500)})
+async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, store: StoreDep,
+                       metrics: MetricsDep, _reader: ReaderDep) -> Response:
+    """The bytes are checked against the sha256 before they are sent; a corrupt file is refused (500,
+    code ``corrupt_artifact``). ``X-Content-SHA256`` and ``Repr-Digest`` let the client check them too."""
+    sha256 = sha256.lower()
+    module = await run_in_threadpool(queries.get_module, session, sha256)
+    etag = f'"{sha256}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+    if _matches(request.headers.get("if-none-match"), etag):
+        metrics.not_modified.inc()
+        return Response(status_code=304, headers=headers)
+    path = await run_in_threadpool(_verified, store, module.location, sha256)
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+    headers.update({"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256})
+    metrics.downloads.inc()
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{module.name}.so", headers=headers)

@@ -1,0 +1,58 @@
+"""``GET /v1/resolve?model=NAME[@VERSION]&toolchain=ID``: which module a simulation loads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from registry import queries
+from registry.errors import ResolveError
+from registry.queries import Resolution
+from registry.tables import TOOLCHAIN_LEN
+from registry.toolchains import TOOLCHAIN_ID_RE
+from service import schemas
+from service.deps import ReaderDep, SessionDep
+from service.documents import artifact_url
+from service.errors import ApiError, error_responses
+
+router = APIRouter(prefix="/v1", tags=["resolve"])
+MAX_REFERENCES = 100
+Models = Annotated[list[str], Query(min_length=1, max_length=MAX_REFERENCES,
+                                    description="NAME, NAME_nestml or NAME@VERSION; repeat for several models of "
+                                                "one simulation (one module set that one NEST process can load)")]
+ToolchainId = Annotated[str, Query(max_length=TOOLCHAIN_LEN, pattern=TOOLCHAIN_ID_RE.pattern,
+                                   description="The simulation machine's toolchain id")]
+
+
+def _document(r: Resolution) -> schemas.Resolution:
+    return schemas.Resolution(model=r.model, version=r.version, kind=r.kind, toolchain=r.toolchain,
+                              module=schemas.ModuleRef(name=r.module_name, sha256=r.module_sha256,
+                                                       url=artifact_url(r.module_sha256)))
+
+
+def _error(exc: ResolveError) -> ApiError:
+    details = exc.details
+    if "syntax" in details:
+        return ApiError(422, "invalid_reference", exc.message, details)
+    if "conflicts" in details or "module_conflicts" in details:
+        return ApiError(409, "conflict", exc.message, details)
+    return ApiError(404, exc.code, exc.message, details)
+
+
+@router.get("/resolve", response_model=schemas.Resolution | schemas.Resolutions,
+            summary="The module to load for a model on a toolchain", responses=error_responses(401, 404, 409, 422))
+def resolve(model: Models, toolchain: ToolchainId, session: SessionDep,
+            _reader: ReaderDep) -> schemas.Resolution | schemas.Resolutions:
+    """One ``model``: its resolution. Several: ``{"toolchain", "resolutions": [...]}`` in the same order,
+    refused (409) when two of them are versions of one model or their modules register the same name."""
+    if any(len(m) > 300 for m in model):
+        raise ApiError(422, "invalid_reference", "a model reference is longer than 300 characters: write "
+                       + queries.REFERENCE_SYNTAX)
+    try:
+        if len(model) == 1:
+            return _document(queries.resolve(session, model[0], toolchain))
+        return schemas.Resolutions(toolchain=toolchain,
+                                   resolutions=[_document(r) for r in queries.resolve_many(session, model, toolchain)])
+    except ResolveError as exc:
+        raise _error(exc) from None

@@ -1,0 +1,195 @@
+"""The API's documents (pydantic), apart from the database tables they are read from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BuildStatusName = Literal["queued", "running", "succeeded", "failed"]
+Kind = Literal["neuron", "synapse"]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="A stable, machine-readable code, e.g. not_found, invalid_input, too_large")
+    message: str = Field(description="What is wrong and what to do about it")
+    details: Any = Field(default_factory=dict, description="More about the error (depends on the code)")
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error answer."""
+
+    error: ErrorBody
+
+
+class ModuleRef(BaseModel):
+    name: str = Field(description="The module name (NEST loads <name>.so)")
+    sha256: str
+    size: int | None = None
+    url: str = Field(description="Where to download the .so")
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="The name NEST registers")
+    kind: Kind
+    version: int
+
+
+class Diagnostic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+    severity: str = "error"
+    message: str = ""
+    code: str | None = None
+
+
+class SourceRef(BaseModel):
+    name: str
+    sha256: str
+
+
+class Build(BaseModel):
+    """The build document (DESIGN.md) plus the queue's view of the build."""
+
+    id: int
+    key: str = Field(description="The build key: sha256 over sources, options and toolchain")
+    status: BuildStatusName
+    toolchain: str
+    stage: str | None = None
+    attempts: int
+    max_attempts: int
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    module: ModuleRef | None = None
+    models: list[ModelRef] = Field(default_factory=list)
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+    sources: list[SourceRef] = Field(default_factory=list)
+    request: dict[str, Any] = Field(default_factory=dict, description="module, suffix, pairs, weight variables")
+    log_url: str
+
+
+class RebuildRequest(BaseModel):
+    """Build a published model version for a toolchain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    toolchain: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$",
+                                  description="A toolchain id (GET /v1/toolchains); default: the newest one")
+    retry: bool = Field(default=False, description="Queue a failed identical build again")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    kind: Kind
+    version: int = Field(description="The newest version")
+    versions: int = Field(description="How many versions there are")
+    nestml_name: str | None = None
+    owner: str | None = None
+    created_at: datetime | None = None
+    toolchains: list[str] = Field(default_factory=list, description="Toolchains the newest version is built for")
+
+
+class Variable(BaseModel):
+    """A parameter or state variable: its unit (NESTML type), default expression and NEST's default value."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    unit: str | None = None
+    type: str | None = None
+    default: Any = None
+    value: Any = None
+    comment: str | None = None
+
+
+class InputPort(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: str | None = None
+    type: str | None = None
+    size: str | None = None
+
+
+class SourceText(BaseModel):
+    name: str
+    sha256: str
+    text: str
+
+
+class ModuleLink(BaseModel):
+    toolchain: str
+    sha256: str
+    name: str
+    size: int
+    url: str
+
+
+class ModelVersion(BaseModel):
+    version: int
+    kind: Kind
+    nestml_name: str | None = None
+    content_digest: str
+    created_at: datetime | None = None
+    parameters: list[Variable] = Field(default_factory=list)
+    state: list[Variable] = Field(default_factory=list)
+    input_ports: list[InputPort] = Field(default_factory=list)
+    receptor_types: dict[str, Any] = Field(default_factory=dict)
+    variants: list[str] = Field(default_factory=list)
+    source: SourceText | None = None
+    modules: list[ModuleLink] = Field(default_factory=list)
+
+
+class ModelDetail(BaseModel):
+    name: str
+    owner: str | None = None
+    created_at: datetime | None = None
+    kind: Kind | None = None
+    version: int | None = Field(default=None, description="The newest version listed")
+    versions: list[ModelVersion] = Field(description="Newest first; only the one asked for with NAME@VERSION")
+
+
+class Module(BaseModel):
+    sha256: str
+    name: str
+    size: int
+    toolchain: str
+    created_at: datetime | None = None
+    registers: list[str] = Field(description="Every name the module registers in NEST (variants included)")
+    models: list[ModelRef] = Field(description="The model versions this module provides")
+    url: str
+
+
+class Resolution(BaseModel):
+    model: str = Field(description="The name NEST registers")
+    version: int
+    kind: Kind
+    module: ModuleRef
+    toolchain: str
+
+
+class Resolutions(BaseModel):
+    """The answer for several ``model`` parameters: one module set for one NEST process."""
+
+    toolchain: str
+    resolutions: list[Resolution]
+
+
+class Toolchain(BaseModel):
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]

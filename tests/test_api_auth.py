@@ -1,0 +1,101 @@
+"""Bearer tokens and roles over real HTTP: 401 and 403 in the error shape, anonymous publishing on
+loopback only (by default), reading with a token when the registry asks for one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_support import assert_error_shape, model_for, running_api, tag, tiny
+
+from registry import tokens
+from registry.tables import Build, ModelName
+from service.settings import Settings, is_loopback
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_publishing_needs_a_publisher_token_off_loopback(backend: str, tmp_path: Path) -> None:
+    # the server believes it listens on every interface (the socket itself stays on 127.0.0.1)
+    with running_api(backend, tmp_path, host="0.0.0.0") as api:
+        toolchain = api.register_toolchain()
+        t = tag()
+        anonymous = api.post_build([tiny(t)], toolchain=toolchain)
+        error = assert_error_shape(anonymous, 401, "unauthorized")
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        assert "publisher" in error["message"]
+        _, reader = api.token("reader")
+        error = assert_error_shape(api.post_build([tiny(t)], reader, toolchain=toolchain), 403, "forbidden")
+        assert error["details"] == {"role": "reader", "needed": "publisher"}
+        for bad in ("nrt_not-a-token", "x" * 600, "two words"):
+            response = api.post_build([tiny(t)], bad, toolchain=toolchain)
+            assert_error_shape(response, 401, "unauthorized")
+        latin = api.client.get("/v1/models", headers={"Authorization": "Bearer caf\u00e9".encode("latin-1")})
+        assert_error_shape(latin, 401, "unauthorized")
+        malformed = api.client.get("/v1/models", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        assert_error_shape(malformed, 401, "unauthorized")
+        assert "Bearer" in malformed.json()["error"]["message"]
+        publisher_id, publisher = api.token("publisher")
+        accepted = api.post_build([tiny(t)], publisher, toolchain=toolchain)
+        assert accepted.status_code == 202, accepted.text
+        build_id = accepted.json()["id"]
+        with api.sessions() as s:
+            assert s.get(Build, build_id).submitted_by == publisher_id
+        api.succeed(build_id, toolchain, [model_for(t)])
+        with api.sessions() as s:  # the token owns the names it published
+            assert s.get(ModelName, f"tiny_{t}_neuron_nestml").owner == str(publisher_id)
+        _, admin = api.token("admin")
+        assert api.post_build([tiny(tag())], admin, toolchain=toolchain).status_code == 202
+        # reading stays open, with or without a valid token; a bad one is refused
+        assert api.client.get("/v1/models").status_code == 200
+        assert api.client.get("/v1/models", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+        assert_error_shape(api.client.get("/v1/models", headers={"Authorization": "Bearer nope"}), 401)
+        with api.sessions.begin() as s:
+            tokens.revoke_token(s, publisher_id)
+        assert_error_shape(api.post_build([tiny(t)], publisher, toolchain=toolchain), 401, "unauthorized")
+
+
+def test_anonymous_publishing_defaults(tmp_path: Path) -> None:
+    with running_api("sqlite", tmp_path / "a") as api:  # listens on loopback: allowed
+        assert api.post_build([tiny(tag())], toolchain=api.register_toolchain()).status_code == 202
+    with running_api("sqlite", tmp_path / "b", allow_anonymous_publish=False) as api:
+        assert_error_shape(api.post_build([tiny(tag())], toolchain=api.register_toolchain()), 401)
+    with running_api("sqlite", tmp_path / "c", host="0.0.0.0", allow_anonymous_publish=True) as api:
+        assert api.post_build([tiny(tag())], toolchain=api.register_toolchain()).status_code == 202
+
+
+def test_reading_with_a_required_token(tmp_path: Path) -> None:
+    with running_api("sqlite", tmp_path, read_requires_token=True) as api:
+        toolchain = api.register_toolchain()
+        _, reader = api.token("reader")
+        auth = {"Authorization": f"Bearer {reader}"}
+        for path in ("/v1/models", "/v1/models/x", f"/v1/modules/{'0' * 64}", f"/v1/modules/{'0' * 64}/artifact",
+                     "/v1/builds/1", "/v1/builds/1/log", f"/v1/resolve?model=x&toolchain={toolchain}",
+                     "/v1/toolchains", "/metrics"):
+            response = api.client.get(path)
+            assert_error_shape(response, 401, "unauthorized")
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert api.client.get(path, headers=auth).status_code in (200, 404), path
+        assert api.client.get("/healthz").status_code == 200
+        assert api.client.get("/openapi.json").status_code == 200
+        # publishing on loopback stays anonymous unless refused
+        assert api.post_build([tiny(tag())], toolchain=toolchain).status_code == 202
+
+
+def test_settings_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"NESTML_REGISTRY_HOME": str(tmp_path)})
+    assert (settings.host, settings.port, settings.max_upload_bytes, settings.max_files) == \
+        ("127.0.0.1", 8000, 5 * 1024 * 1024, 64)
+    assert settings.read_requires_token is False and settings.allow_anonymous_publish is None
+    assert settings.anonymous_publish is True
+    settings = Settings.from_env({"NESTML_REGISTRY_HOME": str(tmp_path), "NESTML_REGISTRY_HOST": "0.0.0.0",
+                                  "NESTML_REGISTRY_PORT": "9000", "NESTML_REGISTRY_MAX_UPLOAD_BYTES": "1000",
+                                  "NESTML_REGISTRY_MAX_FILES": "3", "NESTML_REGISTRY_READ_REQUIRES_TOKEN": "1"})
+    assert (settings.host, settings.port, settings.max_upload_bytes, settings.max_files) == ("0.0.0.0", 9000, 1000, 3)
+    assert settings.read_requires_token is True and settings.anonymous_publish is False
+    settings = Settings.from_env({"NESTML_REGISTRY_HOME": str(tmp_path), "NESTML_REGISTRY_HOST": "0.0.0.0",
+                                  "NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH": "yes"})
+    assert settings.anonymous_publish is True
+    with pytest.raises(ValueError, match="NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH"):
+        Settings.from_env({"NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH": "perhaps"})
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "registry.lab", ""))
