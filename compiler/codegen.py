@@ -230,7 +230,11 @@ def run_job(job: dict) -> dict:
             each += fe.diagnostics(names)
         if any(d["severity"] == "error" for d in each):
             diags = each
-    if err is not None:
+    if err is not None and "Synapses only support one spiking input port" in err:
+        diags.append(_error("a synapse with a postsynaptic spike port (e.g. stdp_synapse) cannot be built alone: "
+                            "pair it with the neuron it connects to, e.g. --pair iaf_psc_exp_neuron:stdp_synapse "
+                            f"(NESTML: {err})"))
+    elif err is not None:
         diags.append(_error(f"NESTML failed: {err}"))
     elif failed and not any(d["severity"] == "error" for d in diags):
         diags.append(_error("NESTML generated no code and reported no error"))
