@@ -1,0 +1,351 @@
+"""The registry's HTTP client, used by the CLI and by the simulator.
+
+    client = RegistryClient.from_env()            # NESTML_REGISTRY_URL, NESTML_REGISTRY_TOKEN
+    build = client.submit_build(["izh.nestml"])
+    build = client.wait_build(build["id"], on_progress=print)
+    found = client.resolve("izh_neuron", toolchain_id)
+    path = client.download(found["module"]["sha256"], "/some/dir", f"{found['module']['name']}.so")
+
+Every failure is a :class:`RegistryClientError` whose message says what is wrong and what to do: the
+server's own ``{"error": {"code", "message", "details"}}`` answer, or a registry that did not answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+URL_ENV = "NESTML_REGISTRY_URL"
+TOKEN_ENV = "NESTML_REGISTRY_TOKEN"
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 60.0
+FINAL_STATUSES = ("succeeded", "failed")
+CHUNK = 1024 * 1024
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+_DISPOSITION_RE = re.compile(r'filename="?([^";]+)"?')
+
+FileArg = str | os.PathLike | tuple[str, bytes]
+
+
+class RegistryClientError(Exception):
+    """A request the registry refused, or a registry that did not answer.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` the server's error code,
+    ``details`` its details (a dict, possibly empty)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details if details is not None else {}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The server's error shape, for ``--json`` output."""
+        return {"error": {"code": self.code or "client_error", "message": self.message, "details": self.details,
+                          "status": self.status}}
+
+
+def check_sha256(sha256: str) -> str:
+    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+        raise ValueError(f"invalid sha256 {sha256!r}: give 64 lower-case hexadecimal digits")
+    return sha256
+
+
+def check_filename(name: str) -> str:
+    if not isinstance(name, str) or not _FILENAME_RE.match(name) or name in {".", ".."}:
+        raise ValueError(f"invalid module file name {name!r}: use letters, digits, '_', '-' and '.' only")
+    return name
+
+
+def _error_from_response(response: httpx.Response) -> RegistryClientError:
+    """The server's ``{"error": {...}}`` answer as an exception (or a readable one for anything else)."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        message = str(err.get("message") or f"HTTP {status}")
+        return RegistryClientError(message, status, err.get("code"), err.get("details"))
+    if isinstance(body, dict) and "detail" in body:  # a framework error that escaped the error handler
+        return RegistryClientError(f"the registry answered HTTP {status}: {body['detail']}", status, "http_error",
+                                   {"detail": body["detail"]})
+    text = (response.text or "").strip().replace("\n", " ")[:200]
+    hint = " (is this URL a nestml-registry server?)" if status == 404 else ""
+    return RegistryClientError(f"the registry at {response.request.url} answered HTTP {status}{hint}"
+                               + (f": {text}" if text else ""), status, "http_error", {})
+
+
+def _file_part(item: FileArg) -> tuple[str, bytes]:
+    if isinstance(item, tuple):
+        name, data = item
+        return str(name), bytes(data)
+    path = Path(item)
+    try:
+        return path.name, path.read_bytes()
+    except FileNotFoundError as exc:
+        raise RegistryClientError(f"{path}: no such file", code="invalid_input") from exc
+    except OSError as exc:
+        raise RegistryClientError(f"{path}: cannot read ({exc.strerror})", code="invalid_input") from exc
+
+
+def _pair_dict(pair: Any) -> dict[str, Any]:
+    """A pair as the API takes it, from a dict, a ``compiler.request.Pair`` or ``"NEURON:SYNAPSE[:PORT,...]"``."""
+    if isinstance(pair, Mapping):
+        return dict(pair)
+    if hasattr(pair, "to_dict"):
+        return pair.to_dict()
+    if isinstance(pair, str):
+        parts = pair.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"invalid pair {pair!r}: write NEURON:SYNAPSE, e.g. iaf_psc_exp_neuron:stdp_synapse")
+        d: dict[str, Any] = {"neuron": parts[0], "synapse": parts[1]}
+        if len(parts) == 3:
+            d["post_ports"] = [p.strip() for p in parts[2].split(",") if p.strip()]
+        return d
+    raise ValueError(f"invalid pair {pair!r}: give a dict, a Pair or 'NEURON:SYNAPSE'")
+
+
+class RegistryClient:
+    """A synchronous client of one registry server (see DESIGN.md's HTTP interface)."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        base_url = (base_url or DEFAULT_URL).strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", base_url):
+            raise RegistryClientError(
+                f"invalid registry URL {base_url!r}: give one such as http://registry.lab:8000 "
+                f"(--server or {URL_ENV})", code="invalid_url")
+        self.base_url = base_url
+        self.token = token or None
+        self.timeout = timeout
+        headers = {"User-Agent": "nestml-registry-client", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
+                                  follow_redirects=True)
+
+    @classmethod
+    def from_env(cls, server: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 env: Mapping[str, str] | None = None) -> RegistryClient:
+        """The client for ``server`` (else ``$NESTML_REGISTRY_URL``, else http://127.0.0.1:8000) with
+        ``token`` (else ``$NESTML_REGISTRY_TOKEN``)."""
+        env = os.environ if env is None else env
+        return cls(server or env.get(URL_ENV) or DEFAULT_URL, token or env.get(TOKEN_ENV) or None, timeout)
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.base_url!r}, token={'set' if self.token else None})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _unreachable(self, exc: httpx.TransportError) -> RegistryClientError:
+        if isinstance(exc, httpx.TimeoutException):
+            what = f"did not answer within {self.timeout:g} s"
+        else:
+            what = f"did not answer ({type(exc).__name__}: {exc})"
+        return RegistryClientError(
+            f"the registry at {self.base_url} {what}: check {URL_ENV} (or --server) and that "
+            "'nestml-registry serve' runs there", None, "unreachable", {"url": self.base_url})
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RegistryClientError(
+                f"the registry at {self.base_url} answered {method} {path} with something that is not JSON: "
+                "is this URL a nestml-registry server?", response.status_code, "bad_response") from exc
+
+    # -- builds ------------------------------------------------------------------------------------
+
+    def submit_build(self, files: Iterable[FileArg], module: str | None = None, pairs: Sequence[Any] = (),
+                     suffix: str | None = None, weight_variables: Mapping[str, str] | None = None,
+                     toolchain: str | None = None, retry: bool = False) -> dict[str, Any]:
+        """Upload sources (paths, or ``(name, bytes)``) and queue their build; returns the build document.
+
+        An identical request gets the same build (``retry=True`` queues a failed one again)."""
+        parts = [_file_part(f) for f in files]
+        if not parts:
+            raise RegistryClientError("no sources: give at least one .nestml file", code="invalid_input")
+        data: dict[str, str] = {}
+        if module:
+            data["module"] = module
+        if pairs:
+            data["pairs"] = json.dumps([_pair_dict(p) for p in pairs])
+        if suffix is not None:
+            data["suffix"] = suffix
+        if weight_variables:
+            data["weight_variables"] = json.dumps(dict(weight_variables))
+        if toolchain:
+            data["toolchain"] = toolchain
+        if retry:
+            data["retry"] = "true"
+        upload = [("files", (name, content, "text/plain")) for name, content in parts]
+        build = self._json("POST", "/v1/builds", data=data, files=upload)
+        logger.info("build %s is %s", build.get("id"), build.get("status"))
+        return build
+
+    def rebuild(self, model: str, toolchain: str | None = None, retry: bool = False) -> dict[str, Any]:
+        """Queue the build of a published model (``NAME[@VERSION]``) for ``toolchain`` from the sources
+        that published it; returns the build document (already succeeded when there is one)."""
+        body: dict[str, Any] = {"retry": retry}
+        if toolchain:
+            body["toolchain"] = toolchain
+        return self._json("POST", f"/v1/models/{model}/builds", json=body)
+
+    def get_build(self, build_id: int | str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/builds/{build_id}")
+
+    def build_log(self, build_id: int | str) -> str:
+        return self._request("GET", f"/v1/builds/{build_id}/log", headers={"Accept": "text/plain"}).text
+
+    def wait_build(self, build_id: int | str, on_progress: Callable[[dict[str, Any]], None] | None = None,
+                   poll: float = 0.5, timeout: float | None = None) -> dict[str, Any]:
+        """Poll the build until it succeeded or failed; ``on_progress(build)`` sees every answer.
+
+        Raises a RegistryClientError (code ``timeout``) after ``timeout`` seconds; the build goes on."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            build = self.get_build(build_id)
+            if on_progress is not None:
+                on_progress(build)
+            if build.get("status") in FINAL_STATUSES:
+                return build
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RegistryClientError(
+                    f"build {build_id} is still {build.get('status')} ({build.get('stage') or 'no stage'}) after "
+                    f"{timeout:g} s; it goes on on the server: look again later (GET /v1/builds/{build_id})",
+                    None, "timeout", {"build": build})
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    # -- models, modules, resolution ---------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model with its newest version, the most recently published first."""
+        answer = self._json("GET", "/v1/models")
+        if isinstance(answer, dict) and "models" in answer:
+            return list(answer["models"])
+        return list(answer)
+
+    def model(self, name: str) -> dict[str, Any]:
+        """A model (``name``, ``name_nestml`` or ``name@version``): versions, parameters, state, ports."""
+        return self._json("GET", f"/v1/models/{name}")
+
+    def module(self, sha256: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/modules/{check_sha256(sha256)}")
+
+    def resolve(self, model: str, toolchain: str) -> dict[str, Any]:
+        """The module to load for ``model`` (``NAME[@VERSION]``) on ``toolchain``:
+        ``{"model", "version", "kind", "module": {"name", "sha256", "url"}, "toolchain"}``."""
+        return self._json("GET", "/v1/resolve", params={"model": model, "toolchain": toolchain})
+
+    def resolve_many(self, models: Sequence[str], toolchain: str) -> list[dict[str, Any]]:
+        """Resolve several references for one NEST process (results in the same order). The registry
+        refuses (409) two versions of one model and modules that register the same name."""
+        if not models:
+            return []
+        params = [("model", m) for m in models] + [("toolchain", toolchain)]
+        answer = self._json("GET", "/v1/resolve", params=params)
+        if isinstance(answer, dict) and "resolutions" in answer:
+            return list(answer["resolutions"])
+        return [answer]
+
+    def toolchains(self) -> list[dict[str, Any]]:
+        """The toolchains the registry's compile workers serve, the most recently seen first."""
+        return list(self._json("GET", "/v1/toolchains"))
+
+    # -- artifacts ---------------------------------------------------------------------------------
+
+    def download(self, sha256: str, dest_dir: str | os.PathLike, filename: str | None = None) -> Path:
+        """Download module ``sha256`` into ``dest_dir`` and return its path.
+
+        The bytes stream into a temporary file in ``dest_dir`` while being hashed; only a file whose
+        sha256 matches is renamed to ``dest_dir/filename`` (default: the server's file name). On any
+        error nothing is left behind."""
+        check_sha256(sha256)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = dest / f".{uuid.uuid4().hex}.{os.getpid()}.part"
+        path = f"/v1/modules/{sha256}/artifact"
+        try:
+            with self._http.stream("GET", path, headers={"Accept": "application/octet-stream"}) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from_response(response)
+                announced = response.headers.get("x-content-sha256")
+                if announced and announced.lower() != sha256:
+                    raise RegistryClientError(
+                        f"the registry answered the request for module {sha256} with a file it says is "
+                        f"{announced}: the server is inconsistent; tell its administrator", response.status_code,
+                        "checksum_mismatch", {"expected": sha256, "announced": announced})
+                name = check_filename(filename or self._served_name(response, sha256))
+                digest, size = hashlib.sha256(), 0
+                with open(tmp, "xb") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            actual = digest.hexdigest()
+            if actual != sha256:
+                raise RegistryClientError(
+                    f"module {sha256} arrived damaged from {self.base_url}: its {size} bytes hash to {actual}; "
+                    "nothing was kept. Try again; if it happens again, the registry's copy is corrupt (tell its "
+                    "administrator)", None, "checksum_mismatch", {"expected": sha256, "actual": actual, "size": size})
+            os.chmod(tmp, 0o644)
+            final = dest / name
+            os.replace(tmp, final)
+            logger.info("downloaded module %s (%d bytes) to %s", sha256[:12], size, final)
+            return final
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _served_name(response: httpx.Response, sha256: str) -> str:
+        m = _DISPOSITION_RE.search(response.headers.get("content-disposition", ""))
+        if m and _FILENAME_RE.match(m.group(1)):
+            return m.group(1)
+        return f"{sha256}.so"
+
+    def healthz(self) -> dict[str, Any]:
+        return self._json("GET", "/healthz")

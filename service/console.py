@@ -1,0 +1,176 @@
+"""What the CLI shows on a terminal: build progress, build outcomes, tables of models and parameters.
+
+Everything here writes to the streams it is given; nothing decides exit statuses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from compiler.diagnostics import Diagnostic
+
+SPINNER_UTF8 = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPINNER_ASCII = "|/-\\"
+
+
+def stage_of(build: dict[str, Any]) -> str:
+    """A build's progress in words: queued, starting, generating code, compiling, loading in NEST, done."""
+    status = build.get("status") or "unknown"
+    stage = (build.get("stage") or "").strip()
+    if status == "succeeded":
+        return "done"
+    if status == "failed":
+        return "failed"
+    if status == "queued":
+        return stage if stage.startswith("queued") else "queued"
+    if status == "running":
+        return "starting" if stage in ("", "claimed", "running", "queued") else stage
+    return status
+
+
+class BuildProgress:
+    """Follows a build: a spinner with the elapsed time and the stage on a terminal (``live``), else one
+    line per stage change (``plain``), else nothing. Call it with each build document; close it at the end."""
+
+    def __init__(self, stream: TextIO, build_id: Any, *, live: bool, plain: bool = True) -> None:
+        self.stream = stream
+        self.build_id = build_id
+        self.live = live
+        self.plain = plain and not live
+        self.start = time.monotonic()
+        self.stage = "submitted"
+        self._printed: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        self._frames = SPINNER_UTF8 if encoding == "utf8" else SPINNER_ASCII
+        self._thread: threading.Thread | None = None
+        if live:
+            self._thread = threading.Thread(target=self._spin, name="build-progress", daemon=True)
+            self._thread.start()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def __call__(self, build: dict[str, Any]) -> None:
+        self.stage = stage_of(build)
+        if self.plain and self.stage != self._printed:
+            self._printed = self.stage
+            self.stream.write(f"[{self.elapsed():6.1f} s] build {self.build_id}: {self.stage}\n")
+            self.stream.flush()
+
+    def _draw(self, frame: str, end: str = "") -> None:
+        with self._lock:
+            self.stream.write(f"\r{frame} build {self.build_id}  {self.elapsed():5.1f} s  {self.stage}\x1b[K{end}")
+            self.stream.flush()
+
+    def _spin(self) -> None:
+        i = 0
+        while not self._stop.wait(0.1):
+            self._draw(self._frames[i % len(self._frames)])
+            i += 1
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self._draw(" ", "\n")
+
+
+def print_diagnostics(build: dict[str, Any], stream: TextIO) -> int:
+    """Print a build's diagnostics like a compiler (``file:line:col: error: message``); return the errors."""
+    diagnostics = [Diagnostic.from_dict(d) for d in build.get("diagnostics") or [] if isinstance(d, dict)]
+    for d in diagnostics:
+        stream.write(d.format() + "\n")
+    errors = sum(d.severity == "error" for d in diagnostics)
+    if build.get("status") == "failed" and errors == 0:
+        stream.write(Diagnostic.error(build.get("error") or "the build failed without saying why").format() + "\n")
+        errors = 1
+    return errors
+
+
+def print_failure(build: dict[str, Any], stream: TextIO) -> None:
+    errors = print_diagnostics(build, stream)
+    stream.write(f"build {build.get('id')} failed: {errors} error{'s' if errors != 1 else ''} "
+                 f"(its log: nestml-registry build {build.get('id')} --log)\n")
+
+
+def print_success(build: dict[str, Any], out: TextIO, err: TextIO) -> None:
+    print_diagnostics(build, err)  # warnings
+    module = build.get("module") or {}
+    out.write(f"{module.get('name')}, sha256 {module.get('sha256')} (build {build.get('id')})\n")
+    for m in build.get("models") or []:
+        version = f"  version {m['version']}" if m.get("version") is not None else ""
+        out.write(f"  {m.get('kind') or '':8} {m.get('name')}{version}\n")
+
+
+def table(rows: Sequence[Sequence[Any]], stream: TextIO, indent: str = "") -> None:
+    """Left-aligned columns; the first row is the header. Empty cells print as '-'."""
+    cells = [["-" if c is None or c == "" else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(len(r) for r in cells))]
+    for row in cells:
+        stream.write(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
+
+
+def _count(versions: Any) -> Any:
+    return len(versions) if isinstance(versions, list) else versions
+
+
+def print_models(models: list[dict[str, Any]], stream: TextIO) -> None:
+    rows: list[list[Any]] = [["NAME", "KIND", "VERSION", "VERSIONS", "OWNER"]]
+    rows += [[m.get("name"), m.get("kind"), m.get("version"), _count(m.get("versions")), m.get("owner")]
+             for m in models]
+    table(rows, stream)
+
+
+def choose_version(detail: dict[str, Any], reference: str) -> dict[str, Any] | None:
+    """The version a reference names (``NAME@VERSION``), else the newest."""
+    versions = [v for v in detail.get("versions") or [] if isinstance(v, dict)]
+    if not versions:
+        return None
+    if "@" in reference:
+        wanted = reference.rsplit("@", 1)[1]
+        for v in versions:
+            if str(v.get("version")) == wanted:
+                return v
+    return max(versions, key=lambda v: v.get("version") or 0)
+
+
+def _unit(var: dict[str, Any]) -> Any:
+    return var.get("unit") or var.get("type")
+
+
+def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
+    """A model's newest (or named) version: parameters with units and defaults, state, input ports."""
+    v = choose_version(detail, reference) or {}
+    numbers = sorted(x.get("version") for x in detail.get("versions") or [] if isinstance(x, dict))
+    stream.write(f"{detail.get('name')}  {v.get('kind') or detail.get('kind') or ''} version {v.get('version')}"
+                 f" (versions {', '.join(map(str, numbers)) or '-'})"
+                 + (f", owner {detail['owner']}" if detail.get("owner") else "") + "\n")
+    source = v.get("source") or {}
+    if source:
+        stream.write(f"source: {source.get('name')} (sha256 {str(source.get('sha256'))[:12]})\n")
+    for m in v.get("modules") or []:
+        stream.write(f"module: {m.get('name')} sha256 {str(m.get('sha256'))[:12]} for {m.get('toolchain')}\n")
+    for title, key in (("parameters", "parameters"), ("state", "state")):
+        variables = v.get(key) or []
+        stream.write(f"\n{title}:\n")
+        if not variables:
+            stream.write("  (none)\n")
+            continue
+        rows: list[list[Any]] = [["NAME", "UNIT/TYPE", "DEFAULT", "IN NEST", "COMMENT"]]
+        rows += [[p.get("name"), _unit(p), p.get("default"), p.get("value"), p.get("comment")] for p in variables]
+        table(rows, stream, "  ")
+    ports = v.get("input_ports") or []
+    stream.write("\ninput ports:\n")
+    if not ports:
+        stream.write("  (none)\n")
+        return
+    receptors = v.get("receptor_types") or {}
+    rows = [["NAME", "KIND", "UNIT/TYPE", "RECEPTOR"]]
+    rows += [[p.get("name"), p.get("kind"), _unit(p), receptors.get(str(p.get("name")).upper())] for p in ports]
+    table(rows, stream, "  ")

@@ -1,0 +1,190 @@
+"""``nestml-registry serve``: the HTTP API (uvicorn) in this process, compile workers in child processes.
+
+    sock = listen("127.0.0.1", 8000)
+    run_server(settings, sock, workers=1)      # until SIGTERM or SIGINT
+
+SIGTERM or SIGINT stops uvicorn and sends SIGTERM to the workers, which finish their current build and
+exit; a second signal while waiting for them kills them (their builds go back to the queue when the
+lease runs out). Workers also get SIGTERM if this process dies without cleaning up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import errno
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from multiprocessing.process import BaseProcess
+
+from registry.errors import RegistryError
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
+
+
+class ServeError(RegistryError):
+    """The server cannot start (address in use, app failed to start)."""
+
+    code = "serve_failed"
+
+
+def with_address(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` with ``host`` and ``port``, if Settings has those fields."""
+    names = {f.name for f in dataclasses.fields(settings)}
+    changes = {k: v for k, v in (("host", host), ("port", port)) if k in names}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port); a one-line error if it cannot be had."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host!r}: {exc.strerror}; give an address of this machine "
+                         "with --host (e.g. 127.0.0.1 or 0.0.0.0)") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is in use (another 'nestml-registry serve'?): stop that "
+                             "server or choose another port with --port") from exc
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+def _die_with_parent(parent: int) -> bool:
+    """Ask Linux to send this process SIGTERM when its parent dies; False if the parent is gone already."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            logger.debug("prctl(PR_SET_PDEATHSIG) is not available")
+    return os.getppid() == parent
+
+
+def _embedded_worker(settings: Settings, log_level: int, parent: int) -> None:
+    """Entry point of a spawned compile worker process."""
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    if not _die_with_parent(parent):
+        return
+    from service.worker import Worker
+
+    Worker(settings).run()
+
+
+class EmbeddedWorkers:
+    """N compile worker processes beside the API; a watcher logs any that exits on its own."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings = settings
+        self.count = count
+        self.procs: list[BaseProcess] = []
+        self.stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.count == 0:
+            return
+        ctx = multiprocessing.get_context("spawn")
+        level = logging.getLogger().getEffectiveLevel()
+        for i in range(self.count):
+            p = ctx.Process(target=_embedded_worker, args=(self.settings, level, os.getpid()),
+                            name=f"compile-worker-{i}")
+            p.start()
+            self.procs.append(p)
+        self._watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        reported: set[int] = set()
+        while not self.stopping.wait(1.0):
+            for p in self.procs:
+                if p.pid is not None and p.pid not in reported and p.exitcode is not None:
+                    reported.add(p.pid)
+                    logger.error("compile worker %s (pid %s) exited with status %s; builds wait in the queue until "
+                                 "a worker serves them: see its messages above, then restart the server or run "
+                                 "'nestml-registry worker'", p.name, p.pid, p.exitcode)
+
+    def stop(self) -> None:
+        """SIGTERM to every worker (each finishes its current build, then exits); once."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        alive = self._signal(signal.SIGTERM)
+        if alive:
+            logger.warning("stopping %d compile worker(s): each finishes the build it runs first (signal again to "
+                           "stop them at once)", alive)
+
+    def kill(self) -> None:
+        """SIGKILL to every worker still running: their builds return to the queue when their lease runs out."""
+        self.stopping.set()
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> int:
+        alive = 0
+        for p in self.procs:
+            if p.pid is None or p.exitcode is not None:
+                continue
+            try:
+                os.kill(p.pid, sig)
+                alive += 1
+            except ProcessLookupError:
+                continue
+        return alive
+
+    def join(self) -> None:
+        for p in self.procs:
+            p.join()
+        if self._watcher is not None:
+            self._watcher.join()
+
+
+def run_server(settings: Settings, sock: socket.socket, workers: int, *, verbose: bool = False) -> int:
+    """Serve the API on ``sock`` with ``workers`` embedded compile workers until a signal; return 0."""
+    import uvicorn
+
+    from service.app import create_app
+
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
+                                           lifespan="auto"))
+    embedded = EmbeddedWorkers(settings, workers)
+
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # before and after uvicorn runs (uvicorn handles signals itself while it runs, then re-raises them here)
+        signals.append(signum)
+        server.should_exit = True
+        if len(signals) == 1:
+            embedded.stop()
+        else:
+            embedded.kill()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        embedded.start()
+        try:
+            server.run(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits when the app's start-up fails
+            raise ServeError(f"the API did not start (status {exc.code}): see the messages above") from exc
+        finally:
+            sock.close()
+            embedded.stop()
+            embedded.join()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
