@@ -1,0 +1,109 @@
+"""The service over real HTTP on loopback: cached push latency and module download throughput.
+
+    .venv/bin/python benchmarks/service.py [--pushes 200] [--downloads 2000] [--clients 32]
+
+Starts ``nestml-registry serve --workers 1`` on a free port with a fresh home, pushes one model and
+waits for its compile (the cold figure), then (1) pushes the same sources again N times, one after the
+other, timing each whole HTTP round trip (p50, p99), and (2) downloads its module with 32 concurrent
+clients (keep-alive connections, each download read to the end and its sha256 checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "examples" / "custom_izh_neuron.nestml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+async def download_all(url: str, sha: str, total: int, clients: int) -> float:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        remaining = total
+
+        async def one_client() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                r = await client.get(f"/v1/modules/{sha}/artifact")
+                assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == sha
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pushes", type=int, default=200)
+    ap.add_argument("--downloads", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=32)
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="nmlservice-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, NESTML_REGISTRY_HOME=str(home))
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for _ in range(600):
+                try:
+                    if client.get("/v1/toolchains").json():
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            files = [("files", (MODEL.name, MODEL.read_bytes(), "text/plain"))]
+            start = time.perf_counter()
+            build = client.post("/v1/builds", files=files).json()
+            while build["status"] in ("queued", "running"):
+                time.sleep(0.2)
+                build = client.get(f"/v1/builds/{build['id']}").json()
+            cold = time.perf_counter() - start
+            assert build["status"] == "succeeded", build
+            sha = build["module"]["sha256"]
+            latencies = []
+            for _ in range(args.pushes):
+                t0 = time.perf_counter()
+                r = client.post("/v1/builds", files=files)
+                latencies.append(time.perf_counter() - t0)
+                assert r.status_code == 200, r.text
+        size = len(httpx.get(f"{url}/v1/modules/{sha}/artifact").content)
+        wall = asyncio.run(download_all(url, sha, args.downloads, args.clients))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    print(f"{os.cpu_count()} cores, server and clients on one machine (loopback)")
+    print(f"cold push -> compiled module: {cold:.1f} s")
+    print(f"cached push ({args.pushes} sequential): p50 {pct(latencies, 50) * 1000:.1f} ms, "
+          f"p99 {pct(latencies, 99) * 1000:.1f} ms (x{cold / pct(latencies, 50):.0f} faster than the cold push)")
+    print(f"downloads of the {size / 1024:.0f} KB module, {args.clients} concurrent clients: "
+          f"{args.downloads / wall:.0f} downloads/s ({args.downloads * size / wall / 1e6:.0f} MB/s)")
+
+
+if __name__ == "__main__":
+    main()
