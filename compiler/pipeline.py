@@ -27,19 +27,12 @@ from compiler.key import build_key
 from compiler.pch import PchBuild
 from compiler.request import BuildRequest
 from compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
-from compiler.steps import run_step
+from compiler.steps import default_jobs, run_step
 from compiler.toolchain import Toolchain, detect, nest_config_prefix
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -51,6 +44,7 @@ class CompilerConfig:
     jobs: int = field(default_factory=default_jobs)
     ccache: bool = True
     pch: bool = True
+    cxxflags: str = ""  # extra C++ flags (part of the toolchain identity)
     keep_work: bool = False
 
 
@@ -65,7 +59,7 @@ class Compiler:
     @property
     def toolchain(self) -> Toolchain:
         if self._toolchain is None:
-            self._toolchain = detect(self.config.cache_dir)
+            self._toolchain = detect(self.config.cache_dir, cxxflags=self.config.cxxflags)
         return self._toolchain
 
     def key(self, request: BuildRequest) -> str:

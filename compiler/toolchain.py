@@ -214,7 +214,7 @@ def _check_headers(cxx: str, cflags: str, include_dirs: list[str]) -> None:
         raise ToolchainError(f"the C++ headers NESTML's code needs are missing: {hint}")
 
 
-def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: float) -> Toolchain:
+def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: float, cxxflags: str = "") -> Toolchain:
     for tool in ("cmake", "make"):
         if shutil.which(tool) is None:
             raise ToolchainError(f"{tool} not found: install it with 'apt-get install {tool}'")
@@ -230,6 +230,8 @@ def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: flo
         if not (Path(include_dirs[0]) / "nest.h").is_file():
             raise ToolchainError(f"NEST's C++ headers are not installed ({include_dirs[0]}/nest.h is missing)")
         cflags = f"-std=c++20 -O2 -fopenmp -D_GLIBCXX_USE_CXX11_ABI={abi}"
+    if cxxflags:
+        cflags = f"{cflags} {cxxflags}"
     _check_headers(cxx, cflags, include_dirs)
     cxx_name, cxx_version = _cxx_version(cxx)
     return Toolchain(
@@ -248,8 +250,14 @@ def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: flo
     )
 
 
-def detect(cache_dir: Path | None = None, timeout: float = 120.0) -> Toolchain:
-    """Detect the toolchain; with ``cache_dir``, reuse an earlier detection of the same files."""
+def detect(cache_dir: Path | None = None, timeout: float = 120.0, cxxflags: str = "") -> Toolchain:
+    """Detect the toolchain; with ``cache_dir``, reuse an earlier detection of the same files.
+
+    ``cxxflags`` are extra C++ flags for every module (e.g. ``-O3 -march=native``): they make
+    another binary, so another toolchain."""
+    cxxflags = " ".join(cxxflags.split())
+    if any(ch in cxxflags for ch in "\"'`$;|&<>"):
+        raise ToolchainError(f"invalid extra C++ flags {cxxflags!r}: give plain flags such as '-O3 -march=native'")
     nest_dir = _nest_package_dir()
     kernel = _kernel_library(nest_dir)
     cxx = _which_cxx()
@@ -257,7 +265,7 @@ def detect(cache_dir: Path | None = None, timeout: float = 120.0) -> Toolchain:
         nestml_version = importlib.metadata.version("nestml")
     except importlib.metadata.PackageNotFoundError as exc:
         raise ToolchainError("NESTML is not installed: install it with 'pip install nestml==9.0.0'") from exc
-    stamp = [DETECTION_VERSION, sys.executable, str(kernel), nestml_version, cxx, os.environ.get("CXX", "")]
+    stamp = [DETECTION_VERSION, sys.executable, str(kernel), nestml_version, cxx, os.environ.get("CXX", ""), cxxflags]
     for p in (kernel, Path(cxx)):
         st = p.stat()
         stamp += [st.st_size, st.st_mtime_ns]
@@ -268,7 +276,7 @@ def detect(cache_dir: Path | None = None, timeout: float = 120.0) -> Toolchain:
             return Toolchain.from_dict(json.loads(cache_file.read_text()))
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring unreadable toolchain cache %s", cache_file)
-    tc = _detect(cache_key, nest_dir, kernel, cxx, timeout)
+    tc = _detect(cache_key, nest_dir, kernel, cxx, timeout, cxxflags)
     if cache_file is not None:
         write_atomic(cache_file, json.dumps(tc.to_dict(), indent=1).encode())
     logger.info("toolchain %s", tc.id)

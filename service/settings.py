@@ -6,8 +6,12 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler.pipeline import CompilerConfig, default_jobs
+from compiler.steps import default_jobs
+
+if TYPE_CHECKING:
+    from compiler.pipeline import CompilerConfig
 
 ENV_PREFIX = "NESTML_REGISTRY_"
 
@@ -73,6 +77,7 @@ class Settings:
     build_timeout: float = 900.0
     jobs: int = 1
     ccache: bool = True
+    cxxflags: str = ""  # extra C++ flags for every module (part of the toolchain: another binary)
     lease_seconds: float = 60.0
     max_attempts: int = 3
     poll_seconds: float = 1.0
@@ -104,6 +109,7 @@ class Settings:
             build_timeout=e.number("BUILD_TIMEOUT", 900.0),
             jobs=int(e.number("JOBS", default_jobs(), whole=True)),
             ccache=e.flag("CCACHE", True),
+            cxxflags=(e.str("CXXFLAGS") or "").strip(),
             lease_seconds=e.number("LEASE_SECONDS", 60.0),
             max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
             poll_seconds=e.number("POLL_SECONDS", 1.0),
@@ -116,5 +122,8 @@ class Settings:
         )
 
     def compiler_config(self) -> CompilerConfig:
+        from compiler.pipeline import CompilerConfig
+
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,
-                              build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache)
+                              build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache,
+                              cxxflags=self.cxxflags)
