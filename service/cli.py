@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compiler.cache import export_module
 from compiler.errors import CompilerError
-from compiler.pipeline import Compiler
 from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
 from compiler.result import BuildResult
 from compiler.sources import Source
@@ -28,6 +26,7 @@ from registry.errors import RegistryError
 from service import console
 from service.client import FINAL_STATUSES, RegistryClient, RegistryClientError
 from service.settings import Settings
+from simulator.command import add_parser as add_run_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
@@ -99,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                          "~/.cache/nestml-registry/modules)")
     _remote(pl, 'print {"model", "version", "path", "sha256"} as JSON')
     pl.set_defaults(func=cmd_pull)
+
+    add_run_parser(sub, SERVER_HELP)
 
     sv = sub.add_parser("serve", help="run the registry: HTTP API and embedded compile workers")
     sv.add_argument("--host", default=None, help=f"address to listen on (default {DEFAULT_HOST})")
@@ -234,6 +235,9 @@ def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
     request = BuildRequest.create(_read_sources(args.files), module=args.module, suffix=args.suffix,
                                   pairs=[Pair.parse(p) for p in args.pair],
                                   weight_variables=dict(parse_weight_variable(w) for w in args.weight_variable))
+    from compiler.cache import export_module
+    from compiler.pipeline import Compiler  # not at start-up: `run` and the registry commands need neither
+
     compiler = Compiler(settings.compiler_config())
     if args.force:
         compiler.cache.forget(compiler.key(request))
@@ -372,7 +376,7 @@ def _local_toolchain(settings: Settings) -> str:
     from compiler.toolchain import detect
 
     try:
-        return detect(settings.cache_dir).id
+        return detect(settings.cache_dir, cxxflags=settings.cxxflags).id
     except CompilerError as exc:
         raise UsageError(f"cannot tell this machine's NEST toolchain: {exc}; or name it with --toolchain ID") from exc
 
@@ -410,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # libraries (BMTK) that set their own loggers' levels
+        handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         settings = Settings.from_env()
         return args.func(args, settings)

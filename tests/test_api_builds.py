@@ -139,3 +139,27 @@ def test_unknown_and_invalid_build_ids(api: Api) -> None:
     for bad in ("abc", "-1", "0", "1e99", "99999999999999999999999", "1.5", "%20"):
         assert_error_shape(api.client.get(f"/v1/builds/{bad}"), 422, "invalid_request")
         assert_error_shape(api.client.get(f"/v1/builds/{bad}/log"), 422, "invalid_request")
+
+
+def test_a_published_model_is_built_again_for_another_toolchain(api: Api) -> None:
+    t, first = tag(), api.register_toolchain()
+    build_id = api.post_build([tiny(t)], toolchain=first, module=f"m_{t}_module").json()["id"]
+    api.succeed(build_id, first, [model_for(t)])
+    second = api.register_toolchain()
+    rebuilt = api.client.post(f"/v1/models/tiny_{t}_neuron@1/builds", json={"toolchain": second})
+    assert rebuilt.status_code == 202, rebuilt.text
+    doc = rebuilt.json()
+    assert doc["id"] != build_id and doc["status"] == "queued" and doc["toolchain"] == second
+    assert rebuilt.headers["location"] == f"/v1/builds/{doc['id']}"
+    with api.sessions.begin() as s:  # the same sources and options as the build that published it
+        old, new = s.get(Build, build_id), s.get(Build, doc["id"])
+        assert new.request == old.request and [b.source_id for b in new.sources] == [b.source_id for b in old.sources]
+    again = api.client.post(f"/v1/models/tiny_{t}_neuron_nestml/builds", json={"toolchain": second})
+    assert again.status_code == 202 and again.json()["id"] == doc["id"]
+
+    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"toolchain": "nest9-unknown"}),
+                       422, "unknown_toolchain")
+    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron@4/builds", json={}), 404)
+    assert_error_shape(api.client.post("/v1/models/no_such_neuron/builds", json={}), 404)
+    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"toolchain": "a b"}), 422)
+    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"tool": "x"}), 422)

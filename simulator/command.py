@@ -1,0 +1,90 @@
+"""The ``run`` command of the ``nestml-registry`` CLI (registered by :mod:`service.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import SimulatorError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(sub: Any, server_help: str) -> None:
+    r = sub.add_parser("run", help="run a BMTK PointNet config whose node/edge types say nestml:<model>")
+    r.add_argument("config", metavar="CONFIG.json", help="the BMTK simulation config")
+    r.add_argument("--locked", metavar="LOCKFILE", type=Path,
+                   help="resolve exactly what this lock file says (a run writes nestml-registry.lock.json into its "
+                        "output folder); needs no registry once the module cache has the files")
+    r.add_argument("--no-build", dest="build", action="store_false",
+                   help="fail instead of asking the registry to build a model for this machine's toolchain")
+    r.add_argument("--build-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up waiting for such a build after this long")
+    r.add_argument("--cache", type=Path, metavar="DIR",
+                   help="the module cache (default: $NESTML_REGISTRY_MODULE_CACHE, else "
+                        "~/.cache/nestml-registry/modules)")
+    r.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=server_help)
+    r.add_argument("--json", action="store_true", help="print the run's models, output folder and lock file as JSON")
+    r.add_argument("--traceback", action="store_true", help="print the whole traceback when the run fails")
+    r.set_defaults(func=cmd_run)
+
+
+def _say(text: str) -> None:
+    print(f"nestml-registry: {text}", file=sys.stderr, flush=True)
+
+
+def _error(args: argparse.Namespace, code: str, message: str, details: Any = None) -> None:
+    if args.json:
+        print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
+    print(f"nestml-registry: error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout carries the one JSON document: what NEST and BMTK print goes to stderr."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cmd_run(args: argparse.Namespace, settings: Any) -> int:
+    from simulator.run import run
+
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner
+    try:
+        with _stdout_to_stderr(args.json):
+            result = run(args.config, server=args.server, locked=args.locked, build=args.build,
+                         build_timeout=args.build_timeout, cache=args.cache, progress=_say)
+    except SimulatorError as exc:
+        _error(args, exc.code, exc.message, exc.details)
+        return EXIT_USAGE if exc.input_error else EXIT_FAILED
+    except Exception as exc:  # BMTK and NEST raise many types; the user gets NEST's own message
+        if args.traceback:
+            traceback.print_exc()
+        name = type(exc).__name__
+        _error(args, "run_failed", f"the run failed: {name}: {exc}".rstrip(": ")
+               + ("" if args.traceback else " (--traceback shows where)"), {"type": name})
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        for m in result.models:
+            _say(f"{m['reference']} was {m['model']}@{m['version']} from {m['module']} ({m['sha256'][:12]})")
+        _say(f"done: output in {result.output_dir}" + (f", lock file {result.lock}" if result.lock else ""))
+    return EXIT_OK

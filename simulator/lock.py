@@ -1,0 +1,75 @@
+"""The lock file a run leaves in its output folder: what every reference resolved to.
+
+``nestml-registry run --locked LOCKFILE`` (or ``use_registry(locked=...)``) resolves exactly that
+again: the same model versions and the same module files (by sha256), from the local module cache
+when it has them, so a locked run needs no registry once the cache is filled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from service.client import check_filename, check_sha256
+from simulator.errors import SimulatorError
+from simulator.plan import ModuleFile, Plan, Resolved
+
+LOCK_NAME = "nestml-registry.lock.json"
+FORMAT = 1
+
+
+def to_document(plan: Plan, config: str | None = None) -> dict[str, Any]:
+    return {
+        "nestml_registry_lock": FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        "registry": plan.registry,
+        "toolchain": plan.toolchain.to_dict(),
+        "references": {ref: r.to_dict() for ref, r in sorted(plan.resolved.items())},
+        "modules": {m.sha256: m.to_dict() for m in plan.modules()},
+    }
+
+
+def write(plan: Plan, directory: str | os.PathLike, config: str | None = None) -> Path:
+    """Write the lock file into ``directory`` (atomically) and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    tmp = directory / f".{LOCK_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(to_document(plan, config), indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: str | os.PathLike) -> dict[str, Resolved]:
+    """The references of a lock file; raises SimulatorError for a missing or malformed one."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SimulatorError(f"{path}: no such lock file; a run writes {LOCK_NAME} into its output folder",
+                             "missing_file") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SimulatorError(f"{path}: not a readable lock file ({exc}); use the {LOCK_NAME} a run wrote",
+                             "invalid_lock") from exc
+    try:
+        if doc.get("nestml_registry_lock") != FORMAT:
+            raise ValueError(f"format {doc.get('nestml_registry_lock')!r}, expected {FORMAT}")
+        modules = {check_sha256(sha): ModuleFile(check_filename(m["name"]), sha, tuple(m.get("registers") or ()))
+                   for sha, m in doc["modules"].items()}
+        return {ref: Resolved(ref, r["model"], int(r["version"]), r["kind"], modules[r["module"]],
+                              tuple(r.get("parameters") or ()), tuple(r.get("state") or ()))
+                for ref, r in doc["references"].items()}
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SimulatorError(f"{path}: not a valid {LOCK_NAME} ({type(exc).__name__}: {exc}); use the lock file "
+                             "a run wrote, unedited", "invalid_lock") from exc
+
+
+def toolchain_of(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return dict(json.loads(Path(path).read_text()).get("toolchain") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}

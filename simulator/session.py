@@ -1,0 +1,130 @@
+"""One process's link to the registry: how to resolve, and the plan of the network being built."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.client import RegistryClient, RegistryClientError
+from simulator import checks, install, lock, pairs
+from simulator.cache import ModuleCache
+from simulator.errors import SimulatorError
+from simulator.plan import LocalToolchain, Plan
+from simulator.references import find_uses
+from simulator.resolve import Resolver, detect_toolchain
+
+logger = logging.getLogger(__name__)
+
+_active: RegistrySession | None = None
+
+
+def active() -> RegistrySession | None:
+    return _active
+
+
+def set_active(session: RegistrySession | None) -> None:
+    global _active
+    _active = session
+
+
+def load_config(conf: Any) -> Mapping[str, Any]:
+    """A BMTK config (a path, a dict or a bmtk config object) with its manifest resolved."""
+    if isinstance(conf, Mapping):
+        return conf
+    if isinstance(conf, str | os.PathLike):
+        from bmtk.simulator.core.simulation_config import SimulationConfig
+
+        path = Path(conf)
+        if not path.is_file():
+            raise SimulatorError(f"{path}: no such config file", "missing_file")
+        try:
+            return SimulationConfig.from_json(str(path))
+        except Exception as exc:  # BMTK raises plain Exceptions for bad configs
+            raise SimulatorError(f"{path}: BMTK cannot read this config ({type(exc).__name__}: {exc})",
+                                 "invalid_config") from exc
+    raise SimulatorError(f"cannot read a BMTK config from a {type(conf).__name__}: give a path or a dict",
+                         "invalid_config")
+
+
+@dataclass
+class RegistrySession:
+    client: RegistryClient | None
+    cache: ModuleCache
+    locked: Path | None = None
+    build: bool = True
+    build_timeout: float | None = None
+    progress: Callable[[str], None] | None = None
+    write_lock: bool = True
+    cache_dir: Path | None = None  # where the toolchain detection is cached
+    cxxflags: str = ""  # NESTML_REGISTRY_CXXFLAGS: part of the toolchain, as for the workers
+    toolchain: LocalToolchain | None = None
+    plan: Plan | None = None
+    lock_path: Path | None = None
+    _prepared: list[object] = field(default_factory=list)  # what the plan was made for: the config's path
+
+    @classmethod
+    def create(cls, server: str | None = None, token: str | None = None, *, locked: str | os.PathLike | None = None,
+               build: bool = True, cache: str | os.PathLike | None = None, build_timeout: float | None = None,
+               progress: Callable[[str], None] | None = None, write_lock: bool = True,
+               cache_dir: str | os.PathLike | None = None) -> RegistrySession:
+        try:
+            client = RegistryClient.from_env(server, token)
+        except RegistryClientError as exc:
+            raise SimulatorError(exc.message, exc.code or "invalid_url") from exc
+        from service.settings import Settings
+
+        settings = Settings.from_env()
+        return cls(client, ModuleCache(cache), Path(locked) if locked else None, build, build_timeout, progress,
+                   write_lock, Path(cache_dir) if cache_dir is not None else settings.cache_dir, settings.cxxflags)
+
+    def local_toolchain(self) -> LocalToolchain:
+        if self.toolchain is None:
+            self.toolchain = detect_toolchain(self.cache_dir, self.cxxflags)
+        return self.toolchain
+
+    def prepare(self, conf: Any) -> Plan | None:
+        """Resolve, fetch and check every ``nestml:`` reference of the config; write the lock file.
+        Called again for the same config object, it keeps the plan it made."""
+        config = load_config(conf)
+        key = config.get("config_path") or id(conf)
+        if self._prepared and self._prepared[0] == key:
+            return self.plan
+        uses = find_uses(config)
+        self.plan = None
+        if not uses:
+            self._prepared[:] = [key]
+            return None
+        resolver = Resolver(self.client, self.local_toolchain(), self.cache, build=self.build,
+                            build_timeout=self.build_timeout, progress=self.progress)
+        if self.locked is not None:
+            plan = resolver.from_lock(lock.read(self.locked), lock.toolchain_of(self.locked), uses, str(self.locked))
+        else:
+            plan = resolver.resolve(uses)
+        checks.check_versions(plan)
+        checks.check_modules(plan)
+        install.check_files(plan)
+        checks.check_params(plan, uses, config.get("components") or {})
+        pairs.check_pairs(plan, config)
+        self.plan = plan
+        self._prepared[:] = [key]
+        self.save_lock(config)
+        for ref, r in plan.resolved.items():
+            logger.info("nestml:%s -> %s (module %s, %s)", ref, r.label, r.module.name, r.module.sha256[:12])
+        return plan
+
+    def save_lock(self, config: Mapping[str, Any]) -> Path | None:
+        """Write the plan's lock file into the config's output folder (again, after BMTK emptied it)."""
+        output_dir = (config.get("output") or {}).get("output_dir")
+        if self.plan is None or not self.write_lock or not output_dir:
+            return None
+        self.lock_path = lock.write(self.plan, output_dir, config.get("config_path"))
+        return self.lock_path
+
+    def install(self, nest: Any) -> list[str]:
+        if self.plan is None:
+            return []
+        return install.install(self.plan, nest)

@@ -1,0 +1,251 @@
+"""BMTK PointNet runs through the registry: real networks (bmtk's NetworkBuilder), a real server, real NEST.
+
+The four examples of BMTK's tutorial "Extending PointNet Networks and Simulation with External and
+Customized Models" and a NESTML STDP pair, each run with ``nestml-registry run`` (or a BMTK script that
+calls ``use_registry()``) and compared with a plain BMTK run that loads the same module file through
+``components.nest_modules``: the spikes must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from bmtk_networks import (
+    Network,
+    build_izhikevich_network,
+    build_stdp_pair_network,
+    read_jittered_d,
+    read_spikes,
+    run_plain_bmtk,
+    write_cell_model_override,
+)
+from conftest import DATA
+from server_fixtures import ROOT, Server, client_env, free_port, start_server
+
+from compiler.result import BuildResult
+
+pytestmark = pytest.mark.slow
+
+IZH = "custom_izh_neuron_nestml"
+PAIR_NEURON = "iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"
+PAIR_SYNAPSE = "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml"
+FILLED = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("sim-server"), registry_home)
+    yield srv
+    srv.stop()
+
+
+def push(server: Server, *args: str) -> dict:
+    proc = server.cli("push", *args, "--wait", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def modules(server: Server, models_dir: Path, stdp_pair_build: BuildResult, tmp_path_factory) -> dict[str, Path]:
+    """The custom Izhikevich neuron and the STDP pair, pushed; their module files as the registry serves them
+    (what the plain BMTK runs load through nest_modules)."""
+    push(server, str(DATA / "custom_izh_neuron.nestml"))
+    push(server, str(models_dir / "neurons" / "iaf_psc_exp_neuron.nestml"),
+         str(models_dir / "synapses" / "stdp_synapse.nestml"), "--pair", "iaf_psc_exp_neuron:stdp_synapse")
+    cache = tmp_path_factory.mktemp("pulled")
+    out = {}
+    for model in (IZH, PAIR_SYNAPSE):
+        proc = server.cli("pull", model, "--json", "--cache", str(cache))
+        assert proc.returncode == 0, proc.stderr
+        out[model] = Path(json.loads(proc.stdout)["path"])
+    return out
+
+
+def run_registry(server: Server, net: Network, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``nestml-registry run CONFIG`` as a simulation job runs it (a fresh process, a fresh NEST)."""
+    return subprocess.run([sys.executable, "-m", "service.cli", "run", str(net.config), *args],
+                          capture_output=True, text=True, timeout=600, cwd=net.dir,
+                          env=client_env(server.env, OMP_NUM_THREADS="1", **env))
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    return proc
+
+
+def plain_spikes(net: Network, **kw) -> list[tuple[int, float]]:
+    ok(run_plain_bmtk(net.config, **kw))
+    return read_spikes(net.output_dir)
+
+
+def registry_spikes(server: Server, net: Network, *args: str, **env: str) -> list[tuple[int, float]]:
+    ok(run_registry(server, net, *args, **env))
+    return read_spikes(net.output_dir)
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("nestml-registry: error:")]
+    assert len(lines) == 1, proc.stderr[-4000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
+    return lines[0]
+
+
+# -- the tutorial's four examples ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("params", [{}, FILLED], ids=["empty-json", "filled-json"])
+def test_builtin_izhikevich_runs_as_in_plain_bmtk(server: Server, tmp_path: Path, params: dict) -> None:
+    plain = plain_spikes(build_izhikevich_network(tmp_path / "plain", dynamics_params=params))
+    ours = registry_spikes(server, build_izhikevich_network(tmp_path / "ours", dynamics_params=params))
+    assert plain and ours == plain
+
+
+@pytest.mark.parametrize("reference", [IZH, "custom_izh_neuron", "custom_izh_neuron@1"])
+def test_nestml_neuron_from_the_registry_spikes_like_nest_modules(server: Server, modules: dict, tmp_path: Path,
+                                                                   reference: str) -> None:
+    plain = plain_spikes(build_izhikevich_network(tmp_path / "plain", f"nestml:{IZH}", FILLED,
+                                                  nest_modules=modules[IZH]))
+    net = build_izhikevich_network(tmp_path / "ours", f"nestml:{reference}", FILLED)
+    proc = ok(run_registry(server, net, "--json"))
+    assert plain and read_spikes(net.output_dir) == plain
+    doc = json.loads(proc.stdout)  # --json: one document on stdout, NEST's and BMTK's output went to stderr
+    assert doc["models"] == [{"reference": f"nestml:{reference}", "model": IZH, "version": 1, "kind": "neuron",
+                              "module": modules[IZH].stem, "sha256": modules[IZH].parent.name}]
+    lock = json.loads((net.output_dir / "nestml-registry.lock.json").read_text())
+    assert lock["references"][reference]["module"] == modules[IZH].parent.name
+    assert lock["registry"] == server.url
+
+
+@pytest.mark.parametrize("directive", ["nest:izhikevich", "nestml:custom_izh_neuron", "nestml"])
+def test_cell_model_overrides_keep_working(server: Server, modules: dict, tmp_path: Path, directive: str) -> None:
+    """Example 3: a @cell_model that multiplies d by a per-cell jitter, on the built-in and on the NESTML model,
+    with a specific directive and with the generic 'nestml' one; a script that calls use_registry()."""
+    builtin = directive.startswith("nest:")
+    ours_template = "nest:izhikevich" if builtin else "nestml:custom_izh_neuron"
+    plain_template = "nest:izhikevich" if builtin else f"nestml:{IZH}"
+    plain_directive = directive if builtin or directive == "nestml" else f"nestml:{IZH}"
+    plain_net = build_izhikevich_network(tmp_path / "plain", plain_template, FILLED, jitter=True,
+                                         nest_modules=None if builtin else modules[IZH])
+    plain = ok(run_plain_bmtk(plain_net.config, script=write_cell_model_override(tmp_path / "plain", plain_directive)))
+    net = build_izhikevich_network(tmp_path / "ours", ours_template, FILLED, jitter=True)
+    ours = ok(run_plain_bmtk(net.config, script=write_cell_model_override(tmp_path / "ours", directive),
+                             args=["--registry"], env=client_env(server.env)))
+    jittered = read_jittered_d(ours.stdout)
+    assert jittered and jittered == read_jittered_d(plain.stdout)
+    assert all(abs(d - 8.0 * j) < 1e-9 for rec in jittered for d, j in zip(rec["d"], rec["jitter"], strict=True))
+    assert jittered[0]["template"] == ("izhikevich" if builtin else IZH)  # the name NEST registered
+    assert read_spikes(net.output_dir) == read_spikes(plain_net.output_dir)
+
+
+def test_tsodyks2_edges_and_threads(server: Server, modules: dict, tmp_path: Path) -> None:
+    """Example 4 (recurrent edges switched to tsodyks2_synapse with its JSON) on the NESTML neuron, two threads."""
+    params = {"U": 0.5, "u": 0.5, "tau_rec": 800.0, "tau_fac": 0.0}
+    plain = plain_spikes(build_izhikevich_network(tmp_path / "plain", f"nestml:{IZH}", FILLED,
+                                                  nest_modules=[modules[IZH]], recurrent_synapse="tsodyks2_synapse",
+                                                  recurrent_params=params, n_thread=2))
+    ours = registry_spikes(server, build_izhikevich_network(tmp_path / "ours", "nestml:custom_izh_neuron", FILLED,
+                                                            recurrent_synapse="tsodyks2_synapse",
+                                                            recurrent_params=params, n_thread=2))
+    assert plain and ours == plain
+
+
+def test_stdp_pair_on_edges(server: Server, modules: dict, tmp_path: Path) -> None:
+    """A NESTML neuron-synapse pair: nestml: on nodes and edges (BMTK would cut 'nestml:' on edges to 'l:')."""
+    params = {"lambda": 0.01, "alpha": 1.0}
+    plain = plain_spikes(build_stdp_pair_network(tmp_path / "plain", f"nestml:{PAIR_NEURON}", PAIR_SYNAPSE, params,
+                                                 nest_modules=modules[PAIR_SYNAPSE]))
+    net = build_stdp_pair_network(tmp_path / "ours", f"nestml:{PAIR_NEURON}", f"nestml:{PAIR_SYNAPSE}", params)
+    assert plain and registry_spikes(server, net) == plain
+
+
+def test_locked_run_needs_no_registry(server: Server, modules: dict, tmp_path: Path) -> None:
+    net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron", FILLED)
+    first = registry_spikes(server, net)
+    lock = tmp_path / "run.lock.json"
+    shutil.copy(net.output_dir / "nestml-registry.lock.json", lock)
+    offline = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert registry_spikes(server, net, "--locked", str(lock), NESTML_REGISTRY_URL=offline) == first
+    # without the lock, the registry is needed, and the message says so
+    proc = run_registry(server, net, NESTML_REGISTRY_URL=offline)
+    assert proc.returncode == 2 and "did not answer" in error_line(proc)
+    # an empty module cache and no registry: the locked module cannot be had
+    proc = run_registry(server, net, "--locked", str(lock), NESTML_REGISTRY_URL=offline,
+                        NESTML_REGISTRY_MODULE_CACHE=str(tmp_path / "empty-cache"))
+    assert proc.returncode == 2 and "did not answer" in error_line(proc)
+
+
+# -- refused before NEST is touched --------------------------------------------------------------------------------
+
+def test_unknown_model_version_and_parameter(server: Server, modules: dict, tmp_path: Path) -> None:
+    net = build_izhikevich_network(tmp_path / "a", "nestml:custom_izh_neuronn", FILLED)
+    proc = run_registry(server, net)
+    assert proc.returncode == 2 and f"did you mean {IZH}" in error_line(proc)
+    assert "net_node_types.csv" in error_line(proc)
+
+    net = build_izhikevich_network(tmp_path / "b", "nestml:custom_izh_neuron@7", FILLED)
+    proc = run_registry(server, net, "--json")
+    assert proc.returncode == 2 and "has no version 7: it has versions 1" in error_line(proc)
+    assert json.loads(proc.stdout)["error"]["code"] == "unknown_model"
+
+    net = build_izhikevich_network(tmp_path / "c", "nestml:custom_izh_neuron", {**FILLED, "V_thr": 30.0})
+    proc = run_registry(server, net)
+    assert proc.returncode == 2 and "sets 'V_thr'" in error_line(proc) and "did you mean 'V_th'" in error_line(proc)
+    assert not (net.output_dir / "spikes.csv").exists()
+
+
+def test_paired_synapse_onto_another_neuron_is_refused(server: Server, modules: dict, tmp_path: Path) -> None:
+    net = build_stdp_pair_network(tmp_path / "net", f"nestml:{PAIR_NEURON}", f"nestml:{PAIR_SYNAPSE}",
+                                  wrong_target_template="nest:iaf_psc_exp")
+    proc = run_registry(server, net)
+    line = error_line(proc)
+    assert proc.returncode == 2 and f"partner neuron is {PAIR_NEURON}" in line and "nest:iaf_psc_exp" in line
+
+
+def test_a_name_nest_already_has_is_refused(server: Server, modules: dict, tmp_path: Path) -> None:
+    # the module loaded through nest_modules too: NEST would already have the name
+    net = build_izhikevich_network(tmp_path / "a", "nestml:custom_izh_neuron", FILLED, nest_modules=modules[IZH])
+    proc = run_registry(server, net)
+    assert proc.returncode == 2 and f"NEST already has a model named '{IZH}'" in error_line(proc)
+
+
+def test_nest_connect_errors_reach_the_user(server: Server, modules: dict, tmp_path: Path) -> None:
+    """BMTK 1.2.0 on NEST 3.10 replaces a failing nest.Connect's error with an AttributeError about nest.kernel."""
+    net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron", FILLED, dt=4.0)  # delay 1.5 < dt
+    proc = run_registry(server, net)
+    line = error_line(proc)
+    assert proc.returncode == 1 and "BadDelay" in line and "AttributeError" not in line
+
+
+def test_a_model_not_built_for_this_toolchain_is_built_on_demand(server: Server, modules: dict, registry_home: Path,
+                                                                 tmp_path: Path) -> None:
+    """A machine whose toolchain differs (here: other C++ flags) asks the registry to build the model for it,
+    and follows the build; with --no-build it is told what to do instead."""
+    flags = {"NESTML_REGISTRY_CXXFLAGS": "-O1"}
+    net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron", FILLED)
+    proc = run_registry(server, net, **flags)
+    assert proc.returncode == 2 and "no compile worker of the registry serves it" in error_line(proc)
+
+    worker = subprocess.Popen([sys.executable, "-m", "service.cli", "-v", "worker"], cwd=ROOT,
+                              env=client_env(server.env, **flags), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while len(httpx.get(f"{server.url}/v1/toolchains", timeout=5).json()) < 2:  # the new worker registers
+            assert worker.poll() is None and time.monotonic() < deadline, "the -O1 worker did not register"
+            time.sleep(0.2)
+        proc = run_registry(server, net, "--no-build", **flags)
+        assert proc.returncode == 2 and "run without --no-build" in error_line(proc)
+        proc = ok(run_registry(server, net, **flags))
+        assert "the registry builds it" in proc.stderr and "succeeded" in proc.stderr
+        lock = json.loads((net.output_dir / "nestml-registry.lock.json").read_text())
+        assert lock["toolchain"]["id"] != json.loads(server.cli("pull", IZH, "--json").stdout)["toolchain"]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=300)
+    assert read_spikes(net.output_dir)
