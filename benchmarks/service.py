@@ -5,7 +5,8 @@
 Starts ``nestml-registry serve --workers 1`` on a free port with a fresh home, pushes one model and
 waits for its compile (the cold figure), then (1) pushes the same sources again N times, one after the
 other, timing each whole HTTP round trip (p50, p99), and (2) downloads its module with 32 concurrent
-clients (keep-alive connections, each download read to the end and its sha256 checked).
+clients (keep-alive connections, each download read to the end and its sha256 checked), and again
+with curl's parallel mode (when curl is installed), a client that leaves the two cores to the server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,6 +58,23 @@ async def download_all(url: str, sha: str, total: int, clients: int) -> float:
         return time.perf_counter() - start
 
 
+def curl_downloads(url: str, sha: str, size: int, total: int, clients: int, work: Path) -> float | None:
+    """The same downloads with curl's parallel mode, every answer checked for status 200 and full size."""
+    curl = shutil.which("curl")
+    if curl is None:
+        return None
+    config = work / "curl.cfg"
+    config.write_text("".join(f'url = "{url}/v1/modules/{sha}/artifact"\noutput = "/dev/null"\n' for _ in range(total)))
+    start = time.perf_counter()
+    cmd = [curl, "-s", "--parallel", "--parallel-max", str(clients), "-w", "%{http_code} %{size_download}\n",
+           "-K", str(config)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - start
+    answers = out.split()
+    assert answers[0::2] == ["200"] * total and answers[1::2] == [str(size)] * total, out[:500]
+    return wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pushes", type=int, default=200)
@@ -94,6 +113,7 @@ def main() -> None:
                 assert r.status_code == 200, r.text
         size = len(httpx.get(f"{url}/v1/modules/{sha}/artifact").content)
         wall = asyncio.run(download_all(url, sha, args.downloads, args.clients))
+        curl_wall = curl_downloads(url, sha, size, args.downloads, args.clients, home)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -102,7 +122,11 @@ def main() -> None:
     print(f"cached push ({args.pushes} sequential): p50 {pct(latencies, 50) * 1000:.1f} ms, "
           f"p99 {pct(latencies, 99) * 1000:.1f} ms (x{cold / pct(latencies, 50):.0f} faster than the cold push)")
     print(f"downloads of the {size / 1024:.0f} KB module, {args.clients} concurrent clients: "
-          f"{args.downloads / wall:.0f} downloads/s ({args.downloads * size / wall / 1e6:.0f} MB/s)")
+          f"{args.downloads / wall:.0f} downloads/s ({args.downloads * size / wall / 1e6:.0f} MB/s) "
+          "with Python clients (httpx, each response hashed)")
+    if curl_wall is not None:
+        print(f"the same with curl --parallel-max {args.clients} (a client that costs little CPU): "
+              f"{args.downloads / curl_wall:.0f} downloads/s ({args.downloads * size / curl_wall / 1e6:.0f} MB/s)")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,15 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _check(path: Path, sha: str, actual: str, size: int) -> None:
+    if actual != sha:
+        raise CorruptArtifact(
+            f"artifact {path} is corrupt: its {size} bytes hash to {actual}, not to the {sha} in its name; "
+            "it will not be served. Delete the file and rebuild the module (or store it again) to repair it",
+            {"path": str(path), "expected": sha, "actual": actual},
+        )
+
+
 class ArtifactStore:
     """Files named by their content. Nothing is cached in memory; every read re-checks the bytes."""
 
@@ -180,14 +189,16 @@ class ArtifactStore:
         :class:`NotFound` when there is no such file.
         """
         sha, path = self._find(location_or_sha)
-        actual, size = _hash_file(path)
-        if actual != sha:
-            raise CorruptArtifact(
-                f"artifact {path} is corrupt: its {size} bytes hash to {actual}, not to the {sha} in its name; "
-                "it will not be served. Delete the file and rebuild the module (or store it again) to repair it",
-                {"path": str(path), "expected": sha, "actual": actual},
-            )
+        _check(path, sha, *_hash_file(path))
         return path
+
+    def read_verified(self, location_or_sha: str) -> bytes:
+        """The bytes of a stored artifact, checked against its sha256 (the very bytes returned; the
+        file is read once). Raises like :meth:`open_verified`."""
+        sha, path = self._find(location_or_sha)
+        data = path.read_bytes()
+        _check(path, sha, hashlib.sha256(data).hexdigest(), len(data))
+        return data
 
     def exists(self, location_or_sha: str) -> bool:
         try:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry.db import make_engine, make_sessionmaker, require_current
 from registry.store import ArtifactStore
+from service.artifacts import VerifiedArtifacts
 from service.errors import install_error_handlers
 from service.metrics import ApiMetrics
 from service.routes import builds, health, models, modules, resolve, toolchains
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
+    app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     install_error_handlers(app)
     for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, health.router):
         app.include_router(router)

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.store import ArtifactStore
+from service.artifacts import VerifiedArtifacts
 from service.auth import Principal, check_publisher, check_reader, principal_from_header
 from service.metrics import ApiMetrics
 from service.settings import Settings
@@ -37,6 +38,10 @@ def get_store(request: Request) -> ArtifactStore:
     return request.app.state.store
 
 
+def get_artifacts(request: Request) -> VerifiedArtifacts:
+    return request.app.state.artifacts
+
+
 def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
@@ -46,6 +51,7 @@ SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 SessionDep = Annotated[Session, Depends(get_session)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+ArtifactsDep = Annotated[VerifiedArtifacts, Depends(get_artifacts)]
 
 
 # declares the bearer scheme in the OpenAPI document; the header itself is checked by get_principal

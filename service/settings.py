@@ -86,6 +86,7 @@ class Settings:
     port: int = 8000
     max_upload_bytes: int = 5 * 1024 * 1024  # a whole POST /v1/builds body
     max_files: int = 64  # .nestml files in one build
+    artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads
     read_requires_token: bool = False
     allow_anonymous_publish: bool | None = None  # None: only when the server listens on loopback
 
@@ -117,6 +118,7 @@ class Settings:
             port=int(e.number("PORT", 8000, whole=True)),
             max_upload_bytes=int(e.number("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, whole=True)),
             max_files=int(e.number("MAX_FILES", 64, whole=True)),
+            artifact_cache_bytes=int(e.number("ARTIFACT_CACHE_BYTES", 64 * 1024 * 1024, whole=True)),
             read_requires_token=e.flag("READ_REQUIRES_TOKEN", False),
             allow_anonymous_publish=e.optional_flag("ALLOW_ANONYMOUS_PUBLISH"),
         )

@@ -155,3 +155,16 @@ def test_resolve_names_the_unfinished_build(api: Api) -> None:
                                                                      "toolchain": toolchain}), 404, "unresolved")
     assert error["details"]["build"]["id"] == build_id and error["details"]["build"]["status"] == "queued"
     assert f"/v1/builds/{build_id}" in error["message"]
+
+
+def test_checked_bytes_are_kept_for_the_next_downloads(api: Api) -> None:
+    t, toolchain = tag(), api.register_toolchain()
+    content = b"good bytes " + t.encode()
+    _, sha = published(api, t, toolchain, content=content)
+    first = api.client.get(f"/v1/modules/{sha}/artifact")
+    assert first.status_code == 200 and first.content == content
+    assert first.headers["content-disposition"] == f'attachment; filename="tiny_{t}_neuron_nestml_module.so"'
+    api.store.open_verified(sha).write_bytes(b"evil bytes " + t.encode())  # the disk is not read again
+    again = api.client.get(f"/v1/modules/{sha}/artifact")
+    assert again.status_code == 200 and again.content == content
+    assert api.client.get(f"/v1/modules/{sha}/artifact", headers={"If-None-Match": f'"{sha}"'}).status_code == 304

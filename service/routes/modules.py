@@ -1,7 +1,9 @@
 """``GET /v1/modules/{sha256}`` (metadata) and ``GET /v1/modules/{sha256}/artifact`` (the .so).
 
-The artifact is re-hashed before every download (``ArtifactStore.open_verified``): a damaged file
-is never served. Its URL never changes content, so it is cached forever (ETag = the sha256).
+The artifact's bytes are checked against its sha256 when read from the store
+(``ArtifactStore.read_verified``): a damaged file is never served. Checked bytes are kept in memory
+(:mod:`service.artifacts`) for the next downloads. Its URL never changes content, so clients cache it
+forever (ETag = the sha256).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from registry import queries
 from registry.errors import NotFound
 from registry.store import ArtifactStore
 from service import schemas
-from service.deps import MetricsDep, ReaderDep, SessionDep, StoreDep
+from service.artifacts import Artifact
+from service.deps import ArtifactsDep, MetricsDep, ReaderDep, SessionDep, StoreDep
 from service.documents import artifact_url, models_of_module
 from service.errors import ApiError, error_responses
 
@@ -46,9 +49,9 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _verified(store: ArtifactStore, location: str, sha256: str) -> str:
+def _verified(store: ArtifactStore, location: str, sha256: str) -> bytes:
     try:
-        return str(store.open_verified(location))
+        return store.read_verified(location)
     except NotFound as exc:
         logger.error("module %s is registered but its file is missing: %s", sha256, exc)
         raise ApiError(500, "artifact_missing", f"module {sha256} is registered but its file is missing from the "
@@ -64,18 +67,27 @@ def _verified(store: ArtifactStore, location: str, sha256: str) -> str:
                        304: {"description": "Not modified (If-None-Match names this module)"},
                        **error_responses(401, 404, 422, 500)})
 async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, store: StoreDep,
-                       metrics: MetricsDep, _reader: ReaderDep) -> Response:
+                       artifacts: ArtifactsDep, metrics: MetricsDep, _reader: ReaderDep) -> Response:
     """The bytes are checked against the sha256 before they are sent; a corrupt file is refused (500,
-    code ``corrupt_artifact``). ``X-Content-SHA256`` and ``Repr-Digest`` let the client check them too."""
+    code ``corrupt_artifact``). ``X-Content-SHA256`` and ``Repr-Digest`` let the client check them too.
+    Checked bytes are kept in memory for the next downloads (they never change under their sha256)."""
     sha256 = sha256.lower()
-    module = await run_in_threadpool(queries.get_module, session, sha256)
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    if _matches(request.headers.get("if-none-match"), etag):
+    artifact = artifacts.get(sha256)
+    if artifact is None:
+        module = await run_in_threadpool(queries.get_module, session, sha256)
+        if _matches(request.headers.get("if-none-match"), etag):
+            metrics.not_modified.inc()
+            return Response(status_code=304, headers=headers)
+        data = await run_in_threadpool(_verified, store, module.location, sha256)
+        artifact = Artifact(sha256, f"{module.name}.so", data)
+        artifacts.put(artifact)
+    elif _matches(request.headers.get("if-none-match"), etag):
         metrics.not_modified.inc()
         return Response(status_code=304, headers=headers)
-    path = await run_in_threadpool(_verified, store, module.location, sha256)
     digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
-    headers.update({"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256})
+    headers.update({"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256,
+                    "Content-Disposition": f'attachment; filename="{artifact.filename}"'})
     metrics.downloads.inc()
-    return FileResponse(path, media_type="application/octet-stream", filename=f"{module.name}.so", headers=headers)
+    return Response(artifact.data, media_type="application/octet-stream", headers=headers)
