@@ -20,12 +20,14 @@ import signal
 import socket
 import sys
 import threading
+import time
 from multiprocessing.process import BaseProcess
 
 from registry.errors import RegistryError
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+REGISTER_WAIT = 300.0  # seconds serve waits for its first worker to register (a first toolchain detection)
 PR_SET_PDEATHSIG = 1
 
 
@@ -144,6 +146,30 @@ class EmbeddedWorkers:
                 continue
         return alive
 
+    def wait_registered(self, timeout: float) -> None:
+        """Wait until a worker has registered a toolchain (so that the first push is not refused with
+        ``no_worker``), a worker died, or ``timeout`` passed. Clients that connect meanwhile wait in the
+        listening socket's backlog."""
+        if self.count == 0:
+            return
+        from registry import toolchains
+        from registry.db import make_engine, make_sessionmaker
+
+        engine = make_engine(self.settings.database_url)
+        try:
+            sessions = make_sessionmaker(engine)
+            deadline = time.monotonic() + timeout
+            while not self.stopping.is_set() and time.monotonic() < deadline:
+                with sessions() as s:
+                    if toolchains.latest(s) is not None:
+                        return
+                if any(p.exitcode is not None for p in self.procs):
+                    return
+                self.stopping.wait(0.1)
+            logger.warning("no compile worker registered within %.0f s; serving anyway", timeout)
+        finally:
+            engine.dispose()
+
     def join(self) -> None:
         for p in self.procs:
             p.join()
@@ -177,6 +203,7 @@ def run_server(settings: Settings, sock: socket.socket, workers: int, *, verbose
     try:
         embedded.start()
         try:
+            embedded.wait_registered(REGISTER_WAIT)
             server.run(sockets=[sock])
         except SystemExit as exc:  # uvicorn exits when the app's start-up fails
             raise ServeError(f"the API did not start (status {exc.code}): see the messages above") from exc

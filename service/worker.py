@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from registry.tables import BuildStatus, Token
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+REGISTER_EVERY = 60.0  # seconds between a worker's renewals of its toolchain's last_seen
 MAX_LOG_BYTES = 1024 * 1024
 
 
@@ -99,6 +101,7 @@ class Worker:
         self.compiler = compiler or Compiler(settings.compiler_config())
         self.stopping = threading.Event()
         self.processed = 0
+        self.registered_at = 0.0
 
     def request_stop(self, *_: object) -> None:
         """Finish the current build, then exit (the SIGTERM handler)."""
@@ -112,11 +115,12 @@ class Worker:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         toolchain = self.compiler.toolchain.id
-        with self.sessions.begin() as s:  # the API queues builds only for toolchains a worker serves
-            toolchains.register(s, self.compiler.toolchain.to_dict())
+        self.register()
         logger.info("worker %s serving toolchain %s", self.id, toolchain)
         try:
             while not self.stopping.is_set():
+                if time.monotonic() - self.registered_at > REGISTER_EVERY:
+                    self.register()
                 self.sweep()
                 claimed = self.claim(toolchain)
                 if claimed is None:
@@ -129,6 +133,13 @@ class Worker:
         finally:
             self.engine.dispose()
         return self.processed
+
+    def register(self) -> None:
+        """Tell the registry this toolchain is served (the API queues builds only for such toolchains,
+        by default for the one seen most recently)."""
+        with self.sessions.begin() as s:
+            toolchains.register(s, self.compiler.toolchain.to_dict())
+        self.registered_at = time.monotonic()
 
     def sweep(self) -> None:
         with self.sessions.begin() as s:
