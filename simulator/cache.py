@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from compiler.atomic import sha256_file
 from service.client import RegistryClientError, check_filename, check_sha256
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "NESTML_REGISTRY_MODULE_CACHE"
 LOCK_NAME = ".lock"
-CHUNK = 1024 * 1024
 
 
 class Downloader(Protocol):
@@ -43,14 +42,6 @@ def default_root(env: Mapping[str, str] | None = None) -> Path:
         return Path(env[CACHE_ENV]).expanduser()
     base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
     return base / "nestml-registry" / "modules"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ModuleCache:
@@ -85,7 +76,7 @@ class ModuleCache:
     def _verified(self, path: Path, sha256: str) -> bool | None:
         """True: the file is there and matches; False: it is there and damaged; None: it is not there."""
         try:
-            return file_sha256(path) == sha256
+            return sha256_file(path) == sha256
         except FileNotFoundError:
             return None
 

@@ -161,6 +161,28 @@ IZH_W_INPUT = 3.0  # mV per synapse; nsyns per virtual -> cell edge is 1..4
 IZH_RATE = 30.0  # Hz per virtual node
 
 
+def _with_inputs(dir: Path, net: Any, inp: np.ndarray, w_input: float, rate: float, virtual_template: str | None,
+                 run: dict[str, Any]) -> Network:
+    """Save the built cells `net`, add the virtual input population wired by matrix `inp` (static synapses of
+    weight w_input), its Poisson spikes at `rate` and the config; `run` holds tstop, dt, seed, nest_modules and
+    n_thread."""
+    from bmtk.builder import NetworkBuilder
+
+    net_dir = dir / "network"
+    net.build()
+    net.save(output_dir=str(net_dir))
+    virt = NetworkBuilder(VIRT)
+    _add_virtual_nodes(virt, virtual_template)
+    virt.add_edges(target=net.nodes(), connection_rule=_matrix_rule(inp), syn_weight=w_input, delay=1.0,
+                   dynamics_params="static_syn.json", model_template="static_synapse")
+    virt.build()
+    virt.save(output_dir=str(net_dir))
+    _poisson_inputs(dir / "inputs" / "virt_exc_spikes.h5", rate, run["tstop"], run["seed"])
+    config = _write_config(dir, run["tstop"], run["dt"], run["nest_modules"], run["n_thread"],
+                           [(NET, NET), (VIRT, NET)])
+    return Network(dir=dir, config=config, output_dir=dir / "output")
+
+
 def build_izhikevich_network(dir: Path, template: str = "nest:izhikevich", dynamics_params: dict | None = None,
                              nest_modules: ModulesArg = None, n: int = 10, seed: int = 1,
                              tstop: float = 1000.0, dt: float = 0.01, n_thread: int | None = None,
@@ -177,7 +199,6 @@ def build_izhikevich_network(dir: Path, template: str = "nest:izhikevich", dynam
 
     dir = Path(dir).resolve()
     dir.mkdir(parents=True, exist_ok=True)
-    net_dir = dir / "network"
     rng_rec, rng_in, rng_syns, rng_jit = _rngs(seed, 4)
     rec = _random_matrix(rng_rec, n, n, IZH_P_RECURRENT, no_self=True)
     inp = _random_matrix(rng_in, N_VIRTUAL, n, IZH_P_INPUT, no_self=False) * rng_syns.integers(1, 5, (N_VIRTUAL, n))
@@ -194,19 +215,8 @@ def build_izhikevich_network(dir: Path, template: str = "nest:izhikevich", dynam
     net.add_edges(source=net.nodes(), target=net.nodes(), connection_rule=_matrix_rule(rec),
                   syn_weight=IZH_W_RECURRENT, delay=1.5, dynamics_params="recurrent_syn.json",
                   model_template=recurrent_synapse)
-    net.build()
-    net.save(output_dir=str(net_dir))
-
-    virt = NetworkBuilder(VIRT)
-    _add_virtual_nodes(virt, virtual_template)
-    virt.add_edges(target=net.nodes(), connection_rule=_matrix_rule(inp), syn_weight=IZH_W_INPUT, delay=1.0,
-                   dynamics_params="static_syn.json", model_template="static_synapse")
-    virt.build()
-    virt.save(output_dir=str(net_dir))
-
-    _poisson_inputs(dir / "inputs" / "virt_exc_spikes.h5", IZH_RATE, tstop, seed)
-    config = _write_config(dir, tstop, dt, nest_modules, n_thread, [(NET, NET), (VIRT, NET)])
-    return Network(dir=dir, config=config, output_dir=dir / "output")
+    return _with_inputs(dir, net, inp, IZH_W_INPUT, IZH_RATE, virtual_template,
+                        dict(tstop=tstop, dt=dt, seed=seed, nest_modules=nest_modules, n_thread=n_thread))
 
 
 # -- a NESTML neuron-synapse pair (STDP) ------------------------------------------------------------------------
@@ -234,7 +244,6 @@ def build_stdp_pair_network(dir: Path, neuron_template: str, synapse_template: s
 
     dir = Path(dir).resolve()
     dir.mkdir(parents=True, exist_ok=True)
-    net_dir = dir / "network"
     n_other = n if wrong_target_template else 0
     total = n + n_other
     rng_rec, rng_in = _rngs(seed, 2)
@@ -257,19 +266,8 @@ def build_stdp_pair_network(dir: Path, neuron_template: str, synapse_template: s
         net.add_edges(source=net.nodes(pop_name="pair"), target=net.nodes(pop_name=pop_name),
                       connection_rule=_matrix_rule(rec), syn_weight=STDP_W0, delay=1.0,
                       dynamics_params="plastic_syn.json", model_template=synapse_template)
-    net.build()
-    net.save(output_dir=str(net_dir))
-
-    virt = NetworkBuilder(VIRT)
-    _add_virtual_nodes(virt, None)
-    virt.add_edges(target=net.nodes(), connection_rule=_matrix_rule(inp), syn_weight=STDP_W_INPUT, delay=1.0,
-                   dynamics_params="static_syn.json", model_template="static_synapse")
-    virt.build()
-    virt.save(output_dir=str(net_dir))
-
-    _poisson_inputs(dir / "inputs" / "virt_exc_spikes.h5", STDP_RATE, tstop, seed)
-    config = _write_config(dir, tstop, dt, nest_modules, None, [(NET, NET), (VIRT, NET)])
-    return Network(dir=dir, config=config, output_dir=dir / "output")
+    return _with_inputs(dir, net, inp, STDP_W_INPUT, STDP_RATE, None,
+                        dict(tstop=tstop, dt=dt, seed=seed, nest_modules=nest_modules, n_thread=None))
 
 
 # -- the run script of example 3 (a @cell_model override) -------------------------------------------------------

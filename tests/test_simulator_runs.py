@@ -179,6 +179,12 @@ def test_locked_run_needs_no_registry(server: Server, modules: dict, tmp_path: P
     proc = run_registry(server, net, "--locked", str(lock), NESTML_REGISTRY_URL=offline,
                         NESTML_REGISTRY_MODULE_CACHE=str(tmp_path / "empty-cache"))
     assert proc.returncode == 2 and "did not answer" in error_line(proc)
+    # a lock made on another toolchain: its modules are never handed to this NEST
+    doc = json.loads(lock.read_text())
+    doc["toolchain"]["id"] = "nest3.10.0-linux-x86_64-gcc99.0.0-abi1-000000000000"
+    lock.write_text(json.dumps(doc))
+    proc = run_registry(server, net, "--locked", str(lock))
+    assert proc.returncode == 2 and "was made on toolchain nest3.10.0-linux-x86_64-gcc99" in error_line(proc)
 
 
 # -- refused before NEST is touched --------------------------------------------------------------------------------
