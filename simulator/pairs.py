@@ -69,6 +69,16 @@ def _node_types(config: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.nda
 
 
 def check_pairs(plan: Plan, config: Mapping[str, Any]) -> None:
+    """Every target of an edge type with a paired synapse is a node of the synapse's partner neuron."""
+    try:
+        _check_pairs(plan, config)
+    except (OSError, KeyError, ValueError) as exc:
+        raise SimulatorError(f"cannot read the network's SONATA files to check its paired synapses' targets "
+                             f"({type(exc).__name__}: {exc}); check the networks section of the config",
+                             "invalid_network") from exc
+
+
+def _check_pairs(plan: Plan, config: Mapping[str, Any]) -> None:
     paired = {ref: r for ref, r in plan.resolved.items() if r.kind == "synapse" and partner_of(r.model)}
     if not paired:
         return

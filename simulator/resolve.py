@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from service.client import RegistryClient, RegistryClientError
@@ -185,16 +186,23 @@ class Resolver:
         """Every module file of the plan, from the cache or downloaded into it (sha256 checked)."""
         for module in plan.modules():
             try:
-                path = self.cache.get(module.sha256, module.name)
+                plan.paths[module.sha256] = self._fetch_one(module)
             except ValueError as exc:  # a name or digest that cannot be a cache path
                 raise SimulatorError(f"module {module.name!r} ({module.sha256!r}) cannot be cached: {exc}",
                                      "bad_module") from exc
-            if path is None:
-                if self.client is None:
-                    raise SimulatorError(f"module {module.name} ({module.sha256[:12]}) is not in the local cache "
-                                         f"{self.cache.root} and no registry is set to download it from: give --server "
-                                         "URL or NESTML_REGISTRY_URL", "not_cached")
-                self.progress(f"downloading {module.name} ({module.sha256[:12]})")
-                path = self._call(f"downloading module {module.name}",
-                                  lambda m=module: self.cache.fetch(self.client, m.sha256, m.name))
-            plan.paths[module.sha256] = path
+            except OSError as exc:
+                raise SimulatorError(f"cannot use the module cache {self.cache.root} ({exc.strerror or exc}): give a "
+                                     "folder you can write with --cache or NESTML_REGISTRY_MODULE_CACHE",
+                                     "cache_not_writable") from exc
+
+    def _fetch_one(self, module: ModuleFile) -> Path:
+        path = self.cache.get(module.sha256, module.name)
+        if path is not None:
+            return path
+        if self.client is None:
+            raise SimulatorError(f"module {module.name} ({module.sha256[:12]}) is not in the local cache "
+                                 f"{self.cache.root} and no registry is set to download it from: give --server "
+                                 "URL or NESTML_REGISTRY_URL", "not_cached")
+        self.progress(f"downloading {module.name} ({module.sha256[:12]})")
+        return self._call(f"downloading module {module.name}",
+                          lambda: self.cache.fetch(self.client, module.sha256, module.name))

@@ -185,6 +185,10 @@ def test_locked_run_needs_no_registry(server: Server, modules: dict, tmp_path: P
     lock.write_text(json.dumps(doc))
     proc = run_registry(server, net, "--locked", str(lock))
     assert proc.returncode == 2 and "was made on toolchain nest3.10.0-linux-x86_64-gcc99" in error_line(proc)
+    # a module cache that cannot be a folder
+    (tmp_path / "a-file").write_text("")
+    proc = run_registry(server, net, "--cache", str(tmp_path / "a-file"))
+    assert proc.returncode == 2 and "cannot use the module cache" in error_line(proc)
 
 
 # -- refused before NEST is touched --------------------------------------------------------------------------------
