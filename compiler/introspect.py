@@ -1,6 +1,8 @@
 """Child-process entry: load a built module in NEST and report what it registered.
 
     python -m compiler.introspect MODULE.so RESULT.json
+    python -m compiler.introspect --stdin RESULT.json     (started early: imports NEST, then reads
+                                                           the module's path from stdin; none: exits)
 
 Loading proves the module works with this NEST (ABI, symbols, names) and gives the names exactly
 as NEST registers them, with NEST's defaults and receptor types.
@@ -8,6 +10,7 @@ as NEST registers them, with NEST's defaults and receptor types.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -29,11 +32,16 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def introspect(module_path: Path) -> dict:
+def _nest():
     os.environ.setdefault("PYNEST_QUIET", "1")
     import nest
 
     nest.set_verbosity("M_ERROR")
+    return nest
+
+
+def introspect(module_path: Path) -> dict:
+    nest = _nest()
     before_nodes, before_syns = set(nest.node_models), set(nest.synapse_models)
     try:
         nest.Install(str(module_path.with_suffix("")))
@@ -51,6 +59,14 @@ def introspect(module_path: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    if argv[0] == "--stdin":
+        with contextlib.suppress(OSError):
+            os.nice(10)  # started while make compiles: take only a core the compiler leaves idle
+        _nest()  # the slow part, done while the module still compiles
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0
+        argv = [line, argv[1]]
     result = introspect(Path(argv[0]).resolve())
     Path(argv[1]).write_text(json.dumps(result))
     return 0

@@ -27,7 +27,7 @@ from compiler.key import build_key
 from compiler.pch import PchBuild
 from compiler.request import BuildRequest
 from compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
-from compiler.steps import default_jobs, run_step
+from compiler.steps import EarlyStep, default_jobs, run_step
 from compiler.toolchain import Toolchain, detect, nest_config_prefix
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ class CompilerConfig:
     ccache: bool = True
     pch: bool = True
     cxxflags: str = ""  # extra C++ flags (part of the toolchain identity)
+    # keep one code generation process ready (pynestml imported) for the next build: for long-lived
+    # workers, where it saves about a second of every build
+    warm_codegen: bool = False
     keep_work: bool = False
 
 
@@ -55,6 +58,7 @@ class Compiler:
         self.config = config
         self.cache = LocalCache(config.cache_dir)
         self._toolchain = toolchain
+        self._spare: EarlyStep | None = None
 
     @property
     def toolchain(self) -> Toolchain:
@@ -96,6 +100,7 @@ class Compiler:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"build {key}\nmodule {request.module}\ntoolchain {tc.id}\n")
         ok = False
+        loader: EarlyStep | None = None
         # the precompiled header builds on the other core while NESTML runs (once per toolchain)
         pch = PchBuild(tc, self.config.cache_dir, self.config.build_timeout) \
             if self.config.pch and tc.nest_config is None else None
@@ -110,6 +115,7 @@ class Compiler:
 
             progress("compiling")
             t0 = time.monotonic()
+            loader = self._start_load(work, log)  # NEST imports on the core make leaves free
             header = pch.wait() if pch is not None else None
             pch = None
             settings = BuildSettings(self.config.jobs, self.config.build_timeout,
@@ -124,7 +130,8 @@ class Compiler:
 
             progress("loading in NEST")
             t0 = time.monotonic()
-            loaded = self._load(path, work, log)
+            loaded = self._load(path, work, loader)
+            loader = None
             timings["load"] = time.monotonic() - t0
             if not loaded.get("ok"):
                 msg = (f"the module built but NEST cannot load it: {loaded.get('error', 'see the log')}"
@@ -137,6 +144,8 @@ class Compiler:
             ok = True
             return result
         finally:
+            if loader is not None:
+                loader.cancel()
             if pch is not None:
                 pch.wait()
             if ok or not self.config.keep_work:
@@ -163,8 +172,16 @@ class Compiler:
         }
         (work / "job.json").write_text(json.dumps(job))
         out = work / "codegen.json"
-        step = run_step("codegen", [sys.executable, "-m", "compiler.codegen", str(work / "job.json"), str(out)],
-                        cwd=work, log=log, timeout=self.config.codegen_timeout, env=self._child_env())
+        if self.config.warm_codegen:
+            spare = self._spare or self._start_spare()
+            self._spare = self._start_spare()  # the next build's, importing while this one runs
+            with open(log, "a") as fh:
+                fh.write(f"\n$ {sys.executable} -m compiler.codegen (a spare started earlier, pid {spare.proc.pid})\n")
+            line = json.dumps({"job": str(work / "job.json"), "result": str(out), "log": str(log), "cwd": str(work)})
+            step = spare.run(line, timeout=self.config.codegen_timeout)
+        else:
+            step = run_step("codegen", [sys.executable, "-m", "compiler.codegen", str(work / "job.json"), str(out)],
+                            cwd=work, log=log, timeout=self.config.codegen_timeout, env=self._child_env())
         if step.timed_out:
             return {"ok": False, "models": [], "diagnostics": [Diagnostic.error(
                 f"code generation took longer than the time limit of {self.config.codegen_timeout:g} s "
@@ -175,10 +192,30 @@ class Compiler:
                 code="CODEGEN_CRASHED").to_dict()]}
         return json.loads(out.read_text())
 
-    def _load(self, module: Path, work: Path, log: Path) -> dict:
+    def _start_spare(self) -> EarlyStep:
+        where = self.cache.work_dir
+        where.mkdir(parents=True, exist_ok=True)
+        return EarlyStep("codegen", [sys.executable, "-m", "compiler.codegen", "--stdin"], cwd=where,
+                         log=where / "spare-codegen.log", env=self._child_env())
+
+    def prestart(self) -> None:
+        """With ``warm_codegen``: start the spare code generation process now (it imports pynestml)."""
+        if self.config.warm_codegen and self._spare is None:
+            self._spare = self._start_spare()
+
+    def close(self) -> None:
+        """Stop the spare code generation process, if any."""
+        if self._spare is not None:
+            self._spare.cancel()
+            self._spare = None
+
+    def _start_load(self, work: Path, log: Path) -> EarlyStep:
+        argv = [sys.executable, "-m", "compiler.introspect", "--stdin", str(work / "introspect.json")]
+        return EarlyStep("load", argv, cwd=work, log=log, env=self._child_env())
+
+    def _load(self, module: Path, work: Path, loader: EarlyStep) -> dict:
         out = work / "introspect.json"
-        step = run_step("load", [sys.executable, "-m", "compiler.introspect", str(module), str(out)],
-                        cwd=work, log=log, timeout=self.config.load_timeout, env=self._child_env())
+        step = loader.run(str(module), timeout=self.config.load_timeout)
         if not out.is_file():
             state = "timed out" if step.timed_out else f"died with exit status {step.returncode}"
             return {"ok": False, "error": f"the NEST process that loads it {state}"}

@@ -58,6 +58,61 @@ def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: f
     return StepResult(name, code, seconds, timeout)
 
 
+class EarlyStep:
+    """A step started before its input exists, so that its slow start-up (imports) overlaps other work.
+
+    The child gets its input as one line on stdin when :meth:`run` is called; :meth:`cancel` closes
+    stdin (the child then exits) and kills its process group if it does not. Output goes to ``log``."""
+
+    def __init__(self, name: str, argv: Sequence[str], *, cwd: Path, log: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(log, "ab")  # noqa: SIM115 - closed by run() or cancel()
+        self._out.write(f"\n$ {' '.join(argv)}   (started early; input on stdin)\n".encode())
+        self._out.flush()
+        self.proc = subprocess.Popen(list(argv), cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.PIPE, env=dict(env) if env is not None else None,
+                                     start_new_session=True)
+
+    def run(self, line: str, timeout: float) -> StepResult:
+        """Send the input and wait (at most ``timeout`` seconds from now) for the child to finish."""
+        start = time.monotonic()
+        try:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(line.encode() + b"\n")
+                self.proc.stdin.close()
+            except BrokenPipeError:  # it died already: its status says how
+                pass
+            code: int | None = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.proc)
+            code = None
+            self._out.write(f"\n[{self.name}: killed after the time limit of {timeout:g} s]\n".encode())
+        except BaseException:
+            _kill_group(self.proc)
+            raise
+        finally:
+            self._out.close()
+        seconds = time.monotonic() - start
+        logger.debug("step %s exited %s after %.2f s", self.name, code, seconds)
+        return StepResult(self.name, code, seconds, timeout)
+
+    def cancel(self) -> None:
+        """Not needed after all: stop the child."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(OSError):
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill_group(self.proc)
+        if not self._out.closed:
+            self._out.close()
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

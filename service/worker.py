@@ -11,6 +11,7 @@ builds for the toolchain they can serve.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -98,7 +99,8 @@ class Worker:
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.store = ArtifactStore(settings.store_dir)
-        self.compiler = compiler or Compiler(settings.compiler_config())
+        # a long-lived worker keeps a code generation process ready for its next build
+        self.compiler = compiler or Compiler(dataclasses.replace(settings.compiler_config(), warm_codegen=True))
         self.stopping = threading.Event()
         self.processed = 0
         self.registered_at = 0.0
@@ -118,6 +120,7 @@ class Worker:
         self.register()
         logger.info("worker %s serving toolchain %s", self.id, toolchain)
         try:
+            self.compiler.prestart()
             while not self.stopping.is_set():
                 if time.monotonic() - self.registered_at > REGISTER_EVERY:
                     self.register()
@@ -131,6 +134,7 @@ class Worker:
                 self.process(claimed)
                 self.processed += 1
         finally:
+            self.compiler.close()
             self.engine.dispose()
         return self.processed
 

@@ -130,3 +130,20 @@ def test_unreadable_files_are_refused_before_compiling(name: str, data: bytes, e
     with pytest.raises(InputError, match=expected) as info:
         Source.from_bytes(name, data)
     assert name in str(info.value)
+
+
+def test_a_warm_code_generation_process_reports_like_a_fresh_one(registry_home: Path) -> None:
+    """Workers keep a spare code generation process (pynestml imported) for their next build."""
+    warm = Compiler(CompilerConfig(cache_dir=registry_home / "cache", warm_codegen=True))
+    try:
+        warm.prestart()
+        for i in (1, 2):  # the first spare, then the one started while the first build ran
+            text = tiny("V_m' = (E_L - V_m) / tau_m + I_e / C_m", "V_m' = ((E_L - V_m) / tau_m + I_e / C_m",
+                        model=f"warm{i}_neuron")
+            result = warm.compile(BuildRequest.create([nestml(text, f"warm{i}.nestml")]))
+            assert_failed(result)
+            assert errors(result)[0].file == f"warm{i}.nestml" and errors(result)[0].line >= 1
+            assert "a spare started earlier" in Path(result.log_path).read_text()
+    finally:
+        warm.close()
+    assert warm._spare is None
