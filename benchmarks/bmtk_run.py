@@ -1,6 +1,6 @@
 """What ``nestml-registry run`` adds to a plain BMTK PointNet run of the same network.
 
-    .venv/bin/python benchmarks/simulator.py [--rounds 5]
+    .venv/bin/python benchmarks/bmtk_run.py [--rounds 5]
 
 Starts ``nestml-registry serve --workers 1`` on a free port with a fresh home and pushes the tutorial's
 custom Izhikevich neuron. Builds the tutorial's network (10 cells, 10 virtual inputs, 1 s) twice: once

@@ -1,6 +1,6 @@
 """The service over real HTTP on loopback: cached push latency and module download throughput.
 
-    .venv/bin/python benchmarks/service.py [--pushes 200] [--downloads 2000] [--clients 32]
+    .venv/bin/python benchmarks/http_api.py [--pushes 200] [--downloads 2000] [--clients 32]
 
 Starts ``nestml-registry serve --workers 1`` on a free port with a fresh home, pushes one model and
 waits for its compile (the cold figure), then (1) pushes the same sources again N times, one after the
