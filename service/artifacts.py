@@ -35,9 +35,14 @@ class VerifiedArtifacts:
                 self._items.move_to_end(sha256)
             return found
 
+    @property
+    def max_item(self) -> int:
+        """The largest file kept (a few large files must not flush everything else)."""
+        return self.max_bytes // 4
+
     def put(self, artifact: Artifact) -> None:
         size = len(artifact.data)
-        if size > self.max_bytes // 4:  # a few large files must not flush everything else
+        if size > self.max_item:
             return
         with self._lock:
             if artifact.sha256 in self._items:

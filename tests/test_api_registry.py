@@ -168,3 +168,22 @@ def test_checked_bytes_are_kept_for_the_next_downloads(api: Api) -> None:
     again = api.client.get(f"/v1/modules/{sha}/artifact")
     assert again.status_code == 200 and again.content == content
     assert api.client.get(f"/v1/modules/{sha}/artifact", headers={"If-None-Match": f'"{sha}"'}).status_code == 304
+
+
+def test_files_too_large_to_keep_are_streamed_after_the_check(api: Api) -> None:
+    from service.artifacts import VerifiedArtifacts
+
+    kept = api.server.app.state.artifacts
+    api.server.app.state.artifacts = VerifiedArtifacts(0)  # every file is "large"
+    try:
+        t, toolchain = tag(), api.register_toolchain()
+        content = b"streamed bytes " + t.encode() * 1000
+        _, sha = published(api, t, toolchain, content=content)
+        response = api.client.get(f"/v1/modules/{sha}/artifact")
+        assert response.status_code == 200 and response.content == content
+        assert response.headers["x-content-sha256"] == sha and response.headers["etag"] == f'"{sha}"'
+        assert f'filename="tiny_{t}_neuron_nestml_module.so"' in response.headers["content-disposition"]
+        api.store.open_verified(sha).write_bytes(b"evil" + content[4:])
+        assert_error_shape(api.client.get(f"/v1/modules/{sha}/artifact"), 500, "corrupt_artifact")
+    finally:
+        api.server.app.state.artifacts = kept

@@ -42,6 +42,11 @@ def get_module(sha256: Sha256, session: SessionDep, _reader: ReaderDep) -> schem
                           models=models_of_module(session, module), url=artifact_url(module.sha256))
 
 
+def _digest_headers(sha256: str) -> dict[str, str]:
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+    return {"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256}
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -49,9 +54,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _verified(store: ArtifactStore, location: str, sha256: str) -> bytes:
+def _verified(store: ArtifactStore, location: str, sha256: str, into_memory: bool) -> bytes | str:
+    """The checked bytes, or (for a file too large to keep in memory) the checked file's path."""
     try:
-        return store.read_verified(location)
+        return store.read_verified(location) if into_memory else str(store.open_verified(location))
     except NotFound as exc:
         logger.error("module %s is registered but its file is missing: %s", sha256, exc)
         raise ApiError(500, "artifact_missing", f"module {sha256} is registered but its file is missing from the "
@@ -80,14 +86,16 @@ async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, st
         if _matches(request.headers.get("if-none-match"), etag):
             metrics.not_modified.inc()
             return Response(status_code=304, headers=headers)
-        data = await run_in_threadpool(_verified, store, module.location, sha256)
-        artifact = Artifact(sha256, f"{module.name}.so", data)
+        checked = await run_in_threadpool(_verified, store, module.location, sha256, module.size <= artifacts.max_item)
+        if isinstance(checked, str):  # large: streamed from the file just checked
+            metrics.downloads.inc()
+            return FileResponse(checked, media_type="application/octet-stream", filename=f"{module.name}.so",
+                                headers={**headers, **_digest_headers(sha256)})
+        artifact = Artifact(sha256, f"{module.name}.so", checked)
         artifacts.put(artifact)
     elif _matches(request.headers.get("if-none-match"), etag):
         metrics.not_modified.inc()
         return Response(status_code=304, headers=headers)
-    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
-    headers.update({"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256,
-                    "Content-Disposition": f'attachment; filename="{artifact.filename}"'})
+    headers.update({**_digest_headers(sha256), "Content-Disposition": f'attachment; filename="{artifact.filename}"'})
     metrics.downloads.inc()
     return Response(artifact.data, media_type="application/octet-stream", headers=headers)
