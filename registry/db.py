@@ -13,6 +13,8 @@ short. Sessions that only read can use ``make_sessionmaker(engine, read_only=Tru
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +80,23 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Engine
     raise InvalidInput(f"unsupported database {backend!r} in {url!r}: the registry runs on SQLite or PostgreSQL")
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the database file to WAL (it stays so). Two processes opening a new database at once may
+    both try; SQLite answers the loser "database is locked" at once, without its busy timeout, so wait
+    and look again: the winner has switched it meanwhile."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine, foreign_keys: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -86,7 +105,7 @@ def _configure_sqlite(engine: Engine, foreign_keys: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:

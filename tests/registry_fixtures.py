@@ -250,3 +250,14 @@ def child_publish(url: str, index: int, barrier: Any) -> int:
             return published[0].version
     finally:
         engine.dispose()
+
+
+def child_open(url: str, barrier: Any) -> str:
+    """Open the database at the same moment as the siblings (a new SQLite file: all switch it to WAL)."""
+    barrier.wait(timeout=120)
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+    finally:
+        engine.dispose()

@@ -6,7 +6,7 @@ from datetime import timezone
 from pathlib import Path
 
 import pytest
-from registry_fixtures import Children, child_upgrade, children_fixture, database_fixtures
+from registry_fixtures import Children, child_open, child_upgrade, children_fixture, database_fixtures
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
@@ -48,6 +48,13 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
 def test_concurrent_upgrades_of_one_database(empty_db_url: str, children: Children) -> None:
     # an API and its workers may all run `db upgrade` as they start
     assert children.run(child_upgrade, [(empty_db_url,)] * 2) == [db.head_revision()] * 2
+
+
+def test_processes_opening_a_new_sqlite_database_at_once(tmp_path: Path, children: Children) -> None:
+    # the first connections of an API and its workers all switch the new file to WAL
+    for i in range(5):
+        url = db.default_url(tmp_path / f"home{i}")
+        assert children.run(child_open, [(url,)] * children.size) == ["wal"] * children.size
 
 
 def test_sqlite_connection_settings(tmp_path: Path) -> None:
