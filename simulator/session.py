@@ -103,7 +103,7 @@ class RegistrySession:
         if self.locked is not None:
             plan = resolver.from_lock(lock.read(self.locked), lock.toolchain_of(self.locked), uses, str(self.locked))
         else:
-            plan = resolver.resolve(uses)
+            plan = self._resolve(resolver, uses, config)
         checks.check_versions(plan)
         checks.check_modules(plan)
         install.check_files(plan)
@@ -115,6 +115,25 @@ class RegistrySession:
         for ref, r in plan.resolved.items():
             logger.info("nestml:%s -> %s (module %s, %s)", ref, r.label, r.module.name, r.module.sha256[:12])
         return plan
+
+    def _resolve(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> Plan:
+        """From the registry; when it does not answer, from the lock file of the last run in this output
+        folder (made for this toolchain), so that a job runs offline once the module cache is filled."""
+        try:
+            return resolver.resolve(uses)
+        except SimulatorError as exc:
+            output_dir = (config.get("output") or {}).get("output_dir")
+            last = Path(output_dir) / lock.LOCK_NAME if output_dir else None
+            if exc.code != "unreachable" or last is None or not last.is_file():
+                raise
+            if self.progress is not None:
+                self.progress(f"the registry did not answer; using what the last run locked ({last})")
+            logger.warning("registry unreachable (%s); using %s", exc.message, last)
+            try:
+                return resolver.from_lock(lock.read(last), lock.toolchain_of(last), uses, str(last))
+            except SimulatorError as fallback:
+                raise SimulatorError(f"{exc.message}; and the last run's lock file cannot stand in: "
+                                     f"{fallback.message}", exc.code, exc.details) from fallback
 
     def save_lock(self, config: Mapping[str, Any]) -> Path | None:
         """Write the plan's lock file into the config's output folder (again, after BMTK emptied it)."""

@@ -172,7 +172,12 @@ def test_locked_run_needs_no_registry(server: Server, modules: dict, tmp_path: P
     shutil.copy(net.output_dir / "nestml-registry.lock.json", lock)
     offline = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert registry_spikes(server, net, "--locked", str(lock), NESTML_REGISTRY_URL=offline) == first
-    # without the lock, the registry is needed, and the message says so
+    # without --locked, the last run's lock in the output folder stands in for the registry
+    proc = ok(run_registry(server, net, NESTML_REGISTRY_URL=offline))
+    assert "the registry did not answer; using what the last run locked" in proc.stderr
+    assert read_spikes(net.output_dir) == first
+    # with no lock anywhere, the registry is needed, and the message says so
+    shutil.rmtree(net.output_dir)
     proc = run_registry(server, net, NESTML_REGISTRY_URL=offline)
     assert proc.returncode == 2 and "did not answer" in error_line(proc)
     # an empty module cache and no registry: the locked module cannot be had
