@@ -36,6 +36,11 @@ def detect_toolchain(cache_dir: Any = None, cxxflags: str = "") -> LocalToolchai
         raise SimulatorError(f"cannot tell this machine's NEST toolchain: {exc}", "toolchain") from exc
 
 
+def _names(items: Any) -> tuple[str, ...]:
+    """The names of a model document's parameters or state variables."""
+    return tuple(i["name"] for i in items or [] if isinstance(i, dict) and isinstance(i.get("name"), str))
+
+
 def _where(uses: Iterable[Use], reference: str) -> str:
     places = [u.where for u in uses if u.reference == reference]
     return f"nestml:{reference} ({places[0]}{f' and {len(places) - 1} more' if len(places) > 1 else ''})"
@@ -156,10 +161,8 @@ class Resolver:
     def _variables(self, model: str, version: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
         assert self.client is not None
         detail = self._call(f"model {model}@{version}", lambda: self.client.model(f"{model}@{version}"))
-        versions = detail.get("versions") or [{}]
-        v = versions[0]
-        names = lambda items: tuple(i["name"] for i in items or [] if isinstance(i, dict) and "name" in i)  # noqa: E731
-        return names(v.get("parameters")), names(v.get("state"))
+        version_doc = (detail.get("versions") or [{}])[0]
+        return _names(version_doc.get("parameters")), _names(version_doc.get("state"))
 
     # -- from a lock file --------------------------------------------------------------------------
 
