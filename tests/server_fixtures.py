@@ -13,8 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -107,3 +109,16 @@ def start_server(directory: Path, registry_home: Path, *, workers: int = 1, toke
         except httpx.TransportError:
             pass
         time.sleep(0.2)
+
+
+def server_fixture(name: str, **settings: str) -> Any:
+    """A module-scoped fixture ``server``: ``nestml-registry serve`` with one worker, stopped after the
+    module's tests (its build cache is the session's)."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> Iterator[Server]:
+        srv = start_server(tmp_path_factory.mktemp(name), registry_home, **settings)
+        yield srv
+        srv.stop()
+
+    return server

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,14 @@ from server_fixtures import (
     PUBLISHED_TEXT,
     Server,
     free_port,
-    start_server,
+    server_fixture,
 )
 
 NAME = f"{PUBLISHED_MODEL}_nestml"
 DIAGNOSTIC_RE = re.compile(r"^tiny_broken\.nestml:\d+:\d+: error: .+", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("cli-server"), registry_home)
-    yield srv
-    srv.stop()
+server = server_fixture("cli-server")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from server_fixtures import (
     ROOT,
     Server,
     client_env,
+    server_fixture,
     start_server,
 )
 from sqlalchemy import func, select
@@ -43,11 +43,7 @@ print("V_m", neuron.get("V_m"))
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("e2e-server"), registry_home)
-    yield srv
-    srv.stop()
+server = server_fixture("e2e-server")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,7 +27,7 @@ from bmtk_networks import (
     write_cell_model_override,
 )
 from conftest import DATA
-from server_fixtures import ROOT, Server, client_env, free_port, start_server
+from server_fixtures import ROOT, Server, client_env, free_port, server_fixture
 
 from compiler.result import BuildResult
 
@@ -40,11 +39,7 @@ PAIR_SYNAPSE = "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml"
 FILLED = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("sim-server"), registry_home)
-    yield srv
-    srv.stop()
+server = server_fixture("sim-server")
 
 
 def push(server: Server, *args: str) -> dict:
