@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
@@ -19,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from registry import queries
 from registry.errors import NotFound
-from registry.store import ArtifactStore
 from service import schemas
 from service.artifacts import Artifact
 from service.deps import ArtifactsDep, MetricsDep, ReaderDep, SessionDep, StoreDep
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["modules"])
 Sha256 = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F]{64}$", description="The module's sha256 (64 hex digits)")]
 IMMUTABLE = "public, max-age=31536000, immutable"
+T = TypeVar("T")
 
 
 @router.get("/modules/{sha256}", response_model=schemas.Module, summary="A module: toolchain, size, models",
@@ -54,10 +55,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _verified(store: ArtifactStore, location: str, sha256: str, into_memory: bool) -> bytes | str:
-    """The checked bytes, or (for a file too large to keep in memory) the checked file's path."""
+def _checked(read: Callable[[str], T], location: str, sha256: str) -> T:
+    """``read(location)`` (a store method that checks the bytes), a missing file answered as a 500."""
     try:
-        return store.read_verified(location) if into_memory else str(store.open_verified(location))
+        return read(location)
     except NotFound as exc:
         logger.error("module %s is registered but its file is missing: %s", sha256, exc)
         raise ApiError(500, "artifact_missing", f"module {sha256} is registered but its file is missing from the "
@@ -81,21 +82,19 @@ async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, st
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     artifact = artifacts.get(sha256)
-    if artifact is None:
-        module = await run_in_threadpool(queries.get_module, session, sha256)
-        if _matches(request.headers.get("if-none-match"), etag):
-            metrics.not_modified.inc()
-            return Response(status_code=304, headers=headers)
-        checked = await run_in_threadpool(_verified, store, module.location, sha256, module.size <= artifacts.max_item)
-        if isinstance(checked, str):  # large: streamed from the file just checked
-            metrics.downloads.inc()
-            return FileResponse(checked, media_type="application/octet-stream", filename=f"{module.name}.so",
-                                headers={**headers, **_digest_headers(sha256)})
-        artifact = Artifact(sha256, f"{module.name}.so", checked)
-        artifacts.put(artifact)
-    elif _matches(request.headers.get("if-none-match"), etag):
+    module = None if artifact is not None else await run_in_threadpool(queries.get_module, session, sha256)
+    if _matches(request.headers.get("if-none-match"), etag):
         metrics.not_modified.inc()
         return Response(status_code=304, headers=headers)
+    if module is not None and module.size > artifacts.max_item:  # large: streamed from the file just checked
+        path = await run_in_threadpool(_checked, store.open_verified, module.location, sha256)
+        metrics.downloads.inc()
+        return FileResponse(path, media_type="application/octet-stream", filename=f"{module.name}.so",
+                            headers={**headers, **_digest_headers(sha256)})
+    if module is not None:
+        data = await run_in_threadpool(_checked, store.read_verified, module.location, sha256)
+        artifact = Artifact(sha256, f"{module.name}.so", data)
+        artifacts.put(artifact)
     headers.update({**_digest_headers(sha256), "Content-Disposition": f'attachment; filename="{artifact.filename}"'})
     metrics.downloads.inc()
     return Response(artifact.data, media_type="application/octet-stream", headers=headers)
