@@ -12,17 +12,21 @@ from sqlalchemy.orm import Session
 from compiler.request import BuildRequest
 from compiler.sources import Source as SourceText
 from registry import queries
-from registry.errors import NotFound
+from registry.errors import InvalidInput, NotFound, ResolveError
 from registry.queue import sources_of
 from registry.tables import Build, BuildStatus, ModelModule, ModelVersion
 
 
 def published_by(session: Session, reference: str) -> tuple[ModelVersion, Build]:
     """The model version ``reference`` (``NAME[@VERSION]``, newest without a version) and the succeeded
-    build that published it. Raises NotFound (listing the versions) when there is none."""
+    build that published it. Raises InvalidInput for a reference that is not one, NotFound (listing
+    the versions, or close names) when there is none."""
+    try:
+        _, wanted = queries.parse_reference(reference)
+    except ResolveError as exc:
+        raise InvalidInput(exc.message, exc.details) from None
     detail = queries.model_detail(session, reference)  # NotFound with close names for an unknown model
     name = detail["name"]
-    _, wanted = queries.parse_reference(reference)
     numbers = sorted(v["version"] for v in detail["versions"])
     if not numbers or (wanted is not None and wanted not in numbers):
         raise NotFound(f"model {name!r} has no version {wanted}: it has versions {', '.join(map(str, numbers))}; "
