@@ -49,7 +49,7 @@ def _where(uses: Iterable[Use], reference: str) -> str:
 class Resolver:
     """Makes a :class:`Plan` for one simulation."""
 
-    def __init__(self, client: RegistryClient | None, toolchain: LocalToolchain, cache: ModuleCache, *,
+    def __init__(self, client: RegistryClient, toolchain: LocalToolchain, cache: ModuleCache, *,
                  build: bool = True, build_timeout: float | None = None, progress: Progress | None = None) -> None:
         self.client = client
         self.toolchain = toolchain
@@ -61,13 +61,7 @@ class Resolver:
     # -- from the registry -------------------------------------------------------------------------
 
     def resolve(self, uses: list[Use]) -> Plan:
-        plan = Plan(self.toolchain, self.client.base_url if self.client else None)
-        if not uses:
-            return plan
-        if self.client is None:
-            raise SimulatorError("the network refers to registry models but no registry is set: give --server URL "
-                                 "or NESTML_REGISTRY_URL (or --locked LOCKFILE to use the modules a run locked)",
-                                 "no_registry")
+        plan = Plan(self.toolchain, self.client.base_url)
         modules: dict[str, ModuleFile] = {}
         params: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for reference in distinct_references(uses):
@@ -90,7 +84,6 @@ class Resolver:
             raise SimulatorError(f"{what}: {exc.message}", exc.code or "registry", dict(exc.details or {})) from exc
 
     def _resolve_one(self, reference: str, uses: list[Use]) -> dict[str, Any]:
-        assert self.client is not None
         asked_build = False
         while True:
             try:
@@ -106,7 +99,6 @@ class Resolver:
 
     def _build_for_toolchain(self, reference: str, details: dict[str, Any], where: str) -> None:
         """The model exists but has no module for this toolchain: have the registry build it, and wait."""
-        assert self.client is not None
         model, versions = details.get("model", reference), details.get("versions") or []
         wanted = reference.split("@", 1)[1] if "@" in reference else (versions[-1] if versions else None)
         label = f"{model}@{wanted}" if wanted is not None else model
@@ -147,7 +139,6 @@ class Resolver:
                                  {"build": done.get("id")}, input_error=False)
 
     def _module(self, sha: str, found: dict[str, Any], reference: str, uses: list[Use]) -> ModuleFile:
-        assert self.client is not None
         meta = self._call(f"{_where(uses, reference)}: module {sha[:12]}", lambda: self.client.module(sha))
         if meta.get("toolchain") != self.toolchain.id:
             raise SimulatorError(
@@ -159,7 +150,6 @@ class Resolver:
         return ModuleFile(name, sha, tuple(meta.get("registers") or (found["model"],)))
 
     def _variables(self, model: str, version: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        assert self.client is not None
         detail = self._call(f"model {model}@{version}", lambda: self.client.model(f"{model}@{version}"))
         version_doc = (detail.get("versions") or [{}])[0]
         return _names(version_doc.get("parameters")), _names(version_doc.get("state"))
@@ -173,7 +163,7 @@ class Resolver:
                                  f"{self.toolchain.id}: its modules cannot be loaded here. Run without --locked to "
                                  "resolve the same models for this machine", "wrong_toolchain",
                                  {"lock_toolchain": lock_toolchain.get("id"), "toolchain": self.toolchain.id})
-        plan = Plan(self.toolchain, self.client.base_url if self.client else None)
+        plan = Plan(self.toolchain, self.client.base_url)
         for reference in distinct_references(uses):
             if reference not in locked:
                 raise SimulatorError(f"{_where(uses, reference)} is not in {lock_path} (it has: "
@@ -202,10 +192,6 @@ class Resolver:
         path = self.cache.get(module.sha256, module.name)
         if path is not None:
             return path
-        if self.client is None:
-            raise SimulatorError(f"module {module.name} ({module.sha256[:12]}) is not in the local cache "
-                                 f"{self.cache.root} and no registry is set to download it from: give --server "
-                                 "URL or NESTML_REGISTRY_URL", "not_cached")
         self.progress(f"downloading {module.name} ({module.sha256[:12]})")
         return self._call(f"downloading module {module.name}",
                           lambda: self.cache.fetch(self.client, module.sha256, module.name))

@@ -40,7 +40,7 @@ def run(config: str | os.PathLike, *, server: str | None = None, token: str | No
     if not config_path.is_file():
         raise SimulatorError(f"{config_path}: no such config file; give the BMTK simulation config (config.json)",
                              "missing_file")
-    from simulator.session import RegistrySession, load_config, set_active
+    from simulator.session import RegistrySession, load_config, read_config, set_active
 
     session = RegistrySession.create(server, token, locked=locked, build=build, build_timeout=build_timeout,
                                      cache=cache, progress=progress)
@@ -51,12 +51,7 @@ def run(config: str | os.PathLike, *, server: str | None = None, token: str | No
     set_active(session)
     from bmtk.simulator import pointnet
 
-    try:
-        configure = pointnet.Config.from_json(str(config_path))
-    except Exception as exc:  # BMTK raises plain Exceptions for configs it cannot read
-        raise SimulatorError(f"{config_path}: BMTK cannot read this config ({type(exc).__name__}: {exc})",
-                             "invalid_config") from exc
-    session.prepare(configure)  # the same config file: the plan made above
+    configure = read_config(pointnet.Config, config_path)  # PointNetwork.from_config keeps the plan made above
     configure.build_env()  # empties the output folder when the config says overwrite_output_dir
     session.save_lock(configure)
     network = pointnet.PointNetwork.from_config(configure)

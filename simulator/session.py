@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,15 @@ def set_active(session: RegistrySession | None) -> None:
     _active = session
 
 
+def read_config(config_cls: Any, path: Path) -> Any:
+    """``config_cls.from_json(path)`` (a BMTK config class), its failures as one clear error."""
+    try:
+        return config_cls.from_json(str(path))
+    except Exception as exc:  # BMTK raises plain Exceptions for configs it cannot read
+        raise SimulatorError(f"{path}: BMTK cannot read this config ({type(exc).__name__}: {exc})",
+                             "invalid_config") from exc
+
+
 def load_config(conf: Any) -> Mapping[str, Any]:
     """A BMTK config (a path, a dict or a bmtk config object) with its manifest resolved."""
     if isinstance(conf, Mapping):
@@ -41,18 +50,14 @@ def load_config(conf: Any) -> Mapping[str, Any]:
         path = Path(conf)
         if not path.is_file():
             raise SimulatorError(f"{path}: no such config file", "missing_file")
-        try:
-            return SimulationConfig.from_json(str(path))
-        except Exception as exc:  # BMTK raises plain Exceptions for bad configs
-            raise SimulatorError(f"{path}: BMTK cannot read this config ({type(exc).__name__}: {exc})",
-                                 "invalid_config") from exc
+        return read_config(SimulationConfig, path)
     raise SimulatorError(f"cannot read a BMTK config from a {type(conf).__name__}: give a path or a dict",
                          "invalid_config")
 
 
 @dataclass
 class RegistrySession:
-    client: RegistryClient | None
+    client: RegistryClient
     cache: ModuleCache
     locked: Path | None = None
     build: bool = True
@@ -64,7 +69,7 @@ class RegistrySession:
     toolchain: LocalToolchain | None = None
     plan: Plan | None = None
     lock_path: Path | None = None
-    _prepared: list[object] = field(default_factory=list)  # what the plan was made for: the config's path
+    prepared_for: object = None  # the config the plan was made for (its path)
 
     @classmethod
     def create(cls, server: str | None = None, token: str | None = None, *, locked: str | os.PathLike | None = None,
@@ -91,12 +96,12 @@ class RegistrySession:
         Called again for the same config object, it keeps the plan it made."""
         config = load_config(conf)
         key = config.get("config_path") or id(conf)
-        if self._prepared and self._prepared[0] == key:
+        if key == self.prepared_for:
             return self.plan
         uses = find_uses(config)
         self.plan = None
         if not uses:
-            self._prepared[:] = [key]
+            self.prepared_for = key
             return None
         resolver = Resolver(self.client, self.local_toolchain(), self.cache, build=self.build,
                             build_timeout=self.build_timeout, progress=self.progress)
@@ -110,7 +115,7 @@ class RegistrySession:
         checks.check_params(plan, uses, config.get("components") or {})
         pairs.check_pairs(plan, config)
         self.plan = plan
-        self._prepared[:] = [key]
+        self.prepared_for = key
         self.save_lock(config)
         for ref, r in plan.resolved.items():
             logger.info("nestml:%s -> %s (module %s, %s)", ref, r.label, r.module.name, r.module.sha256[:12])
