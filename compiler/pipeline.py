@@ -175,10 +175,8 @@ class Compiler:
         if self.config.warm_codegen:
             spare = self._spare or self._start_spare()
             self._spare = self._start_spare()  # the next build's, importing while this one runs
-            with open(log, "a") as fh:
-                fh.write(f"\n$ {sys.executable} -m compiler.codegen (a spare started earlier, pid {spare.proc.pid})\n")
             line = json.dumps({"job": str(work / "job.json"), "result": str(out), "log": str(log), "cwd": str(work)})
-            step = spare.run(line, timeout=self.config.codegen_timeout)
+            step = spare.run(line, timeout=self.config.codegen_timeout, log=log)
         else:
             step = run_step("codegen", [sys.executable, "-m", "compiler.codegen", str(work / "job.json"), str(out)],
                             cwd=work, log=log, timeout=self.config.codegen_timeout, env=self._child_env())

@@ -75,8 +75,16 @@ class EarlyStep:
                                      stdin=subprocess.PIPE, env=dict(env) if env is not None else None,
                                      start_new_session=True)
 
-    def run(self, line: str, timeout: float) -> StepResult:
-        """Send the input and wait (at most ``timeout`` seconds from now) for the child to finish."""
+    def run(self, line: str, timeout: float, log: Path | None = None) -> StepResult:
+        """Send the input and wait (at most ``timeout`` seconds from now) for the child to finish.
+
+        ``log``: the log of the work the child now does, when it is not the one it was started with
+        (a spare that moves its output there itself): it gets the step's header and any kill notice."""
+        if log is not None:
+            self._out.close()
+            self._out = open(log, "ab")  # noqa: SIM115 - closed below
+            self._out.write(f"\n$ {self.name}: a spare started earlier (pid {self.proc.pid})\n".encode())
+            self._out.flush()
         start = time.monotonic()
         try:
             try:

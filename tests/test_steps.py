@@ -32,3 +32,10 @@ def test_a_step_not_needed_is_stopped(tmp_path: Path) -> None:
     step = EarlyStep("echo", [sys.executable, "-c", ECHO], cwd=tmp_path, log=tmp_path / "log")
     step.cancel()
     assert step.proc.returncode == 0 and "got (nothing)" in (tmp_path / "log").read_text()
+
+
+def test_a_spare_reports_into_the_log_of_the_work_it_takes(tmp_path: Path) -> None:
+    step = EarlyStep("slow", [sys.executable, "-c", SLOW], cwd=tmp_path, log=tmp_path / "spare.log")
+    result = step.run("go", timeout=0.5, log=tmp_path / "build.log")
+    build_log = (tmp_path / "build.log").read_text()
+    assert result.timed_out and "a spare started earlier" in build_log and "killed after the time limit" in build_log
