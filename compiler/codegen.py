@@ -6,8 +6,9 @@
 
 This is the only place (with :mod:`compiler.introspect`) that imports ``pynestml``. NESTML keeps
 process-wide state and may call ``sys.exit``, so each build gets a fresh process. Two things in
-NESTML are replaced here: its builder (cmake and make run afterwards as our own steps, see
-:mod:`compiler.build`) and its NEST version probe (we know the version from the toolchain).
+NESTML are replaced here: its builder (the C++ is compiled afterwards as our own steps, see
+:mod:`compiler.build`) and its NEST version probe (we know the version from the toolchain); two of
+its hot spots get exact fixes (:mod:`compiler.nestml_patches`).
 
 The job names the files (already written under the work directory with safe names) and the
 display name of each; the result holds diagnostics in our record shape and what the generated
@@ -23,6 +24,9 @@ import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+from compiler import nestml_patches
+from compiler.child import exit_now, write_result
 
 _START_RE = re.compile(r'^Start processing "(.*)"!$')
 _DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated": the errors say it already
@@ -40,13 +44,14 @@ class _Frontend:
 
         self.fe, self.Logger, self.LoggingLevel, self.MessageCode = fe, Logger, LoggingLevel, MessageCode
         Logger.no_print = True
-        NESTBuilder.build = lambda self: None  # cmake and make are our own steps
+        NESTBuilder.build = lambda self: None  # the C++ build is our own steps
         # NESTML 9.0 builds its NEST code generator without the options first, so it probes the NEST
         # version in a subprocess that imports NEST (1-2 s, and a sys.exit path) even when
         # codegen_opts["nest_version"] is given: answer the probe with the version we know.
         NESTTools.detect_nest_version = classmethod(lambda cls: nest_version)
         if template_cache:
             _cache_compiled_templates(Path(template_cache))
+        nestml_patches.install()
         self.captured: list[Any] = []
         orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models
 
@@ -280,9 +285,9 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         result = {"ok": False, "models": [],
                   "diagnostics": [_error(f"NESTML crashed: {type(exc).__name__}: {exc}")]}
-    result_path.write_text(json.dumps(result))
+    write_result(result_path, result)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

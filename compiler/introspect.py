@@ -11,11 +11,12 @@ as NEST registers them, with NEST's defaults and receptor types.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
 from pathlib import Path
+
+from compiler.child import exit_now, write_result
 
 
 def _jsonable(value: object) -> object:
@@ -68,9 +69,9 @@ def main(argv: list[str]) -> int:
             return 0
         argv = [line, argv[1]]
     result = introspect(Path(argv[0]).resolve())
-    Path(argv[1]).write_text(json.dumps(result))
+    write_result(Path(argv[1]), result)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))  # NEST's teardown would add to every build
