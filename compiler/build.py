@@ -1,10 +1,20 @@
-"""The C++ half of a build: cmake and make on NESTML's generated code, as our own steps.
+"""The C++ half of a build: NESTML's generated code compiled into a module, as our own steps.
+
+Two ways, both argument lists with one time limit and the output in the build log:
+
+- :func:`build_direct`, for a toolchain whose compiler flags we know ourselves (the PyPI wheel, with
+  the ``nest-config`` that :mod:`compiler.toolchain` writes): each generated ``.cpp`` compiled in
+  parallel, largest first, then linked, with exactly the commands the CMake project NESTML writes
+  would run (``CMakeFiles/*/flags.make`` and ``link.txt``), but without configuring CMake (0.3 s)
+  and without make.
+- :func:`build_cmake`, where NEST's own ``nest-config`` works (a source or conda build, whose
+  ``--libs`` and flags may hold anything): NESTML's CMake project, ``cmake`` then ``make``.
 
 Speed levers (measured in benchmarks/compile.py): a precompiled header of NEST's headers
 (compiler.pch); ccache with CCACHE_BASEDIR so that identical generated code in another work
-directory hits; NESTML is told the NEST version so it skips its
-probe; parallel make; no ``make install`` (the module is taken from the build directory).
-``-ffile-prefix-map`` keeps the work directory out of the binary.
+directory hits; NESTML is told the NEST version so it skips its probe; parallel compiles; no
+``make install`` (the module is taken from the build directory). ``-ffile-prefix-map`` keeps the
+work directory out of the binary.
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.diagnostics import Diagnostic, first_cxx_error
-from compiler.steps import run_step
+from compiler.steps import StepResult, run_step, run_steps_parallel
+from compiler.toolchain import Toolchain
 
 
 @dataclass(frozen=True)
@@ -27,12 +38,71 @@ class BuildSettings:
     base_dir: Path  # the directory all work directories live under (CCACHE_BASEDIR)
 
 
-def build_env(target: Path, settings: BuildSettings) -> dict[str, str]:
+@dataclass(frozen=True)
+class CompileRecipe:
+    """How to compile and link a module for one toolchain without CMake."""
+
+    cxx: str
+    flags: tuple[str, ...]  # NEST's flags, the precompiled header and -DLTX_MODULE, in CMake's order
+    include_dirs: tuple[str, ...]
+
+    @classmethod
+    def for_toolchain(cls, tc: Toolchain, pch: Path | None) -> CompileRecipe:
+        flags = [*tc.cflags.split(), *(["-include", str(pch), "-Winvalid-pch"] if pch is not None else []),
+                 "-DLTX_MODULE"]
+        return cls(tc.cxx, tuple(flags), tc.include_dirs)
+
+    def compile_argv(self, module: str, source: str, obj: str, target: Path) -> list[str]:
+        # -fPIC and -DLTX_MODULE are compiler.pch.MODULE_FLAGS: the header is precompiled with them
+        return [self.cxx, f"-D{module}_module_EXPORTS", *(f"-I{d}" for d in self.include_dirs), "-fPIC",
+                *self.flags, f"-ffile-prefix-map={target}=.", "-c", source, "-o", obj]
+
+    def link_argv(self, output: str, objects: list[str]) -> list[str]:
+        return [self.cxx, "-fPIC", "-shared", "-o", output, *objects]
+
+
+def build_direct(target: Path, module: str, recipe: CompileRecipe, log: Path,
+                 settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
+    """Compile every generated ``.cpp`` in ``target`` (in parallel) and link them into the module."""
+    env = ccache_env(settings)
+    launcher = ["ccache"] if "CCACHE_DIR" in env else []
+    sources = sorted(target.glob("*.cpp"), key=lambda p: (-p.stat().st_size, p.name))  # longest compiles first
+    if not sources:
+        return None, [Diagnostic.error(f"NESTML wrote no C++ source to compile; see the build log {log}",
+                                       code="NO_MODULE")]
+    objects = [f"{src.name}.o" for src in sources]
+    steps = [(f"compile {src.name}", [*launcher, *recipe.compile_argv(module, src.name, obj, target)])
+             for src, obj in zip(sources, objects, strict=True)]
+    deadline = time.monotonic() + settings.timeout
+    results = run_steps_parallel(steps, cwd=target, log=log, timeout=settings.timeout, jobs=settings.jobs, env=env)
+    failed = _first_failure(results, settings.timeout, log)
+    if failed is not None:
+        return None, [failed]
+    so = target / f"{module}.so"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None, [_timeout(settings.timeout, log)]
+    link = run_step("link", recipe.link_argv(so.name, objects), cwd=target, log=log, timeout=remaining, env=env)
+    failed = _first_failure([link], settings.timeout, log)
+    if failed is not None:
+        return None, [failed]
+    return _module_file(so, log)
+
+
+def _first_failure(results: list[StepResult], limit: float, log: Path) -> Diagnostic | None:
+    if any(r.timed_out for r in results):
+        return _timeout(limit, log)
+    bad = next((r for r in results if not r.ok), None)
+    if bad is None:
+        return None
+    return _cxx_failure("link" if bad.name == "link" else "make", log)
+
+
+def ccache_env(settings: BuildSettings) -> dict[str, str]:
+    """The environment for compiler processes: ccache's settings when ccache is wanted and installed."""
     env = dict(os.environ)
-    env["CXXFLAGS"] = f"{env.get('CXXFLAGS', '')} -ffile-prefix-map={target}=.".strip()
     env.pop("MAKEFLAGS", None)
     if settings.ccache_dir is not None and shutil.which("ccache"):
-        env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
         env["CCACHE_DIR"] = str(settings.ccache_dir)
         env["CCACHE_BASEDIR"] = str(settings.base_dir)
         env["CCACHE_NOHASHDIR"] = "1"
@@ -40,9 +110,17 @@ def build_env(target: Path, settings: BuildSettings) -> dict[str, str]:
     return env
 
 
-def build_module(target: Path, module: str, nest_prefix: Path, log: Path,
-                 settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
-    """Configure and compile ``target``; return the module file or the reason it failed."""
+def build_env(target: Path, settings: BuildSettings) -> dict[str, str]:
+    env = ccache_env(settings)
+    env["CXXFLAGS"] = f"{env.get('CXXFLAGS', '')} -ffile-prefix-map={target}=.".strip()
+    if "CCACHE_DIR" in env:
+        env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
+    return env
+
+
+def build_cmake(target: Path, module: str, nest_prefix: Path, log: Path,
+                settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
+    """Configure ``target`` with CMake against ``nest_prefix``'s nest-config and run make."""
     env = build_env(target, settings)
     deadline = time.monotonic() + settings.timeout
     steps = [
@@ -58,7 +136,10 @@ def build_module(target: Path, module: str, nest_prefix: Path, log: Path,
             return None, [_timeout(settings.timeout, log)]
         if not step.ok:
             return None, [_cxx_failure(name, log)]
-    so = target / f"{module}.so"
+    return _module_file(target / f"{module}.so", log)
+
+
+def _module_file(so: Path, log: Path) -> tuple[Path | None, list[Diagnostic]]:
     if not so.is_file():
         return None, [Diagnostic.error(f"the C++ build finished but produced no {so.name}; see the build log {log}",
                                        code="NO_MODULE")]
@@ -78,5 +159,6 @@ def _cxx_failure(step: str, log: Path) -> Diagnostic:
     else:
         file, line, col, message = first
         where = f"{Path(file).name}:{line}:{col}: " if file and line else ""
-        msg = f"C++ {'compile' if step == 'make' else step} failed: {where}{message} (generated code; full log: {log})"
+        what = "compile" if step == "make" else step
+        msg = f"C++ {what} failed: {where}{message} (generated code; full log: {log})"
     return Diagnostic.error(msg, code="CXX_BUILD_FAILED")

@@ -1,4 +1,4 @@
-"""One build, end to end: cache lookup, NESTML in a child process, cmake and make, loading in NEST.
+"""One build, end to end: cache lookup, NESTML in a child process, the C++ compile, loading in NEST.
 
     compiler = Compiler(CompilerConfig(cache_dir=...))
     result = compiler.compile(BuildRequest.create([Source.from_path("izh.nestml")]))
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.build import BuildSettings, build_module
+from compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
 from compiler.cache import LocalCache
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.key import build_key
@@ -107,6 +107,8 @@ class Compiler:
         try:
             progress("generating code")
             t0 = time.monotonic()
+            # NEST imports (for the load check) on the core that NESTML leaves idle
+            loader = self._start_load(work, log)
             codegen = self._codegen(request, tc, work, log)
             timings["codegen"] = time.monotonic() - t0
             diags = pre + [Diagnostic.from_dict(d) for d in codegen["diagnostics"]]
@@ -115,14 +117,17 @@ class Compiler:
 
             progress("compiling")
             t0 = time.monotonic()
-            loader = self._start_load(work, log)  # NEST imports on the core make leaves free
             header = pch.wait() if pch is not None else None
             pch = None
             settings = BuildSettings(self.config.jobs, self.config.build_timeout,
                                      self.config.cache_dir / "ccache" if self.config.ccache else None,
                                      self.cache.work_dir)
-            prefix = nest_config_prefix(tc, self.config.cache_dir, header)
-            so, build_diags = build_module(work / "target", request.module, prefix, log, settings)
+            if tc.nest_config is None:  # our own nest-config: we know every flag, no need for CMake
+                recipe = CompileRecipe.for_toolchain(tc, header)
+                so, build_diags = build_direct(work / "target", request.module, recipe, log, settings)
+            else:
+                prefix = nest_config_prefix(tc, self.config.cache_dir, header)
+                so, build_diags = build_cmake(work / "target", request.module, prefix, log, settings)
             timings["build"] = time.monotonic() - t0
             if so is None:
                 return self._failed(request, key, diags + build_diags, log, timings)
@@ -152,7 +157,9 @@ class Compiler:
                 shutil.rmtree(work, ignore_errors=True)
 
     def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ, PYNEST_QUIET="1", OMP_NUM_THREADS="1")
+        # a fixed hash seed: NESTML orders some names through sets, and the same source should give
+        # the same C++ (reproducible modules, ccache hits)
+        env = dict(os.environ, PYNEST_QUIET="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
         return env
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,34 @@ def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: f
     seconds = time.monotonic() - start
     logger.debug("step %s exited %s after %.2f s", name, code, seconds)
     return StepResult(name, code, seconds, timeout)
+
+
+def run_steps_parallel(steps: Sequence[tuple[str, Sequence[str]]], *, cwd: Path, log: Path, timeout: float,
+                       jobs: int, env: Mapping[str, str] | None = None) -> list[StepResult]:
+    """Run independent steps, at most ``jobs`` at a time, all within ``timeout`` seconds from now.
+
+    Each step writes to its own file while it runs; the files are appended to ``log`` in the order
+    of ``steps`` afterwards, so their messages do not interleave."""
+    deadline = time.monotonic() + timeout
+    parts = [log.with_name(f"{log.name}.{i}.part") for i in range(len(steps))]
+
+    def run(i: int) -> StepResult:
+        name, argv = steps[i]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return StepResult(name, None, 0.0, timeout)
+        return run_step(name, argv, cwd=cwd, log=parts[i], timeout=remaining, env=env)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(run, range(len(steps))))
+    finally:
+        with open(log, "ab") as out:
+            for part in parts:
+                if part.is_file():
+                    out.write(part.read_bytes())
+                    part.unlink()
+    return results
 
 
 class EarlyStep:
@@ -108,15 +137,12 @@ class EarlyStep:
         return StepResult(self.name, code, seconds, timeout)
 
     def cancel(self) -> None:
-        """Not needed after all: stop the child."""
+        """Not needed after all: stop the child now (it has had no input, so it has done nothing)."""
         if self.proc.returncode is None:
             with contextlib.suppress(OSError):
                 if self.proc.stdin is not None:
                     self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _kill_group(self.proc)
+            _kill_group(self.proc)
         if not self._out.closed:
             self._out.close()
 

@@ -1,0 +1,77 @@
+"""The two ways a module's C++ is built: our own compile commands, for the wheel's toolchain whose
+flags we know, and NESTML's CMake project, where NEST's own nest-config works. Both run the same
+compiler commands and give the same model."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+from pathlib import Path
+
+from compiler.build import BuildSettings, CompileRecipe, build_direct
+from compiler.pipeline import Compiler, CompilerConfig
+from compiler.request import BuildRequest
+from compiler.result import BuildResult
+from compiler.sources import Source
+from compiler.toolchain import Toolchain, nest_config_prefix
+
+MODULE = "izhikevich_neuron_nestml_module"
+
+
+def _without_prefix_map(argv: list[str]) -> list[str]:
+    return [a for a in argv if not a.startswith("-ffile-prefix-map=")]
+
+
+def test_the_wheels_toolchain_compiles_without_cmake(izh_build: BuildResult) -> None:
+    log = Path(izh_build.log_path or "").read_text()
+    assert "$ cmake" not in log and "$ make" not in log
+    assert "-c izhikevich_neuron_nestml.cpp -o izhikevich_neuron_nestml.cpp.o" in log
+    assert f"-shared -o {MODULE}.so" in log
+
+
+def test_nests_own_nest_config_builds_through_cmake_with_the_same_commands(
+        toolchain: Toolchain, izh_build: BuildResult, models_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    # a nest-config that works, standing in for the one of a source or conda build of NEST
+    own = nest_config_prefix(toolchain, tmp_path / "nest") / "bin" / "nest-config"
+    tc = dataclasses.replace(toolchain, nest_config=str(own))
+    compiler = Compiler(CompilerConfig(cache_dir=cache, ccache=False), toolchain=tc)
+    cmake: dict[str, str] = {}
+
+    def progress(stage: str) -> None:  # the work directory is still there while the module loads
+        if stage == "loading in NEST":
+            flags = next(cache.glob("work/*/target/CMakeFiles/*.dir/flags.make"))
+            cmake.update(flags=flags.read_text(), link=(flags.parent / "link.txt").read_text())
+
+    request = BuildRequest.create([Source.from_path(models_dir / "neurons" / "izhikevich_neuron.nestml")])
+    result = compiler.compile(request, progress)
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert "$ cmake" in Path(result.log_path or "").read_text()
+    assert result.models == izh_build.models
+
+    variables = dict(line.split(" = ", 1) for line in cmake["flags"].splitlines() if " = " in line)
+    cmake_compile = shlex.split(" ".join(variables[v] for v in ("CXX_DEFINES", "CXX_INCLUDES", "CXX_FLAGS")))
+    ours = CompileRecipe.for_toolchain(tc, None).compile_argv(MODULE, "x.cpp", "x.o", tmp_path)
+    assert _without_prefix_map(cmake_compile) == _without_prefix_map(ours[1:ours.index("-c")])
+    cmake_link = _without_prefix_map(shlex.split(cmake["link"]))
+    ours_link = CompileRecipe.for_toolchain(tc, None).link_argv(f"{MODULE}.so", ["a.o"])
+    assert Path(cmake_link[0]).resolve() == Path(ours_link[0]).resolve()
+    assert cmake_link[1:cmake_link.index("-o") + 2] == ours_link[1:ours_link.index("-o") + 2]
+
+
+def test_compiles_past_the_time_limit_are_stopped(tmp_path: Path) -> None:
+    """A stand-in compiler that never finishes: both parallel compiles are killed at the limit."""
+    slow = tmp_path / "slow-cxx"
+    slow.write_text("#!/bin/sh\nsleep 60\n")
+    slow.chmod(0o755)
+    target = tmp_path / "target"
+    target.mkdir()
+    for name in ("a_neuron_nestml.cpp", "m_module.cpp"):
+        (target / name).write_text("int x;\n")
+    settings = BuildSettings(jobs=2, timeout=0.5, ccache_dir=None, base_dir=tmp_path)
+    start = time.monotonic()
+    so, diags = build_direct(target, "m_module", CompileRecipe(str(slow), (), ()), tmp_path / "build.log", settings)
+    assert so is None and [d.code for d in diags] == ["TIMEOUT"]
+    assert "time limit of 0.5 s" in diags[0].message and time.monotonic() - start < 10
+    assert (tmp_path / "build.log").read_text().count("killed after the time limit") == 2
