@@ -89,7 +89,7 @@ def _lines(files: dict[str, str]) -> dict[str, list[str]]:
 
 # propagators that NESTML re-parses (iaf_psc_exp), a GSL solver and inline expressions (aeif_cond_exp)
 @pytest.mark.parametrize("name", ["iaf_psc_exp_neuron", "aeif_cond_exp_neuron"])
-def test_generated_code_is_the_same_as_without_the_speedups(name: str, models_dir: Path, toolchain: Toolchain,
+def test_generated_code_is_the_same_as_without_the_patches(name: str, models_dir: Path, toolchain: Toolchain,
                                                             tmp_path: Path) -> None:
     model = models_dir / "neurons" / f"{name}.nestml"
     plain = _generate(model, toolchain, tmp_path / "plain", "plain")
