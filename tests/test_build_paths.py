@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import subprocess
 import time
 from pathlib import Path
 
-from compiler.build import BuildSettings, CompileRecipe, build_direct
+from compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build_direct
 from compiler.pipeline import Compiler, CompilerConfig
 from compiler.request import BuildRequest
 from compiler.result import BuildResult
@@ -20,7 +21,8 @@ MODULE = "izhikevich_neuron_nestml_module"
 
 
 def _without_prefix_map(argv: list[str]) -> list[str]:
-    return [a for a in argv if not a.startswith("-ffile-prefix-map=")]
+    """What decides the binary: less the work directory's name and GCC's memory settings."""
+    return [a for a in argv if not a.startswith("-ffile-prefix-map=") and a not in GCC_COLLECT_LESS]
 
 
 def test_the_wheels_toolchain_compiles_without_cmake(izh_build: BuildResult) -> None:
@@ -75,3 +77,35 @@ def test_compiles_past_the_time_limit_are_stopped(tmp_path: Path) -> None:
     assert so is None and [d.code for d in diags] == ["TIMEOUT"]
     assert "time limit of 0.5 s" in diags[0].message and time.monotonic() - start < 10
     assert (tmp_path / "build.log").read_text().count("killed after the time limit") == 2
+
+
+# big enough that GCC collects garbage under its default settings (0.28 s of -ftime-report here)
+GCC_WORK = """
+#include <map>
+#include <string>
+#include <vector>
+#include "kernel_manager.h"
+#include "nest_impl.h"
+#include "archiving_node.h"
+#include "universal_data_logger_impl.h"
+struct Model { std::map<std::string, std::vector<double>> traces; };
+double run(Model& m, const std::string& key, long steps) {
+  auto& v = m.traces[key];
+  for (long i = 0; i < steps; ++i) v.push_back(nest::Time(nest::Time::step(i)).get_ms() * 0.5);
+  return v.empty() ? 0.0 : v.back();
+}
+"""
+
+
+def test_gccs_memory_settings_change_no_output(toolchain: Toolchain, tmp_path: Path) -> None:
+    source = tmp_path / "work.cpp"
+    source.write_text(GCC_WORK)
+    recipe = CompileRecipe.for_toolchain(toolchain, None)
+    assert recipe.tuning == GCC_COLLECT_LESS  # the toolchain here is GCC
+    objects = []
+    for tuning in ((), GCC_COLLECT_LESS):
+        obj = tmp_path / f"work{len(objects)}.o"
+        argv = dataclasses.replace(recipe, tuning=tuning).compile_argv("m", str(source), str(obj), tmp_path)
+        subprocess.run(argv, check=True, capture_output=True, timeout=300)
+        objects.append(obj.read_bytes())
+    assert objects[0] == objects[1]
