@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.errors import CompilerError
 from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
@@ -24,9 +24,12 @@ from compiler.result import BuildResult
 from compiler.sources import Source
 from registry.errors import RegistryError
 from service import console
-from service.client import FINAL_STATUSES, RegistryClient, RegistryClientError
+from service.client_errors import FINAL_STATUSES, RegistryClientError
 from service.settings import Settings
 from simulator.command import add_parser as add_run_parser
+
+if TYPE_CHECKING:
+    from service.client import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
@@ -284,6 +287,8 @@ def _print_result(result: BuildResult, seconds: float) -> None:
 
 
 def _client(args: argparse.Namespace) -> RegistryClient:
+    from service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
+
     return RegistryClient.from_env(server=args.server)
 
 

@@ -25,42 +25,20 @@ from typing import Any
 
 import httpx
 
+from service.client_errors import FINAL_STATUSES, RegistryClientError
+
 logger = logging.getLogger(__name__)
 
 URL_ENV = "NESTML_REGISTRY_URL"
 TOKEN_ENV = "NESTML_REGISTRY_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0
-FINAL_STATUSES = ("succeeded", "failed")
 CHUNK = 1024 * 1024
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 _DISPOSITION_RE = re.compile(r'filename="?([^";]+)"?')
 
 FileArg = str | os.PathLike | tuple[str, bytes]
-
-
-class RegistryClientError(Exception):
-    """A request the registry refused, or a registry that did not answer.
-
-    ``status`` is the HTTP status (None when no answer came), ``code`` the server's error code,
-    ``details`` its details (a dict, possibly empty)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None,
-                 details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.details = details if details is not None else {}
-
-    def __str__(self) -> str:
-        return self.message
-
-    def to_dict(self) -> dict[str, Any]:
-        """The server's error shape, for ``--json`` output."""
-        return {"error": {"code": self.code or "client_error", "message": self.message, "details": self.details,
-                          "status": self.status}}
 
 
 def check_sha256(sha256: str) -> str:
