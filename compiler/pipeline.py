@@ -119,15 +119,7 @@ class Compiler:
             t0 = time.monotonic()
             header = pch.wait() if pch is not None else None
             pch = None
-            settings = BuildSettings(self.config.jobs, self.config.build_timeout,
-                                     self.config.cache_dir / "ccache" if self.config.ccache else None,
-                                     self.cache.work_dir)
-            if tc.nest_config is None:  # our own nest-config: we know every flag, no need for CMake
-                recipe = CompileRecipe.for_toolchain(tc, header)
-                so, build_diags = build_direct(work / "target", request.module, recipe, log, settings)
-            else:
-                prefix = nest_config_prefix(tc, self.config.cache_dir, header)
-                so, build_diags = build_cmake(work / "target", request.module, prefix, log, settings)
+            so, build_diags = self._build_cxx(request, tc, work / "target", log, header)
             timings["build"] = time.monotonic() - t0
             if so is None:
                 return self._failed(request, key, diags + build_diags, log, timings)
@@ -155,6 +147,16 @@ class Compiler:
                 pch.wait()
             if ok or not self.config.keep_work:
                 shutil.rmtree(work, ignore_errors=True)
+
+    def _build_cxx(self, request: BuildRequest, tc: Toolchain, target: Path, log: Path,
+                   header: Path | None) -> tuple[Path | None, list[Diagnostic]]:
+        settings = BuildSettings(self.config.jobs, self.config.build_timeout,
+                                 self.config.cache_dir / "ccache" if self.config.ccache else None,
+                                 self.cache.work_dir)
+        if tc.nest_config is None:  # our own nest-config: we know every flag, no need for CMake
+            return build_direct(target, request.module, CompileRecipe.for_toolchain(tc, header), log, settings)
+        prefix = nest_config_prefix(tc, self.config.cache_dir, header)
+        return build_cmake(target, request.module, prefix, log, settings)
 
     def _child_env(self) -> dict[str, str]:
         # a fixed hash seed: NESTML orders some names through sets, and the same source should give
