@@ -72,7 +72,7 @@ def build_direct(target: Path, module: str, recipe: CompileRecipe, log: Path,
                  settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
     """Compile every generated ``.cpp`` in ``target`` (in parallel) and link them into the module."""
     env = ccache_env(settings)
-    launcher = ["ccache"] if "CCACHE_DIR" in env else []
+    launcher = ["ccache"] if _use_ccache(settings) else []
     sources = sorted(target.glob("*.cpp"), key=lambda p: (-p.stat().st_size, p.name))  # longest compiles first
     if not sources:
         return None, [Diagnostic.error(f"NESTML wrote no C++ source to compile; see the build log {log}",
@@ -105,11 +105,16 @@ def _first_failure(results: list[StepResult], limit: float, log: Path) -> Diagno
     return _cxx_failure("link" if bad.name == "link" else "make", log)
 
 
+def _use_ccache(settings: BuildSettings) -> bool:
+    """ccache is wanted and installed (a CCACHE_DIR in the caller's environment decides nothing)."""
+    return settings.ccache_dir is not None and shutil.which("ccache") is not None
+
+
 def ccache_env(settings: BuildSettings) -> dict[str, str]:
-    """The environment for compiler processes: ccache's settings when ccache is wanted and installed."""
+    """The environment for compiler processes: ccache's settings when ccache is used."""
     env = dict(os.environ)
     env.pop("MAKEFLAGS", None)
-    if settings.ccache_dir is not None and shutil.which("ccache"):
+    if _use_ccache(settings):
         env["CCACHE_DIR"] = str(settings.ccache_dir)
         env["CCACHE_BASEDIR"] = str(settings.base_dir)
         env["CCACHE_NOHASHDIR"] = "1"
@@ -120,7 +125,7 @@ def ccache_env(settings: BuildSettings) -> dict[str, str]:
 def build_env(target: Path, settings: BuildSettings) -> dict[str, str]:
     env = ccache_env(settings)
     env["CXXFLAGS"] = f"{env.get('CXXFLAGS', '')} -ffile-prefix-map={target}=.".strip()
-    if "CCACHE_DIR" in env:
+    if _use_ccache(settings):
         env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
     return env
 

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build_direct
 from compiler.pipeline import Compiler, CompilerConfig
 from compiler.request import BuildRequest
@@ -109,3 +111,20 @@ def test_gccs_memory_settings_change_no_output(toolchain: Toolchain, tmp_path: P
         subprocess.run(argv, check=True, capture_output=True, timeout=300)
         objects.append(obj.read_bytes())
     assert objects[0] == objects[1]
+
+
+def test_no_ccache_when_the_build_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CCACHE_DIR in the caller's environment does not turn ccache on (a stand-in compiler that
+    writes what -o names)."""
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "someone-elses-ccache"))
+    cxx = tmp_path / "cxx"
+    cxx.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && : > "$2"; shift; done\n')
+    cxx.chmod(0o755)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "m_module.cpp").write_text("int x;\n")
+    settings = BuildSettings(jobs=1, timeout=60, ccache_dir=None, base_dir=tmp_path)
+    so, diags = build_direct(target, "m_module", CompileRecipe(str(cxx), (), ()), tmp_path / "build.log", settings)
+    assert so == target / "m_module.so" and diags == []
+    commands = [line for line in (tmp_path / "build.log").read_text().splitlines() if line.startswith("$ ")]
+    assert len(commands) == 2 and all(line.startswith(f"$ {cxx} ") for line in commands)
