@@ -8,7 +8,8 @@ compiler with an empty build cache *and an empty ccache* (cold; the toolchain's 
 header is built once beforehand and timed on its own, like toolchain detection); (3) our compiler with an empty
 build cache but a warm ccache (the model's C++ was compiled before, e.g. under another module name);
 (2b) the cold compile as a compile worker runs it, whose spare code generation process has imported
-pynestml while it waited for the job;
+pynestml while it waited for the job; (2c) the cold compile without the build sandbox
+(``NESTML_REGISTRY_SANDBOX=0``: what bubblewrap, setpriv and the limits cost);
 then the cached compile, in-process and as a whole CLI process. Prints each run and the median ratios.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from compiler.pch import PchBuild
 from compiler.pipeline import Compiler, CompilerConfig
 from compiler.request import BuildRequest
+from compiler.sandbox import SandboxConfig
 from compiler.sources import Source
 from compiler.toolchain import detect, nest_config_prefix
 
@@ -47,10 +49,13 @@ def plain_nestml(model: Path, work: Path, nest_path: Path) -> float:
     return time.perf_counter() - start
 
 
-def ours(model: Path, cache: Path, toolchain, ccache: bool, worker: bool = False) -> tuple[float, dict]:
+def ours(model: Path, cache: Path, toolchain, ccache: bool, worker: bool = False,
+         sandbox: bool = True) -> tuple[float, dict]:
     """One compile; ``worker``: as a compile worker runs it, with its code generation process started
-    while the worker waited for the job."""
-    compiler = Compiler(CompilerConfig(cache_dir=cache, ccache=ccache, warm_codegen=worker), toolchain=toolchain)
+    while the worker waited for the job; ``sandbox``: with the build sandbox (the default)."""
+    config = CompilerConfig(cache_dir=cache, ccache=ccache, warm_codegen=worker,
+                            sandbox=SandboxConfig(enabled=sandbox))
+    compiler = Compiler(config, toolchain=toolchain)
     request = BuildRequest.create([Source.from_path(model)])
     if worker:
         compiler.prestart()
@@ -80,10 +85,10 @@ def main() -> None:
     print(f"precompiled NEST header, built once per toolchain: {time.perf_counter() - start:.1f} s")
     warm_ccache_home = root / "warm"
     rows: dict[str, list[float]] = {"nestml": [], "cold": [], "worker": [], "warm_ccache": [], "cached": [],
-                                    "cached_cli": []}
+                                    "cached_cli": [], "unsandboxed": []}
     print(f"toolchain {toolchain.id}, {os.cpu_count()} cores")
     print(f"{'model':28} {'round':>5} {'generate_code_for':>18} {'ours cold':>10} {'worker cold':>12}"
-          f" {'ours warm ccache':>17} {'cached':>8} {'cached CLI':>10}")
+          f" {'ours warm ccache':>17} {'cached':>8} {'cached CLI':>10} {'cold, no sandbox':>17}")
     for rnd in range(args.rounds):
         for name in args.models.split(","):
             model = models_dir / f"{name}.nestml"
@@ -91,7 +96,13 @@ def main() -> None:
             t_plain = plain_nestml(model, work, nest_path)
             cold_cache = Path(tempfile.mkdtemp(dir=root))
             shutil.copytree(root / "shared" / "toolchains", cold_cache / "toolchains")
+            bare_cache = Path(tempfile.mkdtemp(dir=root))
+            shutil.copytree(root / "shared" / "toolchains", bare_cache / "toolchains")
+            if rnd % 2:  # which of the two goes first alternates
+                t_bare, _ = ours(model, bare_cache, toolchain, ccache=True, sandbox=False)
             t_cold, timings = ours(model, cold_cache, toolchain, ccache=True)
+            if not rnd % 2:
+                t_bare, _ = ours(model, bare_cache, toolchain, ccache=True, sandbox=False)
             worker_cache = Path(tempfile.mkdtemp(dir=root))
             shutil.copytree(root / "shared" / "toolchains", worker_cache / "toolchains")
             t_worker, _ = ours(model, worker_cache, toolchain, ccache=True, worker=True)
@@ -111,12 +122,12 @@ def main() -> None:
                            capture_output=True, env=dict(os.environ, NESTML_REGISTRY_HOME=str(home)),
                            cwd=Path(__file__).resolve().parent.parent)
             t_cli = time.perf_counter() - start
-            for k, v in zip(rows, (t_plain, t_cold, t_worker, t_warm, t_cached, t_cli), strict=True):
+            for k, v in zip(rows, (t_plain, t_cold, t_worker, t_warm, t_cached, t_cli, t_bare), strict=True):
                 rows[k].append(v)
             print(f"{name:28} {rnd:>5} {t_plain:>17.2f}s {t_cold:>9.2f}s {t_worker:>11.2f}s {t_warm:>16.2f}s"
                   f" {t_cached:>7.3f}s"
-                  f" {t_cli:>9.3f}s   (ours: codegen {timings['codegen']:.1f}s, C++ {timings['build']:.1f}s,"
-                  f" load {timings['load']:.1f}s)", flush=True)
+                  f" {t_cli:>9.3f}s {t_bare:>16.2f}s   (ours: codegen {timings['codegen']:.1f}s,"
+                  f" C++ {timings['build']:.1f}s, load {timings['load']:.1f}s)", flush=True)
             shutil.rmtree(work, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print()
@@ -124,6 +135,8 @@ def main() -> None:
           f"(x{med['nestml'] / med['cold']:.2f}) | a worker's cold {med['worker']:.2f} s "
           f"(x{med['nestml'] / med['worker']:.2f}) | ours warm ccache {med['warm_ccache']:.2f} s "
           f"(x{med['nestml'] / med['warm_ccache']:.2f})")
+    print(f"the build sandbox: cold {med['cold']:.2f} s against {med['unsandboxed']:.2f} s without it "
+          f"({(med['cold'] / med['unsandboxed'] - 1) * 100:+.1f} %)")
     print(f"median cached compile {med['cached'] * 1000:.1f} ms in-process, {med['cached_cli'] * 1000:.0f} ms "
           f"as a whole CLI process (x{med['nestml'] / med['cached_cli']:.0f} faster than generate_code_for)")
     shutil.rmtree(root, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 CHUNK = 1024 * 1024
@@ -12,7 +13,7 @@ CHUNK = 1024 * 1024
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -27,7 +28,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 def copy_atomic(src: Path, dest: Path, mode: int = 0o644) -> str:
     """Copy ``src`` to ``dest`` atomically; return the sha256 of what was written."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     digest = hashlib.sha256()
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:

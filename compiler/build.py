@@ -19,15 +19,15 @@ work directory out of the binary.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.diagnostics import Diagnostic, first_cxx_error
-from compiler.steps import StepResult, run_step, run_steps_parallel
+from compiler.steps import StepResult
 from compiler.toolchain import Toolchain
+from compiler.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,10 @@ class CompileRecipe:
         return [self.cxx, "-fPIC", "-shared", "-o", output, *objects]
 
 
-def build_direct(target: Path, module: str, recipe: CompileRecipe, log: Path,
+def build_direct(ws: Workspace, target: Path, module: str, recipe: CompileRecipe, log: Path,
                  settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
     """Compile every generated ``.cpp`` in ``target`` (in parallel) and link them into the module."""
-    env = ccache_env(settings)
+    ws = _with_ccache(ws, settings)
     launcher = ["ccache"] if _use_ccache(settings) else []
     sources = sorted(target.glob("*.cpp"), key=lambda p: (-p.stat().st_size, p.name))  # longest compiles first
     if not sources:
@@ -81,7 +81,7 @@ def build_direct(target: Path, module: str, recipe: CompileRecipe, log: Path,
     steps = [(f"compile {src.name}", [*launcher, *recipe.compile_argv(module, src.name, obj, target)])
              for src, obj in zip(sources, objects, strict=True)]
     deadline = time.monotonic() + settings.timeout
-    results = run_steps_parallel(steps, cwd=target, log=log, timeout=settings.timeout, jobs=settings.jobs, env=env)
+    results = ws.run_parallel(steps, cwd=target, log=log, timeout=settings.timeout, jobs=settings.jobs)
     failed = _first_failure(results, settings.timeout, log)
     if failed is not None:
         return None, [failed]
@@ -89,7 +89,7 @@ def build_direct(target: Path, module: str, recipe: CompileRecipe, log: Path,
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return None, [_timeout(settings.timeout, log)]
-    link = run_step("link", recipe.link_argv(so.name, objects), cwd=target, log=log, timeout=remaining, env=env)
+    link = ws.run("link", recipe.link_argv(so.name, objects), cwd=target, log=log, timeout=remaining)
     failed = _first_failure([link], settings.timeout, log)
     if failed is not None:
         return None, [failed]
@@ -111,29 +111,32 @@ def _use_ccache(settings: BuildSettings) -> bool:
 
 
 def ccache_env(settings: BuildSettings) -> dict[str, str]:
-    """The environment for compiler processes: ccache's settings when ccache is used."""
-    env = dict(os.environ)
-    env.pop("MAKEFLAGS", None)
-    if _use_ccache(settings):
-        env["CCACHE_DIR"] = str(settings.ccache_dir)
-        env["CCACHE_BASEDIR"] = str(settings.base_dir)
-        env["CCACHE_NOHASHDIR"] = "1"
-        env["CCACHE_SLOPPINESS"] = "pch_defines,time_macros,include_file_mtime,include_file_ctime"
-    return env
+    """What compiler processes need in their environment for ccache, when ccache is used."""
+    if not _use_ccache(settings):
+        return {}
+    return {"CCACHE_DIR": str(settings.ccache_dir), "CCACHE_BASEDIR": str(settings.base_dir),
+            "CCACHE_NOHASHDIR": "1",
+            "CCACHE_SLOPPINESS": "pch_defines,time_macros,include_file_mtime,include_file_ctime"}
 
 
-def build_env(target: Path, settings: BuildSettings) -> dict[str, str]:
-    env = ccache_env(settings)
-    env["CXXFLAGS"] = f"{env.get('CXXFLAGS', '')} -ffile-prefix-map={target}=.".strip()
+def _with_ccache(ws: Workspace, settings: BuildSettings) -> Workspace:
+    """The workspace for compiler steps: with ccache, its folder is writable to them too (see the README:
+    ccache is off by default, since a step that can write it can plant objects in other builds)."""
+    extra = ccache_env(settings)
+    return ws.with_env(extra, [settings.ccache_dir]) if extra and settings.ccache_dir is not None else ws
+
+
+def cmake_env(target: Path, settings: BuildSettings) -> dict[str, str]:
+    env = {"CXXFLAGS": f"-ffile-prefix-map={target}=."}
     if _use_ccache(settings):
         env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
     return env
 
 
-def build_cmake(target: Path, module: str, nest_prefix: Path, log: Path,
+def build_cmake(ws: Workspace, target: Path, module: str, nest_prefix: Path, log: Path,
                 settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
     """Configure ``target`` with CMake against ``nest_prefix``'s nest-config and run make."""
-    env = build_env(target, settings)
+    ws = _with_ccache(ws, settings).with_env(cmake_env(target, settings))
     deadline = time.monotonic() + settings.timeout
     steps = [
         ("cmake", ["cmake", f"-Dwith-nest={nest_prefix / 'bin' / 'nest-config'}", "-DCMAKE_BUILD_TYPE=", "."]),
@@ -143,7 +146,7 @@ def build_cmake(target: Path, module: str, nest_prefix: Path, log: Path,
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None, [_timeout(settings.timeout, log)]
-        step = run_step(name, argv, cwd=target, log=log, timeout=remaining, env=env)
+        step = ws.run(name, argv, cwd=target, log=log, timeout=remaining)
         if step.timed_out:
             return None, [_timeout(settings.timeout, log)]
         if not step.ok:

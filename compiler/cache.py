@@ -13,11 +13,16 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.atomic import copy_atomic, sha256_file, write_atomic
 from compiler.result import BuildResult
+
+if TYPE_CHECKING:
+    from compiler.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +62,21 @@ class LocalCache:
         """Drop the cached result of ``key`` (its module file stays: others may use it)."""
         (self.root / "builds" / f"{key}.json").unlink(missing_ok=True)
 
-    def store_module(self, built: Path, module: str) -> tuple[Path, str, int]:
-        """Copy a freshly built module into the cache under its content hash."""
-        sha = sha256_file(built)
-        dest = self.module_path(sha, module)
-        if not (dest.is_file() and sha256_file(dest) == sha):
-            copy_atomic(built, dest)
+    def store_output(self, ws: Workspace, relative: str, module: str, limit: int) -> tuple[Path, str, int]:
+        """Copy the module a sandboxed build left in its work folder into the cache under its content
+        hash (read without following links, at most ``limit`` bytes, and it must be an ELF file)."""
+        incoming = self.root / "modules" / f".incoming-{os.getpid()}-{module}.so"
+        sha = ws.copy_out(relative, incoming, limit)
+        try:
+            with open(incoming, "rb") as fh:
+                if fh.read(4) != b"\x7fELF":
+                    raise ValueError(f"{Path(relative).name} is not a shared library (no ELF header)")
+            dest = self.module_path(sha, module)
+            if not (dest.is_file() and sha256_file(dest) == sha):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(incoming, dest)
+        finally:
+            incoming.unlink(missing_ok=True)
         return dest, sha, dest.stat().st_size
 
     def store_result(self, result: BuildResult) -> None:

@@ -2,7 +2,7 @@
 
     python -m compiler.codegen JOB.json RESULT.json
     python -m compiler.codegen --stdin      (a warm spare: imports pynestml, then reads one JSON line
-                                             {"job", "result", "log", "cwd"} from stdin; none: exits)
+                                             {"job", "result", "cwd"} from stdin; none: exits)
 
 This is the only place (with :mod:`compiler.introspect`) that imports ``pynestml``. NESTML keeps
 process-wide state and may call ``sys.exit``, so each build gets a fresh process. Two things in
@@ -36,7 +36,7 @@ _DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated":
 class _Frontend:
     """The parts of pynestml we use, imported lazily (only in the child process)."""
 
-    def __init__(self, nest_version: str, template_cache: str | None = None) -> None:
+    def __init__(self, nest_version: str) -> None:
         import pynestml.frontend.pynestml_frontend as fe
         from pynestml.codegeneration.nest_builder import NESTBuilder
         from pynestml.codegeneration.nest_tools import NESTTools
@@ -50,8 +50,6 @@ class _Frontend:
         # version in a subprocess that imports NEST (1-2 s, and a sys.exit path) even when
         # codegen_opts["nest_version"] is given: answer the probe with the version we know.
         NESTTools.detect_nest_version = classmethod(lambda cls: nest_version)
-        if template_cache:
-            _cache_compiled_templates(Path(template_cache))
         nestml_patches.install()
         self.captured: list[Any] = []
         orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models
@@ -78,6 +76,8 @@ class _Frontend:
                                     module_name=module, suffix=suffix, codegen_opts=codegen_opts or None)
         except SystemExit as exc:
             return f"NESTML exited ({exc.code})"
+        except MemoryError:
+            raise
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}".strip()
         return None
@@ -109,33 +109,19 @@ class _Frontend:
         return out
 
 
-def _cache_compiled_templates(directory: Path) -> None:
-    """Keep NESTML's Jinja templates compiled across processes (each process compiles ~50 of them)."""
-    import jinja2
-
-    directory.mkdir(parents=True, exist_ok=True)
-    cache = jinja2.FileSystemBytecodeCache(str(directory))
-    original = jinja2.Environment.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if self.bytecode_cache is None:
-            self.bytecode_cache = cache
-
-    jinja2.Environment.__init__ = init
-
-
 def _declarations(blocks: list[Any]) -> list[dict]:
+    """Declared variables; their descriptions are the source's comments on ``line``, which code
+    generation never sees (the parent adds them, see :mod:`compiler.sanitise`)."""
     out = []
     for block in blocks:
         for decl in block.get_declarations():
-            comment = " ".join(c.strip() for c in (decl.get_comments() or []) if c and c.strip()) or None
+            pos = decl.get_source_position()
             for var in decl.get_variables():
                 out.append({
                     "name": var.get_complete_name(),
                     "type": str(decl.get_data_type()).strip(),
                     "default": str(decl.get_expression()).strip() if decl.has_expression() else None,
-                    "comment": comment,
+                    "line": pos.get_start_line() if pos is not None else None,
                 })
     return out
 
@@ -214,13 +200,13 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
     return opts, problems
 
 
-def _error(message: str, file: str | None = None) -> dict:
+def _error(message: str, file: str | None = None, code: str | None = None) -> dict:
     return {"file": file, "line": None, "column": None, "end_line": None, "end_column": None,
-            "severity": "error", "message": message, "code": None}
+            "severity": "error", "message": message, "code": code}
 
 
 def run_job(job: dict) -> dict:
-    fe = _Frontend(job["nest_version"], job.get("template_cache"))
+    fe = _Frontend(job["nest_version"])
     names = {Path(f["path"]).name: f["name"] for f in job["files"]}
     syn_opts, diags = _synapse_options(fe, job, names)
     if any(d["severity"] == "error" for d in diags):
@@ -262,12 +248,6 @@ def _take_job_from_stdin() -> list[str] | None:
     if not line.strip():
         return None  # the parent no longer needs this spare
     request = json.loads(line)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
     os.chdir(request["cwd"])
     return [request["job"], request["result"]]
 
@@ -285,6 +265,9 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     try:
         result = run_job(job)
+    except MemoryError:  # the address-space limit of the sandbox: the parent names it
+        result = {"ok": False, "models": [], "diagnostics": [_error("code generation ran out of memory",
+                                                                    code="OUT_OF_MEMORY")]}
     except Exception as exc:  # a crash inside NESTML: report it as a diagnostic, keep the traceback in the log
         traceback.print_exc()
         result = {"ok": False, "models": [],

@@ -9,12 +9,7 @@ with errors), and finally by loading the module in a fresh NEST process.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,49 +17,82 @@ from pathlib import Path
 
 from compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
 from compiler.cache import LocalCache
+from compiler.children import CodegenRunner, Loader, limit_diagnostics
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.key import build_key
+from compiler.outputs import OutputError
 from compiler.pch import PchBuild
 from compiler.request import BuildRequest
 from compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
-from compiler.steps import EarlyStep, default_jobs, run_step
+from compiler.sandbox import Sandbox, SandboxConfig, python_paths
+from compiler.sanitise import Sanitised, sanitise
+from compiler.steps import default_jobs
 from compiler.toolchain import Toolchain, detect, nest_config_prefix
+from compiler.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_MODULE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
 class CompilerConfig:
     cache_dir: Path
-    codegen_timeout: float = 900.0
-    build_timeout: float = 900.0
+    # a shipped model's code generation takes seconds, its C++ well under a minute (see the README)
+    codegen_timeout: float = 300.0
+    build_timeout: float = 600.0
     load_timeout: float = 120.0
     jobs: int = field(default_factory=default_jobs)
-    ccache: bool = True
+    # off by default: a build step that can write a shared compiler cache could plant objects in other
+    # builds; for a single user's own models it saves the C++ of code that was compiled before
+    ccache: bool = False
     pch: bool = True
     cxxflags: str = ""  # extra C++ flags (part of the toolchain identity)
     # keep one code generation process ready (pynestml imported) for the next build: for long-lived
     # workers, where it saves about a second of every build
     warm_codegen: bool = False
     keep_work: bool = False
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
 class Compiler:
-    """Builds NEST modules on this machine, one child process per NESTML call."""
+    """Builds NEST modules on this machine, each step a sandboxed child process."""
 
     def __init__(self, config: CompilerConfig, toolchain: Toolchain | None = None) -> None:
         self.config = config
         self.cache = LocalCache(config.cache_dir)
         self._toolchain = toolchain
-        self._spare: EarlyStep | None = None
+        self._sandbox: Sandbox | None = None
+        self._codegen: CodegenRunner | None = None
 
     @property
     def toolchain(self) -> Toolchain:
         if self._toolchain is None:
             self._toolchain = detect(self.config.cache_dir, cxxflags=self.config.cxxflags)
         return self._toolchain
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox of every step: what it may read besides the system (see :mod:`compiler.sandbox`)."""
+        if self._sandbox is None:
+            tc = self.toolchain
+            readable = [*python_paths(), _PACKAGE_DIR, self.config.cache_dir / "toolchains",
+                        *(Path(d) for d in tc.include_dirs)]
+            if tc.nest_config is not None:
+                readable.append(Path(tc.nest_config).resolve().parent.parent)
+            self._sandbox = Sandbox(self.config.sandbox, readable)
+        return self._sandbox
+
+    @property
+    def codegen(self) -> CodegenRunner:
+        if self._codegen is None:
+            self._codegen = CodegenRunner(self.config, self.cache, self.sandbox, self.toolchain, _PACKAGE_DIR.parent)
+        return self._codegen
+
+    def check_sandbox(self) -> None:
+        """Raise :class:`~compiler.sandbox.SandboxError` if build steps cannot be sandboxed here."""
+        self.sandbox.check(self.cache.work_dir / "sandbox-check")
 
     def key(self, request: BuildRequest) -> str:
         return build_key(request, self.toolchain.id)
@@ -91,16 +119,16 @@ class Compiler:
     def _build(self, request: BuildRequest, key: str, progress: Progress) -> BuildResult:
         tc = self.toolchain
         timings: dict[str, float] = {}
-        pre = request.precheck(tc.builtin_models)
+        sanitised = {s.name: sanitise(s.text, s.name) for s in request.sources}
+        pre = request.precheck(tc.builtin_models) + [d for s in sanitised.values() for d in s.diagnostics]
         if has_errors(pre):
             return self._failed(request, key, pre, None, timings)
-        self.cache.work_dir.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"{key[:12]}-", dir=self.cache.work_dir))
         log = self.cache.log_path(key)
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"build {key}\nmodule {request.module}\ntoolchain {tc.id}\n")
+        log.write_text(f"build {key}\nmodule {request.module}\ntoolchain {tc.id}\nsandbox {self.sandbox.describe()}\n")
+        ws = self.codegen.workspace(key)
         ok = False
-        loader: EarlyStep | None = None
+        loader: Loader | None = None
         # the precompiled header builds on the other core while NESTML runs (once per toolchain)
         pch = PchBuild(tc, self.config.cache_dir, self.config.build_timeout) \
             if self.config.pch and tc.nest_config is None else None
@@ -108,33 +136,36 @@ class Compiler:
             progress("generating code")
             t0 = time.monotonic()
             # NEST imports (for the load check) on the core that NESTML leaves idle
-            loader = self._start_load(work, log)
-            codegen = self._codegen(request, tc, work, log)
+            loader = Loader(ws, log, self.config.load_timeout)
+            codegen = self.codegen.run(request, sanitised, ws, log)
             timings["codegen"] = time.monotonic() - t0
-            diags = pre + [Diagnostic.from_dict(d) for d in codegen["diagnostics"]]
-            if not codegen["ok"] or has_errors(diags):
+            diags = pre + codegen.diagnostics
+            if not codegen.ok or has_errors(diags):
                 return self._failed(request, key, diags, log, timings)
 
             progress("compiling")
             t0 = time.monotonic()
             header = pch.wait() if pch is not None else None
             pch = None
-            so, build_diags = self._build_cxx(request, tc, work / "target", log, header)
+            so, build_diags = self._build_cxx(ws, request, tc, log, header)
             timings["build"] = time.monotonic() - t0
             if so is None:
                 return self._failed(request, key, diags + build_diags, log, timings)
-            path, sha, size = self.cache.store_module(so, request.module)
+            try:
+                path, sha, size = self.cache.store_output(ws, so, request.module, MAX_MODULE_BYTES)
+            except (OutputError, ValueError) as exc:
+                return self._failed(request, key, [*diags, Diagnostic.error(
+                    f"the C++ build left no usable module: {exc}", code="NO_MODULE")], log, timings)
 
             progress("loading in NEST")
             t0 = time.monotonic()
-            loaded = self._load(path, work, loader)
+            loaded = loader.run(ws.path / so)
             loader = None
             timings["load"] = time.monotonic() - t0
             if not loaded.get("ok"):
-                msg = (f"the module built but NEST cannot load it: {loaded.get('error', 'see the log')}"
-                       f" (build log: {log})")
+                msg = f"the module built but NEST cannot load it: {loaded.get('error', 'see the build log')}"
                 return self._failed(request, key, [*diags, Diagnostic.error(msg, code="LOAD_FAILED")], log, timings)
-            models = merge_models(request, codegen["models"], loaded)
+            models = merge_models(request, codegen.models, loaded, sanitised)
             result = BuildResult(SUCCEEDED, key, request.module, tc.id, sha, str(path), size, models, diags,
                                  str(log), False, timings)
             self.cache.store_result(result)
@@ -146,91 +177,38 @@ class Compiler:
             if pch is not None:
                 pch.wait()
             if ok or not self.config.keep_work:
-                shutil.rmtree(work, ignore_errors=True)
+                ws.remove()
 
-    def _build_cxx(self, request: BuildRequest, tc: Toolchain, target: Path, log: Path,
-                   header: Path | None) -> tuple[Path | None, list[Diagnostic]]:
+    def _build_cxx(self, ws: Workspace, request: BuildRequest, tc: Toolchain, log: Path,
+                   header: Path | None) -> tuple[str | None, list[Diagnostic]]:
+        """The C++ step; the module's path relative to the work folder, or the diagnostics."""
         settings = BuildSettings(self.config.jobs, self.config.build_timeout,
                                  self.config.cache_dir / "ccache" if self.config.ccache else None,
                                  self.cache.work_dir)
+        target = ws.path / "target"
         if tc.nest_config is None:  # our own nest-config: we know every flag, no need for CMake
-            return build_direct(target, request.module, CompileRecipe.for_toolchain(tc, header), log, settings)
-        prefix = nest_config_prefix(tc, self.config.cache_dir, header)
-        return build_cmake(target, request.module, prefix, log, settings)
-
-    def _child_env(self) -> dict[str, str]:
-        # a fixed hash seed: NESTML orders some names through sets, and the same source should give
-        # the same C++ (reproducible modules, ccache hits)
-        env = dict(os.environ, PYNEST_QUIET="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-        return env
-
-    def _codegen(self, request: BuildRequest, tc: Toolchain, work: Path, log: Path) -> dict:
-        src_dir = work / "src"
-        src_dir.mkdir()
-        files = []
-        for i, src in enumerate(request.sources):
-            path = src_dir / f"f{i:02d}_{src.name.removesuffix('.nestml')}.nestml"
-            path.write_text(src.text, encoding="utf-8")
-            files.append({"path": str(path), "name": src.name, "models": [m.name for m in src.models()]})
-        job = {
-            "files": files, "target": str(work / "target"), "module": request.module, "suffix": request.suffix,
-            "pairs": [p.to_dict() for p in request.pairs], "weight_variables": dict(request.weight_variables),
-            "nest_path": str(nest_config_prefix(tc, self.config.cache_dir)), "nest_version": tc.nest_version_tag(),
-            "template_cache": str(self.config.cache_dir / "templates" / tc.nestml_version),
-        }
-        (work / "job.json").write_text(json.dumps(job))
-        out = work / "codegen.json"
-        if self.config.warm_codegen:
-            spare = self._spare or self._start_spare()
-            self._spare = self._start_spare()  # the next build's, importing while this one runs
-            line = json.dumps({"job": str(work / "job.json"), "result": str(out), "log": str(log), "cwd": str(work)})
-            step = spare.run(line, timeout=self.config.codegen_timeout, log=log)
+            so, diags = build_direct(ws, target, request.module, CompileRecipe.for_toolchain(tc, header), log,
+                                     settings)
         else:
-            step = run_step("codegen", [sys.executable, "-m", "compiler.codegen", str(work / "job.json"), str(out)],
-                            cwd=work, log=log, timeout=self.config.codegen_timeout, env=self._child_env())
-        if step.timed_out:
-            return {"ok": False, "models": [], "diagnostics": [Diagnostic.error(
-                f"code generation took longer than the time limit of {self.config.codegen_timeout:g} s "
-                f"and was stopped; build log: {log}", code="TIMEOUT").to_dict()]}
-        if not out.is_file():
-            return {"ok": False, "models": [], "diagnostics": [Diagnostic.error(
-                f"NESTML's process died (exit status {step.returncode}); see the build log {log}",
-                code="CODEGEN_CRASHED").to_dict()]}
-        return json.loads(out.read_text())
-
-    def _start_spare(self) -> EarlyStep:
-        where = self.cache.work_dir
-        where.mkdir(parents=True, exist_ok=True)
-        return EarlyStep("codegen", [sys.executable, "-m", "compiler.codegen", "--stdin"], cwd=where,
-                         log=where / "spare-codegen.log", env=self._child_env())
+            prefix = nest_config_prefix(tc, self.config.cache_dir, header)
+            so, diags = build_cmake(ws, target, request.module, prefix, log, settings)
+        diags = limit_diagnostics(diags, log, self.sandbox.limits, "the C++ compiler")
+        return (str(so.relative_to(ws.path)) if so is not None else None), diags
 
     def prestart(self) -> None:
         """With ``warm_codegen``: start the spare code generation process now (it imports pynestml)."""
-        if self.config.warm_codegen and self._spare is None:
-            self._spare = self._start_spare()
+        if self.config.warm_codegen:
+            self.codegen.prestart()
 
     def close(self) -> None:
         """Stop the spare code generation process, if any."""
-        if self._spare is not None:
-            self._spare.cancel()
-            self._spare = None
-
-    def _start_load(self, work: Path, log: Path) -> EarlyStep:
-        argv = [sys.executable, "-m", "compiler.introspect", "--stdin", str(work / "introspect.json")]
-        return EarlyStep("load", argv, cwd=work, log=log, env=self._child_env())
-
-    def _load(self, module: Path, work: Path, loader: EarlyStep) -> dict:
-        out = work / "introspect.json"
-        step = loader.run(str(module), timeout=self.config.load_timeout)
-        if not out.is_file():
-            state = "timed out" if step.timed_out else f"died with exit status {step.returncode}"
-            return {"ok": False, "error": f"the NEST process that loads it {state}"}
-        return json.loads(out.read_text())
+        if self._codegen is not None:
+            self._codegen.close()
 
 
-def merge_models(request: BuildRequest, described: list[dict], loaded: dict) -> list[ModelInfo]:
-    """Join what NEST registered with what the NESTML sources declare."""
+def merge_models(request: BuildRequest, described: list[dict], loaded: dict,
+                 sanitised: dict[str, Sanitised]) -> list[ModelInfo]:
+    """Join what NEST registered with what the NESTML sources declare (descriptions from their comments)."""
     by_name = {d["nestml_name"]: d for d in described}  # NESTML's names after its transformations
     sources = {m.name: s.name for s, m in request.declared_models()}
     syns = set(loaded["synapse_models"])
@@ -244,15 +222,25 @@ def merge_models(request: BuildRequest, described: list[dict], loaded: dict) -> 
         if request.suffix:
             nestml_name = nestml_name.removesuffix(request.suffix)
         defaults = loaded["defaults"].get(name, {})
+        text = sanitised.get(sources.get(nestml_name) or "")
+
+        def described_as(decl: dict, text: Sanitised | None = text) -> str | None:
+            return text.description(decl["line"]) if text is not None and decl.get("line") else None
+
         models.append(ModelInfo(
             name=name,
             kind="synapse" if name in syns else "neuron",
             nestml_name=nestml_name,
             source=sources.get(nestml_name),
-            parameters=[dict(p, value=defaults.get(p["name"])) for p in desc.get("parameters", [])],
-            state=[dict(v, value=defaults.get(v["name"])) for v in desc.get("state", [])],
+            parameters=[_declared(p, defaults, described_as(p)) for p in desc.get("parameters", [])],
+            state=[_declared(v, defaults, described_as(v)) for v in desc.get("state", [])],
             input_ports=desc.get("input_ports", []),
             receptor_types=loaded["receptor_types"].get(name) or {},
             variants=[v for v in (name + "_hpc", name + "_lbl") if v in syns],
         ))
     return models
+
+
+def _declared(decl: dict, defaults: dict, comment: str | None) -> dict:
+    out = {k: v for k, v in decl.items() if k != "line"}
+    return dict(out, comment=comment, value=defaults.get(decl["name"]))

@@ -33,15 +33,15 @@ class StepResult:
 
 
 def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: float,
-             env: Mapping[str, str] | None = None) -> StepResult:
+             env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None) -> StepResult:
     """Run ``argv`` in ``cwd``, appending its stdout and stderr to ``log``.
 
     The child gets its own process group, so a time-out kills everything it started (make's
-    compilers included)."""
+    compilers included). ``shown``: the command the log names (the step without its sandbox)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with open(log, "ab") as out:
-        out.write(f"\n$ {' '.join(argv)}\n".encode())
+        out.write(f"\n$ {' '.join(shown or argv)}\n".encode())
         out.flush()
         proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dict(env) if env is not None else None, start_new_session=True)
@@ -60,7 +60,8 @@ def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: f
 
 
 def run_steps_parallel(steps: Sequence[tuple[str, Sequence[str]]], *, cwd: Path, log: Path, timeout: float,
-                       jobs: int, env: Mapping[str, str] | None = None) -> list[StepResult]:
+                       jobs: int, env: Mapping[str, str] | None = None,
+                       shown: Sequence[Sequence[str]] | None = None) -> list[StepResult]:
     """Run independent steps, at most ``jobs`` at a time, all within ``timeout`` seconds from now.
 
     Each step writes to its own file while it runs; the files are appended to ``log`` in the order
@@ -73,7 +74,8 @@ def run_steps_parallel(steps: Sequence[tuple[str, Sequence[str]]], *, cwd: Path,
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return StepResult(name, None, 0.0, timeout)
-        return run_step(name, argv, cwd=cwd, log=parts[i], timeout=remaining, env=env)
+        return run_step(name, argv, cwd=cwd, log=parts[i], timeout=remaining, env=env,
+                        shown=shown[i] if shown else None)
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -94,11 +96,12 @@ class EarlyStep:
     stdin (the child then exits) and kills its process group if it does not. Output goes to ``log``."""
 
     def __init__(self, name: str, argv: Sequence[str], *, cwd: Path, log: Path,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None) -> None:
         self.name = name
+        self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         self._out = open(log, "ab")  # noqa: SIM115 - closed by run() or cancel()
-        self._out.write(f"\n$ {' '.join(argv)}   (started early; input on stdin)\n".encode())
+        self._out.write(f"\n$ {' '.join(shown or argv)}   (started early; input on stdin)\n".encode())
         self._out.flush()
         self.proc = subprocess.Popen(list(argv), cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.PIPE, env=dict(env) if env is not None else None,

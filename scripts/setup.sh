@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install everything nestml-registry needs on a Debian machine (run as root, or with sudo rights):
-# the C++ toolchain NESTML's generated code is compiled with, and a virtual environment in .venv
-# with the project and its Python dependencies (NEST 3.10 and NESTML 9 from PyPI).
+# the C++ toolchain NESTML's generated code is compiled with, bubblewrap and an unprivileged user
+# (nestml-build) for the build sandbox, and a virtual environment in .venv with the project and its
+# Python dependencies (NEST 3.10 and NESTML 9 from PyPI).
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh test     plus the test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 
-apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-venv python3-dev)
+apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-venv python3-dev bubblewrap
+              util-linux)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,6 +21,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# build steps never run as root: a service started as root switches them to this user
+sandbox_user="${NESTML_REGISTRY_SANDBOX_USER:-nestml-build}"
+if ! id "$sandbox_user" >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    echo "creating the build sandbox user $sandbox_user"
+    $sudo_cmd useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$sandbox_user"
 fi
 
 python="${PYTHON:-python3}"

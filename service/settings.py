@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from compiler.steps import default_jobs
 
 if TYPE_CHECKING:
     from compiler.pipeline import CompilerConfig
+    from compiler.sandbox import SandboxConfig
 
 ENV_PREFIX = "NESTML_REGISTRY_"
 
@@ -51,6 +53,16 @@ class _Env:
             return False
         raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: use 1 or 0")
 
+    def size(self, name: str, default: int) -> int:
+        """Bytes, given as a whole number with an optional K, M or G (powers of 1024)."""
+        raw = self.str(name)
+        if raw is None:
+            return default
+        m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", raw, re.IGNORECASE)
+        if m is None or int(m.group(1)) <= 0:
+            raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: give a size in bytes, e.g. 4G, 512M or 1073741824")
+        return int(m.group(1)) * 1024 ** " KMG".index((m.group(2) or " ").upper())
+
     def optional_flag(self, name: str) -> bool | None:
         return None if self.str(name) is None else self.flag(name, False)
 
@@ -73,10 +85,16 @@ class Settings:
     database_url: str
     store_dir: Path
     cache_dir: Path
-    codegen_timeout: float = 900.0
-    build_timeout: float = 900.0
+    codegen_timeout: float = 300.0
+    build_timeout: float = 600.0
     jobs: int = 1
-    ccache: bool = True
+    ccache: bool = False
+    # the sandbox of build steps (compiler.sandbox): off only when the operator says so
+    sandbox: bool = True
+    sandbox_user: str = "nestml-build"
+    step_memory: int = 4 * 1024 ** 3
+    step_file_bytes: int = 1024 ** 3
+    step_processes: int = 512
     cxxflags: str = ""  # extra C++ flags for every module (part of the toolchain: another binary)
     lease_seconds: float = 60.0
     max_attempts: int = 3
@@ -88,14 +106,14 @@ class Settings:
     max_files: int = 64  # .nestml files in one build
     artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads
     read_requires_token: bool = False
-    allow_anonymous_publish: bool | None = None  # None: only when the server listens on loopback
+    allow_anonymous_publish: bool | None = None  # None: only for requests from this machine (service.auth)
 
     @property
-    def anonymous_publish(self) -> bool:
-        """Whether builds may be submitted without a token (see ``allow_anonymous_publish``)."""
-        if self.allow_anonymous_publish is not None:
-            return self.allow_anonymous_publish
-        return is_loopback(self.host)
+    def anonymous_publish_rule(self) -> str:
+        """What ``allow_anonymous_publish`` means, in words (for the start-up line)."""
+        if self.allow_anonymous_publish is None:
+            return "allowed from this machine only (loopback peers without proxy headers)"
+        return "allowed from anywhere" if self.allow_anonymous_publish else "refused"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -106,10 +124,15 @@ class Settings:
             database_url=e.str("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
             store_dir=Path(e.str("STORE") or home / "artifacts").expanduser(),
             cache_dir=Path(e.str("CACHE") or home / "cache").expanduser(),
-            codegen_timeout=e.number("CODEGEN_TIMEOUT", 900.0),
-            build_timeout=e.number("BUILD_TIMEOUT", 900.0),
+            codegen_timeout=e.number("CODEGEN_TIMEOUT", 300.0),
+            build_timeout=e.number("BUILD_TIMEOUT", 600.0),
             jobs=int(e.number("JOBS", default_jobs(), whole=True)),
-            ccache=e.flag("CCACHE", True),
+            ccache=e.flag("CCACHE", False),
+            sandbox=e.flag("SANDBOX", True),
+            sandbox_user=e.str("SANDBOX_USER") or "nestml-build",
+            step_memory=e.size("STEP_MEMORY", 4 * 1024 ** 3),
+            step_file_bytes=e.size("STEP_FILE_BYTES", 1024 ** 3),
+            step_processes=int(e.number("STEP_PROCESSES", 512, whole=True)),
             cxxflags=(e.str("CXXFLAGS") or "").strip(),
             lease_seconds=e.number("LEASE_SECONDS", 60.0),
             max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
@@ -128,4 +151,10 @@ class Settings:
 
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,
                               build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache,
-                              cxxflags=self.cxxflags)
+                              cxxflags=self.cxxflags, sandbox=self.sandbox_config())
+
+    def sandbox_config(self) -> SandboxConfig:
+        from compiler.sandbox import Limits, SandboxConfig
+
+        return SandboxConfig(self.sandbox, self.sandbox_user,
+                             Limits(self.step_memory, self.step_file_bytes, self.step_processes))

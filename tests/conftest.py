@@ -40,7 +40,8 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def compiler(registry_home: Path) -> Compiler:
-    return Compiler(CompilerConfig(cache_dir=registry_home / "cache"))
+    # ccache: the suite is one trusted user, whose tests build the same generated C++ under other keys
+    return Compiler(CompilerConfig(cache_dir=registry_home / "cache", ccache=True))
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ compiler commands and give the same model."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import subprocess
 import time
@@ -16,8 +17,10 @@ from compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build
 from compiler.pipeline import Compiler, CompilerConfig
 from compiler.request import BuildRequest
 from compiler.result import BuildResult
+from compiler.sandbox import Sandbox, SandboxConfig, python_paths
 from compiler.sources import Source
 from compiler.toolchain import Toolchain, nest_config_prefix
+from compiler.workspace import Workspace
 
 MODULE = "izhikevich_neuron_nestml_module"
 
@@ -64,18 +67,25 @@ def test_nests_own_nest_config_builds_through_cmake_with_the_same_commands(
     assert cmake_link[1:cmake_link.index("-o") + 2] == ours_link[1:ours_link.index("-o") + 2]
 
 
+def _workspace(tmp_path: Path) -> Workspace:
+    """A sandboxed work folder, as a build has (stand-in compilers live inside it, where steps can read)."""
+    return Workspace.create(tmp_path, "work-", Sandbox(SandboxConfig(), python_paths()), {})
+
+
 def test_compiles_past_the_time_limit_are_stopped(tmp_path: Path) -> None:
     """A stand-in compiler that never finishes: both parallel compiles are killed at the limit."""
-    slow = tmp_path / "slow-cxx"
+    ws = _workspace(tmp_path)
+    slow = ws.path / "slow-cxx"
     slow.write_text("#!/bin/sh\nsleep 60\n")
     slow.chmod(0o755)
-    target = tmp_path / "target"
+    target = ws.path / "target"
     target.mkdir()
     for name in ("a_neuron_nestml.cpp", "m_module.cpp"):
         (target / name).write_text("int x;\n")
     settings = BuildSettings(jobs=2, timeout=0.5, ccache_dir=None, base_dir=tmp_path)
     start = time.monotonic()
-    so, diags = build_direct(target, "m_module", CompileRecipe(str(slow), (), ()), tmp_path / "build.log", settings)
+    so, diags = build_direct(ws, target, "m_module", CompileRecipe(str(slow), (), ()), tmp_path / "build.log",
+                             settings)
     assert so is None and [d.code for d in diags] == ["TIMEOUT"]
     assert "time limit of 0.5 s" in diags[0].message and time.monotonic() - start < 10
     assert (tmp_path / "build.log").read_text().count("killed after the time limit") == 2
@@ -117,14 +127,17 @@ def test_no_ccache_when_the_build_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     """A CCACHE_DIR in the caller's environment does not turn ccache on (a stand-in compiler that
     writes what -o names)."""
     monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "someone-elses-ccache"))
-    cxx = tmp_path / "cxx"
+    ws = _workspace(tmp_path)
+    cxx = ws.path / "cxx"
     cxx.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && : > "$2"; shift; done\n')
     cxx.chmod(0o755)
-    target = tmp_path / "target"
+    target = ws.path / "target"
     target.mkdir()
+    os.chown(target, ws.path.stat().st_uid, ws.path.stat().st_gid)
     (target / "m_module.cpp").write_text("int x;\n")
     settings = BuildSettings(jobs=1, timeout=60, ccache_dir=None, base_dir=tmp_path)
-    so, diags = build_direct(target, "m_module", CompileRecipe(str(cxx), (), ()), tmp_path / "build.log", settings)
+    so, diags = build_direct(ws, target, "m_module", CompileRecipe(str(cxx), (), ()), tmp_path / "build.log",
+                             settings)
     assert so == target / "m_module.so" and diags == []
     commands = [line for line in (tmp_path / "build.log").read_text().splitlines() if line.startswith("$ ")]
     assert len(commands) == 2 and all(line.startswith(f"$ {cxx} ") for line in commands)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import compiler.pipeline as pipeline
 from compiler.cache import LocalCache, export_module
 from compiler.pipeline import Compiler, CompilerConfig
 from compiler.request import BuildRequest
@@ -21,8 +20,9 @@ def _no_child_processes(*args, **kwargs):
 
 def test_second_compile_runs_nothing(compiler: Compiler, izh_build: BuildResult, models_dir: Path,
                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(pipeline, "run_step", _no_child_processes)
-    monkeypatch.setattr("compiler.build.run_step", _no_child_processes)
+    monkeypatch.setattr("compiler.workspace.run_step", _no_child_processes)
+    monkeypatch.setattr("compiler.workspace.run_steps_parallel", _no_child_processes)
+    monkeypatch.setattr("compiler.workspace.EarlyStep", _no_child_processes)
     text = (models_dir / "neurons" / "izhikevich_neuron.nestml").read_text()
     # the same text with Windows line endings normalises to the same source
     request = BuildRequest.create([Source.from_text("izhikevich_neuron.nestml", text.replace("\n", "\r\n"))])

@@ -1,0 +1,122 @@
+"""What of a NESTML source reaches code generation: the model, never its comments or unsafe strings.
+
+NESTML copies text of the source into the C++ it generates in two ways that are not checked by its
+grammar: comments (printed inside ``/* ... */`` and ``//`` in many places, so a comment containing
+``*/`` becomes live C++) and string literals (``print``/``println`` pieces and string expressions are
+printed between quotes as written, so a backslash escapes the closing quote). Everything else NESTML
+prints comes from grammar tokens that cannot carry code: names (``[A-Za-z_$][A-Za-z0-9_$]*``),
+numbers, operators and keywords.
+
+:func:`sanitise` therefore hands code generation a copy of the text in which
+
+- every comment (``#`` to the end of the line, outside string literals) is removed with the blanks
+  before it; a comment always ends its line, so lines and columns of everything else stay where they
+  were and diagnostics still point at the user's file;
+- every string literal is checked to hold only printable ASCII without a backslash (and without a
+  trigraph); anything else is refused with a diagnostic at the string, since no escaping of ours
+  could survive NESTML's own printer exactly.
+
+The comments it removed are returned by line, so descriptions of parameters and state variables
+(NESTML's "pre" and "inline" comments of a declaration) still come from the source as written.
+The registry keeps the full text for people to read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from compiler.diagnostics import Diagnostic
+
+# NESTML's STRING_LITERAL: '"' ('\\' (([ \t]+ ('\r'? '\n')?)|.) | ~[\\\r\n"])* '"'
+_STRING_RE = re.compile(r'"(?:\\(?:[ \t]+\r?\n?|.)|[^\\\r\n"])*"', re.DOTALL)
+_SAFE_STRING_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"\\"}
+_TRIGRAPH_RE = re.compile(r"\?\?[=/'()!<>-]")
+
+
+@dataclass(frozen=True)
+class Sanitised:
+    """The text for code generation, the comments taken out of it (line -> text), and problems."""
+
+    text: str
+    comments: dict[int, str] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    def description(self, line: int) -> str | None:
+        """NESTML's comments of a declaration on ``line``: the comment-only lines right above it,
+        then the comment on the line itself."""
+        lines = self.text.split("\n")
+        above: list[str] = []
+        i = line - 1
+        while i >= 1 and i in self.comments and not lines[i - 1].strip():
+            above.append(self.comments[i])
+            i -= 1
+        parts = [*reversed(above), *([self.comments[line]] if line in self.comments else [])]
+        text = " ".join(p.strip() for p in parts if p.strip())
+        return text or None
+
+
+def sanitise(text: str, file: str) -> Sanitised:
+    """Blank the comments of ``text`` and check its string literals (see the module's docstring)."""
+    out: list[str] = []
+    comments: dict[int, str] = {}
+    problems: list[Diagnostic] = []
+    i, line, line_start, n = 0, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            comments[line] = text[i + 1:end].rstrip("\r")
+            _drop_trailing_blanks(out)
+            i = end
+        elif ch == '"':
+            m = _STRING_RE.match(text, i)
+            if m is None:
+                problems.append(_problem("this string literal is not closed on its line: end it with '\"'",
+                                         file, line, i - line_start))
+                end = text.find("\n", i)
+                i = n if end < 0 else end  # the rest of the line goes: the build is refused anyway
+                continue
+            literal = m.group(0)
+            bad = _unsafe(literal[1:-1])
+            if bad is not None:
+                problems.append(_problem(bad, file, line, i - line_start))
+            out.append(literal)
+            newlines = literal.count("\n")
+            if newlines:
+                line += newlines
+                line_start = i + literal.rfind("\n") + 1
+            i = m.end()
+        else:
+            out.append(ch)
+            if ch == "\n":
+                line += 1
+                line_start = i + 1
+            i += 1
+    return Sanitised("".join(out), comments, tuple(problems))
+
+
+def _drop_trailing_blanks(out: list[str]) -> None:
+    """Remove the spaces before a comment, up to the line's start: a comment-only line becomes empty
+    (an indented blank line can confuse NESTML's indentation rules), and nothing else moves."""
+    while out and out[-1] in (" ", "\t"):
+        out.pop()
+
+
+def _unsafe(content: str) -> str | None:
+    """Why a string literal's content cannot go into generated C++, or None."""
+    if "\\" in content:
+        return ("a string literal may not contain a backslash (NESTML copies strings into the generated C++ "
+                "as written, where a backslash changes what follows): remove it")
+    odd = next((c for c in content if c not in _SAFE_STRING_CHARS), None)
+    if odd is not None:
+        return (f"a string literal may contain only printable ASCII characters, not {odd!r} "
+                f"(U+{ord(odd):04X}): replace it")
+    if _TRIGRAPH_RE.search(content):
+        return "a string literal may not contain '??' followed by one of =/'()!<>- (a C++ trigraph): change it"
+    return None
+
+
+def _problem(message: str, file: str, line: int, column0: int) -> Diagnostic:
+    return Diagnostic.error(message, file, line, column0 + 1, code="UNSAFE_SOURCE")

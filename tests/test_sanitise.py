@@ -1,0 +1,85 @@
+"""What of a source reaches code generation: comments never, strings only when they are plain text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.sanitise import sanitise
+
+MODEL = '''# leading comment */ code(); /*
+model m_neuron: # on the model line
+    parameters:
+        # above tau, first
+        # above tau, second
+        tau ms = 10 ms # inline for tau
+        E_L mV = -70 mV
+
+        # not above anything: a blank line follows
+
+        V_th mV = -55 mV
+    update:
+        println("V_m # is not a comment here {V_m}")
+'''
+
+
+def test_comments_are_removed_and_nothing_else_moves() -> None:
+    s = sanitise(MODEL, "m.nestml")
+    assert not s.diagnostics
+    assert "#" not in s.text.replace('"V_m # is not a comment here {V_m}"', "")
+    assert "code()" not in s.text and "inline for tau" not in s.text
+    original, cleaned = MODEL.split("\n"), s.text.split("\n")
+    assert len(original) == len(cleaned)
+    for before, after in zip(original, cleaned, strict=True):
+        assert before.startswith(after)  # only a line's end (its comment) goes
+    assert cleaned[5] == "        tau ms = 10 ms"
+    assert cleaned[12].endswith('println("V_m # is not a comment here {V_m}")')
+
+
+def test_descriptions_are_nestmls_pre_and_inline_comments() -> None:
+    s = sanitise(MODEL, "m.nestml")
+    assert s.description(6) == "above tau, first above tau, second inline for tau"
+    assert s.description(7) is None
+    assert s.description(11) is None  # a blank line separates it from the comment
+
+
+def test_a_backslash_in_a_string_is_refused_where_it_stands() -> None:
+    text = 'model p_neuron:\n    update:\n        println("a\\{V_m}; std::system(\\"x\\"); //")\n'
+    (d,) = sanitise(text, "p.nestml").diagnostics
+    assert (d.file, d.line, d.column, d.code) == ("p.nestml", 3, 17, "UNSAFE_SOURCE")
+    assert "backslash" in d.message and "remove it" in d.message
+
+
+def test_strings_hold_printable_ascii_only() -> None:
+    for content, word in (("tab\there", "'\\t'"), ("caf\u00e9", "U+00E9"), ("what??/", "trigraph"),
+                          ("bidi\u202e", "U+202E")):
+        (d,) = sanitise(f'model q_neuron:\n    update:\n        print("{content}")\n', "q.nestml").diagnostics
+        assert word in d.message, (content, d.message)
+    assert not sanitise('model q_neuron:\n    update:\n        print("fine: {V_m} ?! 100%")\n', "q").diagnostics
+
+
+def test_an_unclosed_string_is_refused() -> None:
+    (d,) = sanitise('model u_neuron:\n    update:\n        print("open # and a comment\n', "u").diagnostics
+    assert (d.line, d.column) == (3, 15) and "not closed" in d.message
+
+
+def test_a_comment_may_hold_anything() -> None:
+    s = sanitise('model c_neuron: # "\\ caf\u00e9 \u202e */ /* ??/\n    state:\n        x real = 0\n', "c")
+    assert not s.diagnostics and s.comments[1].startswith(' "\\ caf')
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab #"\\\n\t{}*/')), max_size=80))
+def test_no_comment_text_survives_any_input(text: str) -> None:
+    """Whatever the text: every line of the result is a prefix of the original line, and what was
+    cut off is exactly the comment the result reports for that line (outside strings)."""
+    s = sanitise(text, "f.nestml")
+    before, after = text.split("\n"), s.text.split("\n")
+    assert len(before) == len(after)
+    for i, (b, a) in enumerate(zip(before, after, strict=True), start=1):
+        assert b.startswith(a)
+        if i in s.comments:
+            assert b.endswith("#" + s.comments[i])
+            assert a.strip() == b[: len(b) - len(s.comments[i]) - 1].strip()
+        elif not s.diagnostics:
+            assert a == b
