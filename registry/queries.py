@@ -25,6 +25,7 @@ from registry.db import insert_ignoring_conflicts
 from registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
 from registry.tables import (
     KINDS,
+    LOCAL_OWNER,
     AuditEvent,
     Build,
     BuildSource,
@@ -157,7 +158,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
     suffix = request.get("suffix", DEFAULT_SUFFIX) or ""
     pairs = list(request.get("pairs") or [])
     files = {bs.name: (bs.source.sha256, _declared(bs.source)) for bs in build.sources}
-    owner = None if actor is None else str(actor)
+    owner = LOCAL_OWNER if actor is None else str(actor)
     registered = {m["name"] for m in models} | {v for m in models for v in m.get("variants") or []}
     module_row.registers = sorted(set(module_row.registers or []) | registered)
     published = []
@@ -170,12 +171,12 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
         session.execute(insert_ignoring_conflicts(session, ModelName, [{"name": name, "owner": owner}], ["name"]))
         name_row = session.execute(select(ModelName).where(ModelName.name == name).with_for_update()
                                    .execution_options(populate_existing=True)).scalar_one()
-        if name_row.owner is not None and name_row.owner != owner and not admin:
+        if (name_row.owner or LOCAL_OWNER) != owner and not admin:
             raise NameOwned(
-                f"model name {name!r} belongs to {name_row.owner!r}, so {owner or 'an anonymous user'!r} cannot "
-                "publish a new version of it: rename the model in its source (the 'model NAME:' line) "
-                "or ask its owner or an admin to publish it",
-                {"model": name, "owner": name_row.owner, "actor": owner})
+                f"model name {name!r} belongs to {name_row.owner or LOCAL_OWNER!r}, so {owner!r} cannot publish a new "
+                "version of it: rename the model in its source (the 'model NAME:' line), or ask its owner or an "
+                "admin to publish it (an admin can transfer it: nestml-registry owner set NAME USER)",
+                {"model": name, "owner": name_row.owner or LOCAL_OWNER, "actor": owner})
         version = session.scalars(select(ModelVersion).where(ModelVersion.name == name,
                                                              ModelVersion.content_digest == digest)).one_or_none()
         created = version is None

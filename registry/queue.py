@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from registry.db import insert_ignoring_conflicts
 from registry.errors import InvalidInput, NotFound
@@ -105,17 +105,31 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     return build, False
 
 
+def _fair_order(toolchains: Sequence[str]) -> Select[tuple[int]]:
+    """Queued builds for ``toolchains`` in the order they should be served: first those of submitters with
+    the fewest builds running now, among them the submitter served longest ago (round robin), then the
+    oldest. So one publisher's fifty slow builds cannot hold every worker while another's one waits."""
+    other = aliased(Build)
+    same_submitter = other.submitted_by.is_not_distinct_from(Build.submitted_by)
+    running = (select(func.count()).where(same_submitter, other.status == BuildStatus.RUNNING)
+               .correlate(Build).scalar_subquery())
+    last_served = (select(func.max(other.started_at)).where(same_submitter, other.started_at.is_not(None))
+                   .correlate(Build).scalar_subquery())
+    return (select(Build.id).where(Build.status == BuildStatus.QUEUED, Build.toolchain.in_(list(toolchains)))
+            .order_by(running, last_served.is_not(None), last_served, Build.created_at, Build.id))
+
+
 def claim(session: Session, worker_id: str, toolchains: Sequence[str], lease_seconds: float) -> Build | None:
-    """Take the oldest queued build for one of ``toolchains``: it becomes running, leased to
-    ``worker_id`` for ``lease_seconds``. None when there is nothing to do. Commit right after."""
+    """Take the next queued build for one of ``toolchains`` (fairly among submitters, see
+    :func:`_fair_order`): it becomes running, leased to ``worker_id`` for ``lease_seconds``. None when
+    there is nothing to do. Commit right after."""
     if not toolchains:
         return None
     if not worker_id:
         raise InvalidInput("a worker id is needed to claim a build: give each worker process a unique id")
     for _ in range(10):  # a candidate taken by a concurrent claimer: look for the next one
         candidate = session.execute(
-            select(Build.id).where(Build.status == BuildStatus.QUEUED, Build.toolchain.in_(list(toolchains)))
-            .order_by(Build.created_at, Build.id).limit(1).with_for_update(skip_locked=True)).scalar_one_or_none()
+            _fair_order(toolchains).limit(1).with_for_update(skip_locked=True, of=Build)).scalar_one_or_none()
         if candidate is None:
             return None
         now = utcnow()

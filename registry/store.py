@@ -82,11 +82,12 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 
 def _check(path: Path, sha: str, actual: str, size: int) -> None:
-    if actual != sha:
+    if actual != sha:  # the path goes to the server's log only: clients see no server paths
+        logger.error("artifact %s is corrupt: its %d bytes hash to %s, not to %s", path, size, actual, sha)
         raise CorruptArtifact(
-            f"artifact {path} is corrupt: its {size} bytes hash to {actual}, not to the {sha} in its name; "
-            "it will not be served. Delete the file and rebuild the module (or store it again) to repair it",
-            {"path": str(path), "expected": sha, "actual": actual},
+            f"the stored module {sha} is corrupt: its {size} bytes hash to {actual}; it will not be served. "
+            "Tell the registry's administrator, who repairs it by rebuilding the module (or storing it again)",
+            {"expected": sha, "actual": actual},
         )
 
 

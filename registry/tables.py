@@ -163,13 +163,16 @@ class Module(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+LOCAL_OWNER = "local"  # the principal that anonymous publishing (from this machine only) publishes as
+
+
 class ModelName(Base):
     """A model name as NEST registers it, and who may publish new versions of it."""
 
     __tablename__ = "model_names"
 
     name: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
-    owner: Mapped[str | None] = mapped_column(String(NAME_LEN))  # None: anonymous, anyone may publish
+    owner: Mapped[str | None] = mapped_column(String(NAME_LEN))  # a principal; before migration 0003, None
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -30,7 +30,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         db.require_current(empty_db_url)
     monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
     db.upgrade(empty_db_url)
-    assert db.current_revision(empty_db_url) == db.head_revision() == "0002"
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0003"
     db.require_current(empty_db_url)
     db.upgrade(empty_db_url)  # a second upgrade is a no-op
     engine = db.make_engine(empty_db_url)
@@ -141,3 +141,26 @@ def test_read_only_sessions_see_committed_data(engine: Engine) -> None:
         tokens.create_token(s, "reader", "reader")
     with db.make_sessionmaker(engine, read_only=True)() as s:
         assert s.execute(text("SELECT count(*) FROM tokens")).scalar() == 1
+
+
+def test_migration_0003_gives_every_name_a_principal(empty_db_url: str) -> None:
+    """Names owned by a token id become its token's name; names published anonymously become 'local's."""
+    db.upgrade(empty_db_url, "0002")
+    engine = db.make_engine(empty_db_url)
+    try:
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO tokens (id, name, role, token_hash, created_at) "
+                           "VALUES (7, 'alice', 'publisher', :h, CURRENT_TIMESTAMP)"), {"h": "0" * 64})
+            for name, owner in (("a_nestml", "7"), ("b_nestml", None), ("c_nestml", "someone")):
+                c.execute(text("INSERT INTO model_names (name, owner, created_at) VALUES (:n, :o, CURRENT_TIMESTAMP)"),
+                          {"n": name, "o": owner})
+            c.execute(text("INSERT INTO audit_events (at, actor, action, subject, details) "
+                           "VALUES (CURRENT_TIMESTAMP, '7', 'publish', 'x', '{}')"))
+        db.upgrade(empty_db_url)
+        with engine.connect() as c:
+            owners = dict(c.execute(text("SELECT name, owner FROM model_names")).all())
+            actors = c.execute(text("SELECT actor FROM audit_events")).scalars().all()
+        assert owners == {"a_nestml": "alice", "b_nestml": "local", "c_nestml": "someone"}
+        assert actors == ["alice"]
+    finally:
+        engine.dispose()

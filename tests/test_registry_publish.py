@@ -20,7 +20,7 @@ from registry_fixtures import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import queries, queue
+from registry import owners, queries, queue
 from registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
 from registry.tables import AuditEvent, ModelModule, ModelName, ModelVersion
 
@@ -88,12 +88,26 @@ def test_a_name_belongs_to_its_first_publisher(sessions: sessionmaker[Session]) 
         assert published_build(s, files=izh_files(2), models=[model_dict()], actor="root",
                                admin=True)[1][0].version == 3
         assert s.get(ModelName, IZH).owner == "alice"
-        # a name published anonymously is open to everyone
+        # a name published anonymously belongs to the principal 'local', not to everyone
         anon = [source("anon.nestml", neuron_text("anon_neuron"))]
         published_build(s, files=anon, models=[model_dict("anon_neuron_nestml", "anon.nestml")], actor=None)
-        anon2 = [source("anon.nestml", neuron_text("anon_neuron", 1))]
-        _, p = published_build(s, files=anon2, models=[model_dict("anon_neuron_nestml", "anon.nestml")], actor="bob")
-        assert p[0].version == 2 and s.get(ModelName, "anon_neuron_nestml").owner is None
+    anon2 = [source("anon.nestml", neuron_text("anon_neuron", 1))]
+    with pytest.raises(NameOwned, match="belongs to 'local'"), sessions.begin() as s:
+        published_build(s, files=anon2, models=[model_dict("anon_neuron_nestml", "anon.nestml")], actor="bob")
+    with sessions.begin() as s:
+        _, p = published_build(s, files=anon2, models=[model_dict("anon_neuron_nestml", "anon.nestml")], actor=None)
+        assert p[0].version == 2 and s.get(ModelName, "anon_neuron_nestml").owner == "local"
+        previous, now = owners.set_owner(s, "anon_neuron_nestml", "bob", "admin-alice")
+        assert (previous, now) == ("local", "bob")
+    with sessions.begin() as s:
+        anon3 = [source("anon.nestml", neuron_text("anon_neuron", 2))]
+        _, p = published_build(s, files=anon3, models=[model_dict("anon_neuron_nestml", "anon.nestml")], actor="bob")
+        assert p[0].version == 3
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "owner")).one()
+        assert (event.actor, event.subject, event.details) == ("admin-alice", "anon_neuron_nestml",
+                                                               {"from": "local", "to": "bob"})
+    with pytest.raises(NotFound, match="no model name 'nope_nestml'"), sessions.begin() as s:
+        owners.set_owner(s, "nope_nestml", "bob", "admin")
 
 
 def test_publish_refuses_bad_models(sessions: sessionmaker[Session]) -> None:

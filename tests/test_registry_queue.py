@@ -206,3 +206,29 @@ def test_existing_builds_are_returned_as_they_are_and_failed_ones_retried_on_req
         assert again.attempts == 0 and again.error is None and again.lease_owner is None
         assert queue.counts_by_status(s) == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0}
         assert queue.claim(s, "w2", [TOOLCHAIN], 60).id == failed.id
+
+
+def test_one_submitters_many_builds_do_not_starve_anothers(sessions: sessionmaker[Session]) -> None:
+    """Round robin by submitter: with one worker, the second submitter's build is next, not sixth;
+    a submitter with a build running waits behind one with none."""
+    with sessions.begin() as s:
+        alice, _ = tokens.create_token(s, "alice", "publisher")
+        bob, _ = tokens.create_token(s, "bob", "publisher")
+        alices = [_enqueue(s, 100 + i, submitted_by=alice.id) for i in range(5)]
+        bobs = _enqueue(s, 200, submitted_by=bob.id)
+        anonymous = _enqueue(s, 300)
+    order = []
+    for _ in range(4):  # one worker: claim, finish, claim...
+        with sessions.begin() as s:
+            got = queue.claim(s, "w1", [TOOLCHAIN], 60)
+            assert got is not None
+            order.append(got.id)
+            assert queue.finish(s, got.id, "w1", BuildStatus.FAILED, [], None)
+    assert order == [alices[0].id, bobs.id, anonymous.id, alices[1].id]
+    with sessions.begin() as s:  # two workers: alice has one running, so bob's new build goes first
+        running = queue.claim(s, "w1", [TOOLCHAIN], 60)
+        assert running is not None and running.id == alices[2].id
+        later = _enqueue(s, 201, submitted_by=bob.id)
+    with sessions.begin() as s:
+        got = queue.claim(s, "w2", [TOOLCHAIN], 60)
+        assert got is not None and got.id == later.id

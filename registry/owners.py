@@ -1,0 +1,48 @@
+"""Who owns a model name: the principal (a token's name) that first published it, or ``local`` for
+names published anonymously (allowed only from this machine, see service.auth). Only the owner and
+admins publish new versions; an admin transfers a name with :func:`set_owner`.
+Functions take a Session and do not commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.errors import InvalidInput, NotFound
+from registry.queries import record_event
+from registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
+
+LOCAL = LOCAL_OWNER
+
+
+def principal_name(session: Session, token_id: int | None) -> str:
+    """The principal behind a token id (a build's ``submitted_by``); ``local`` for none."""
+    if token_id is None:
+        return LOCAL
+    token = session.get(Token, token_id)
+    return token.name if token is not None else f"token {token_id}"
+
+
+def submitter_of(session: Session, build: Build) -> tuple[str, bool]:
+    """``(name, is_admin)`` of whoever submitted ``build``."""
+    token = session.get(Token, build.submitted_by) if build.submitted_by is not None else None
+    if token is None:
+        return principal_name(session, build.submitted_by), False
+    return token.name, token.role == "admin"
+
+
+def set_owner(session: Session, name: str, owner: str, actor: str) -> tuple[str, str]:
+    """Give the model name ``name`` to ``owner``; ``(previous owner, new owner)``."""
+    owner = owner.strip()
+    if not owner or len(owner) > NAME_LEN or not owner.isprintable():
+        raise InvalidInput(f"invalid owner {owner!r}: give the name of a principal (a token's name, or "
+                           f"'{LOCAL}' for anonymous publishing), at most {NAME_LEN} characters")
+    row = session.execute(select(ModelName).where(ModelName.name == name).with_for_update()).scalar_one_or_none()
+    if row is None:
+        known = session.scalars(select(ModelName.name).order_by(ModelName.name)).all()
+        raise NotFound(f"no model name {name!r}: give a name as NEST registers it (e.g. my_neuron_nestml); "
+                       f"names: {', '.join(known[:20]) or 'none yet'}")
+    previous = row.owner or LOCAL
+    row.owner = owner
+    record_event(session, actor, "owner", name, {"from": previous, "to": owner})
+    return previous, owner
