@@ -25,7 +25,7 @@ from registry.store import ArtifactStore
 from service.artifacts import VerifiedArtifacts
 from service.errors import install_error_handlers
 from service.metrics import ApiMetrics
-from service.routes import builds, health, models, modules, resolve, toolchains
+from service.routes import audit, builds, health, models, modules, resolve, toolchains
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = ArtifactStore(settings.store_dir)
         logger.info("API serving %s with the store %s (anonymous publishing %s, reading %s)",
                     engine.url.render_as_string(hide_password=True), settings.store_dir,
-                    "allowed" if settings.anonymous_publish else "refused",
+                    settings.anonymous_publish_rule,
                     "needs a token" if settings.read_requires_token else "open")
         try:
             yield
@@ -67,9 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     install_error_handlers(app)
-    for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, health.router):
+    for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, audit.router,
+                   health.router):
         app.include_router(router)
-    _document_errors_as_json(app)
+    _document_errors_as_json(app, settings)
     return app
 
 
@@ -83,9 +84,22 @@ def _check_schema(url: str) -> None:
         logger.warning("the database does not answer yet (%s); /healthz reports 503 until it does", exc)
 
 
-def _document_errors_as_json(app: FastAPI) -> None:
+def _security(operation: dict[str, Any], settings: Settings) -> None:
+    """Declare the authentication an operation enforces (``x-access``: read, publish or admin): a token
+    that may be left out (``{}``) where reading is open, or publishing is anonymous from this machine."""
+    if "security" not in operation:
+        return
+    access = operation.setdefault("x-access", "read")
+    bearer: dict[str, list[str]] = {"HTTPBearer": []}
+    optional = (access == "read" and not settings.read_requires_token) or \
+        (access == "publish" and settings.allow_anonymous_publish is not False)
+    operation["security"] = [{}, bearer] if optional else [bearer]
+
+
+def _document_errors_as_json(app: FastAPI, settings: Settings) -> None:
     """Every error is JSON, also on routes whose success is text or bytes: say so in the OpenAPI document
-    (FastAPI files an error model under the route's own media type)."""
+    (FastAPI files an error model under the route's own media type). And each operation declares the
+    authentication it enforces."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -93,6 +107,7 @@ def _document_errors_as_json(app: FastAPI) -> None:
             document = generate()
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
+                    _security(operation, settings)
                     for status, response in operation.get("responses", {}).items():
                         content = response.get("content") or {}
                         schema = next((c["schema"] for c in content.values() if c.get("schema")), None)

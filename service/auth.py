@@ -3,23 +3,31 @@
 - A request may carry ``Authorization: Bearer <token>``; an unknown, revoked or malformed token is
   refused (401) wherever it is sent, so a typo is never silently treated as anonymous.
 - Reading needs a token (any role) only with ``read_requires_token``.
-- Submitting builds needs the publisher role, or no token at all when anonymous publishing is allowed
-  (``allow_anonymous_publish``; by default only on a server that listens on loopback). A reader's token
-  is refused (403).
-- The token's id is the build's ``submitted_by``, and so the owner of the model names it publishes.
+- Submitting, rebuilding and retrying builds needs the publisher role, or no token at all when anonymous
+  publishing is allowed: by default (``allow_anonymous_publish`` unset) only for a request whose peer is a
+  loopback address and that carries no proxy header (a reverse proxy or tunnel on this machine relays
+  other machines' requests), never by what the server listens on. A reader's token is refused (403).
+- The token's id is the build's ``submitted_by``; the token's name is the principal that owns the model
+  names it publishes (anonymous publishing publishes as the principal ``local``).
+- Admin-only: the audit log, other submitters' failed build logs, server paths.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import Request
 from sqlalchemy.orm import Session
 
+from registry.tables import LOCAL_OWNER
 from registry.tokens import find_token
 from service.errors import ApiError
-from service.settings import Settings
+from service.settings import Settings, is_loopback
 
 ROLE_RANK = {"reader": 1, "publisher": 2, "admin": 3}
+# headers that say a request was relayed for someone else (RFC 7239 and the common de-facto ones)
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "x-client-ip",
+                 "x-original-forwarded-for", "true-client-ip", "cf-connecting-ip", "via")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nestml-registry"'}
 MAX_TOKEN_LENGTH = 512
 
@@ -65,16 +73,42 @@ def check_reader(principal: Principal | None, settings: Settings) -> Principal |
     return principal
 
 
-def check_publisher(principal: Principal | None, settings: Settings) -> Principal | None:
+def anonymous_publishing(settings: Settings, request: Request) -> bool:
+    """Whether this request may publish without a token (see the module's docstring)."""
+    if settings.allow_anonymous_publish is not None:
+        return settings.allow_anonymous_publish
+    peer = request.client.host if request.client is not None else None
+    return peer is not None and is_loopback(peer) and not any(h in request.headers for h in PROXY_HEADERS)
+
+
+def check_publisher(principal: Principal | None, settings: Settings, request: Request) -> Principal | None:
     if principal is None:
-        if settings.anonymous_publish:
+        if anonymous_publishing(settings, request):
             return None
         raise _unauthorized("submitting builds needs a token with the publisher role: send 'Authorization: Bearer "
                             "<token>' (set NESTML_REGISTRY_TOKEN); an administrator creates one with "
-                            "`nestml-registry token create --role publisher`")
+                            "`nestml-registry token create --role publisher` (publishing without a token is "
+                            "allowed only from the registry's own machine)")
     if not principal.has("publisher"):
         raise ApiError(403, "forbidden",
                        f"token {principal.name!r} has the role {principal.role!r}, which may only read; submitting "
                        "builds needs the publisher (or admin) role: ask the registry's administrator for such a "
                        "token", {"role": principal.role, "needed": "publisher"})
     return principal
+
+
+def check_admin(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise _unauthorized("this needs an admin token: send 'Authorization: Bearer <token>' (set "
+                            "NESTML_REGISTRY_TOKEN); create one with `nestml-registry token create --role admin`")
+    if not principal.has("admin"):
+        raise ApiError(403, "forbidden", f"token {principal.name!r} has the role {principal.role!r}; this needs "
+                       "the admin role", {"role": principal.role, "needed": "admin"})
+    return principal
+
+
+def may_read_failed_log(principal: Principal | None, submitter: str, settings: Settings, request: Request) -> bool:
+    """A failed build's log: its submitter's principal (``local``: whoever may publish anonymously) and admins."""
+    if principal is None:
+        return submitter == LOCAL_OWNER and anonymous_publishing(settings, request)
+    return principal.has("admin") or principal.name == submitter

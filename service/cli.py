@@ -9,10 +9,8 @@ and nothing else. The registry is ``--server URL`` (before or after the command)
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
-import socket
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from compiler.result import BuildResult
 from compiler.sources import Source
 from registry.errors import RegistryError
 from service import console
+from service.admin_command import add_parsers as add_admin_parsers
 from service.client_errors import FINAL_STATUSES, RegistryClientError
 from service.settings import Settings
 from simulator.command import add_parser as add_run_parser
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from service.client import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 logger = logging.getLogger("nestml_registry")
 
@@ -116,14 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--burst", action="store_true", help="exit when no build is left instead of waiting")
     w.set_defaults(func=cmd_worker)
 
-    tk = sub.add_parser("token", help="API tokens (works on the database directly)")
-    tk_sub = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    tc = tk_sub.add_parser("create", help="create a token and print it (it is shown only once)")
-    tc.add_argument("--role", required=True, choices=ROLES,
-                    help="reader: read and download; publisher: also push; admin: everything")
-    tc.add_argument("--name", help="who or what uses the token (default: user@host)")
-    tc.add_argument("--json", action="store_true", help='print {"id", "name", "role", "token"} as JSON')
-    tc.set_defaults(func=cmd_token_create)
+    add_admin_parsers(sub, SERVER_HELP)
 
     db = sub.add_parser("db", help="database administration")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -161,8 +152,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    _check_sandbox(settings)
     _prepare_database(settings)
     return run_workers(settings, args.concurrency, burst=args.burst)
+
+
+def _check_sandbox(settings: Settings) -> None:
+    """Refuse to start compile workers that could not sandbox their builds (unless opted out)."""
+    from compiler.sandbox import check_sandbox
+
+    check_sandbox(settings.sandbox_config(), settings.cache_dir / "work" / "sandbox-check")
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,35 +171,6 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     print(f"database at revision {current_revision(settings.database_url)}")
-    return EXIT_OK
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        return "unknown"
-
-
-def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.db import make_engine, make_sessionmaker
-    from registry.tokens import create_token
-
-    name = args.name or f"{_user()}@{socket.gethostname()}"
-    _prepare_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine).begin() as s:
-            token, secret = create_token(s, name, args.role)
-            token_id = token.id
-    finally:
-        engine.dispose()
-    if args.json:
-        print(json.dumps({"id": token_id, "name": name, "role": args.role, "token": secret}))
-    else:
-        print(f"created {args.role} token {token_id} for {name!r}; it is shown only now (set it as "
-              "NESTML_REGISTRY_TOKEN):")
-        print(secret)
     return EXIT_OK
 
 
@@ -214,6 +184,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: give a port between 1 and 65535 (or 0 for any free port)")
     settings = with_address(settings, host, port)
+    if args.workers:
+        _check_sandbox(settings)
     _prepare_database(settings)
     sock = listen(host, port)
     port = sock.getsockname()[1]

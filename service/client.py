@@ -200,6 +200,13 @@ class RegistryClient:
         logger.info("build %s is %s", build.get("id"), build.get("status"))
         return build
 
+    def audit(self, limit: int = 50, action: str | None = None) -> list[dict[str, Any]]:
+        """The audit log, newest first (needs an admin token)."""
+        params: dict[str, Any] = {"limit": limit}
+        if action:
+            params["action"] = action
+        return self._json("GET", "/v1/audit", params=params)
+
     def rebuild(self, model: str, toolchain: str | None = None, retry: bool = False) -> dict[str, Any]:
         """Queue the build of a published model (``NAME[@VERSION]``) for ``toolchain`` from the sources
         that published it; returns the build document (already succeeded when there is one)."""

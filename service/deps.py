@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry.store import ArtifactStore
 from service.artifacts import VerifiedArtifacts
-from service.auth import Principal, check_publisher, check_reader, principal_from_header
+from service.auth import Principal, check_admin, check_publisher, check_reader, principal_from_header
 from service.metrics import ApiMetrics
 from service.settings import Settings
 
@@ -71,9 +71,14 @@ def require_reader(principal: PrincipalDep, settings: SettingsDep) -> Principal 
     return check_reader(principal, settings)
 
 
-def require_publisher(principal: PrincipalDep, settings: SettingsDep) -> Principal | None:
-    return check_publisher(principal, settings)
+def require_publisher(principal: PrincipalDep, settings: SettingsDep, request: Request) -> Principal | None:
+    return check_publisher(principal, settings, request)
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    return check_admin(principal)
 
 
 ReaderDep = Annotated[Principal | None, Depends(require_reader)]
 PublisherDep = Annotated[Principal | None, Depends(require_publisher)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -73,7 +73,13 @@ def _read_database(session: Session) -> dict[str, Any]:
     return {"counts": queue.counts_by_status(session), "depth": depth,
             "durations": [(BuildStatus(r[0]).value, int(r[1]), float(r[2] or 0.0), [int(x or 0) for x in r[3:]])
                           for r in finished],
-            "toolchains": [t.id for t in toolchains.known(session)]}
+            "toolchains": [t.id for t in toolchains.known(session)],
+            "sandboxed": {t.id: sandboxed(t.details) for t in toolchains.known(session)}}
+
+
+def sandboxed(details: Any) -> bool:
+    """Whether the workers of a toolchain said, when they last registered, that they sandbox builds."""
+    return not isinstance(details, dict) or details.get("sandboxed", True) is not False
 
 
 class _DatabaseCollector(Collector):
@@ -103,3 +109,9 @@ class _DatabaseCollector(Collector):
         known = GaugeMetricFamily(PREFIX + "toolchains", "Toolchains that compile workers have registered")
         known.add_metric([], len(self.data["toolchains"]))
         yield known
+        sandbox = GaugeMetricFamily(PREFIX + "build_sandbox", "1 when a toolchain's workers sandbox their builds, "
+                                    "0 when their operator turned it off (NESTML_REGISTRY_SANDBOX=0)",
+                                    labels=["toolchain"])
+        for toolchain, on in sorted(self.data["sandboxed"].items()):
+            sandbox.add_metric([toolchain], 1 if on else 0)
+        yield sandbox

@@ -190,6 +190,18 @@ class Toolchain(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class AuditEvent(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None = Field(description="the principal (a token's name; 'local' for anonymous publishing)")
+    action: str = Field(description="publish, rebuild, token_create, token_revoke, owner")
+    subject: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+    sandbox: Literal["on", "off"] = Field(description="off when this server or the workers of a registered "
+                                                       "toolchain run builds unsandboxed (NESTML_REGISTRY_SANDBOX=0)")
+    unsandboxed_toolchains: list[str] = Field(default_factory=list)

@@ -29,11 +29,12 @@ from compiler.pipeline import Compiler
 from compiler.request import BuildRequest
 from compiler.result import BuildResult
 from compiler.sources import Source
-from registry import queries, queue, toolchains
+from registry import owners, queries, queue, toolchains
 from registry.db import make_engine, make_sessionmaker
 from registry.errors import RegistryError
 from registry.store import ArtifactStore
-from registry.tables import BuildStatus, Token
+from registry.tables import BuildStatus
+from service.redaction import Redactor
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Worker:
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.store = ArtifactStore(settings.store_dir)
+        self.redact = Redactor.for_settings(settings)  # what a build records carries no server paths
         # a long-lived worker keeps a code generation process ready for its next build
         self.compiler = compiler or Compiler(dataclasses.replace(settings.compiler_config(), warm_codegen=True))
         self.stopping = threading.Event()
@@ -117,8 +119,10 @@ class Worker:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         toolchain = self.compiler.toolchain.id
+        self.compiler.check_sandbox()
         self.register()
-        logger.info("worker %s serving toolchain %s", self.id, toolchain)
+        logger.info("worker %s serving toolchain %s; build sandbox: %s", self.id, toolchain,
+                    self.compiler.sandbox.describe())
         try:
             self.compiler.prestart()
             while not self.stopping.is_set():
@@ -141,8 +145,9 @@ class Worker:
     def register(self) -> None:
         """Tell the registry this toolchain is served (the API queues builds only for such toolchains,
         by default for the one seen most recently)."""
+        details = dict(self.compiler.toolchain.to_dict(), sandboxed=self.compiler.sandbox.enabled)
         with self.sessions.begin() as s:
-            toolchains.register(s, self.compiler.toolchain.to_dict())
+            toolchains.register(s, details)
         self.registered_at = time.monotonic()
 
     def sweep(self) -> None:
@@ -189,10 +194,11 @@ class Worker:
 
     def record(self, claimed: Claimed, result: BuildResult | str) -> None:
         if isinstance(result, str):
-            self._finish_failed(claimed, [_error(result)], None)
+            self._finish_failed(claimed, [_error(self.redact(result))], None)
             return
-        diagnostics = [d.to_dict() for d in result.diagnostics]
+        diagnostics = self.redact.diagnostics([d.to_dict() for d in result.diagnostics])
         log = _read_log(result.log_path)
+        log = self.redact(log) if log is not None else None
         if not result.ok:
             self._finish_failed(claimed, diagnostics, log)
             return
@@ -205,11 +211,10 @@ class Worker:
                     return
                 build = queue.get_build(s, claimed.id)
                 models = [_model_dict(m, claimed.sources) for m in result.models]
-                submitter = s.get(Token, build.submitted_by) if build.submitted_by is not None else None
-                admin = submitter is not None and submitter.role == "admin"
-                queries.publish(s, build, module, models, build.submitted_by, admin=admin)
+                submitter, admin = owners.submitter_of(s, build)
+                queries.publish(s, build, module, models, submitter, admin=admin)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
-            self._finish_failed(claimed, [*diagnostics, _error(str(exc))], log)
+            self._finish_failed(claimed, [*diagnostics, _error(self.redact(str(exc)))], log)
 
     def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None) -> None:
         with self.sessions.begin() as s:

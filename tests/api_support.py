@@ -23,7 +23,7 @@ from registry_fixtures import TOOLCHAIN, create_database, drop_database
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import db, queries, queue, tokens, toolchains
+from registry import db, owners, queries, queue, tokens, toolchains
 from registry.store import ArtifactStore
 from registry.tables import BuildStatus
 from service.app import create_app
@@ -153,8 +153,9 @@ class Api:
                                 module)
             build = queue.get_build(s, build_id)
             shas = {name: sha for name, sha, _ in sources}
+            submitter, admin = owners.submitter_of(s, build)
             queries.publish(s, build, module, [dict(m, source_sha256=shas.get(m.get("source") or ""))
-                                               for m in models], build.submitted_by)
+                                               for m in models], submitter, admin=admin)
         return stored.sha256
 
     def fail(self, build_id: int, toolchain_id: str, message: str = "something is wrong") -> None:

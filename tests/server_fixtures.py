@@ -80,15 +80,15 @@ def start_server(directory: Path, registry_home: Path, *, workers: int = 1, toke
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = client_env(dict(os.environ),
+    base = {k: v for k, v in os.environ.items() if k not in ("NESTML_REGISTRY_DATABASE_URL", "NESTML_REGISTRY_STORE")}
+    env = client_env(base,
                      NESTML_REGISTRY_HOME=str(directory / "home"),
                      NESTML_REGISTRY_CACHE=str(registry_home / "cache"),
                      NESTML_REGISTRY_POLL_SECONDS="0.2",
+                     NESTML_REGISTRY_CCACHE="1",  # the suite is one trusted user (see conftest's compiler)
                      NESTML_REGISTRY_URL=url,
                      NESTML_REGISTRY_MODULE_CACHE=str(directory / "modules"),
                      **{f"NESTML_REGISTRY_{k.upper()}": v for k, v in settings.items()})
-    env.pop("NESTML_REGISTRY_DATABASE_URL", None)
-    env.pop("NESTML_REGISTRY_STORE", None)
     log = directory / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "service.cli", "-v", "serve", "--port", str(port),

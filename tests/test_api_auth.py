@@ -1,5 +1,6 @@
-"""Bearer tokens and roles over real HTTP: 401 and 403 in the error shape, anonymous publishing on
-loopback only (by default), reading with a token when the registry asks for one."""
+"""Bearer tokens and roles over real HTTP: 401 and 403 in the error shape, anonymous publishing from
+this machine only (by default: a loopback peer without proxy headers), reading with a token when the
+registry asks for one."""
 
 from __future__ import annotations
 
@@ -12,14 +13,22 @@ from registry import tokens
 from registry.tables import Build, ModelName
 from service.settings import Settings, is_loopback
 
+RELAYED = {"X-Forwarded-For": "192.0.2.10"}  # what a reverse proxy on this machine adds (a header only)
+
+
+def _post_relayed(api, files, headers=RELAYED, **fields):
+    data = {k: v for k, v in fields.items() if v is not None}
+    return api.client.post("/v1/builds", files=[("files", (n, b, "text/plain")) for n, b in files], data=data,
+                           headers=headers)
+
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_publishing_needs_a_publisher_token_off_loopback(backend: str, tmp_path: Path) -> None:
-    # the server believes it listens on every interface (the socket itself stays on 127.0.0.1)
+def test_publishing_from_another_machine_needs_a_publisher_token(backend: str, tmp_path: Path) -> None:
+    # listening on every interface changes nothing: what counts is where the request comes from
     with running_api(backend, tmp_path, host="0.0.0.0") as api:
         toolchain = api.register_toolchain()
         t = tag()
-        anonymous = api.post_build([tiny(t)], toolchain=toolchain)
+        anonymous = _post_relayed(api, [tiny(t)], toolchain=toolchain)
         error = assert_error_shape(anonymous, 401, "unauthorized")
         assert anonymous.headers["www-authenticate"].startswith("Bearer")
         assert "publisher" in error["message"]
@@ -34,15 +43,15 @@ def test_publishing_needs_a_publisher_token_off_loopback(backend: str, tmp_path:
         malformed = api.client.get("/v1/models", headers={"Authorization": "Basic dXNlcjpwYXNz"})
         assert_error_shape(malformed, 401, "unauthorized")
         assert "Bearer" in malformed.json()["error"]["message"]
-        publisher_id, publisher = api.token("publisher")
+        publisher_id, publisher = api.token("publisher", name=f"alice-{t}")
         accepted = api.post_build([tiny(t)], publisher, toolchain=toolchain)
         assert accepted.status_code == 202, accepted.text
         build_id = accepted.json()["id"]
         with api.sessions() as s:
             assert s.get(Build, build_id).submitted_by == publisher_id
         api.succeed(build_id, toolchain, [model_for(t)])
-        with api.sessions() as s:  # the token owns the names it published
-            assert s.get(ModelName, f"tiny_{t}_neuron_nestml").owner == str(publisher_id)
+        with api.sessions() as s:  # the token's principal owns the names it published
+            assert s.get(ModelName, f"tiny_{t}_neuron_nestml").owner == f"alice-{t}"
         _, admin = api.token("admin")
         assert api.post_build([tiny(tag())], admin, toolchain=toolchain).status_code == 202
         # reading stays open, with or without a valid token; a bad one is refused
@@ -55,12 +64,21 @@ def test_publishing_needs_a_publisher_token_off_loopback(backend: str, tmp_path:
 
 
 def test_anonymous_publishing_defaults(tmp_path: Path) -> None:
-    with running_api("sqlite", tmp_path / "a") as api:  # listens on loopback: allowed
-        assert api.post_build([tiny(tag())], toolchain=api.register_toolchain()).status_code == 202
+    with running_api("sqlite", tmp_path / "a", host="0.0.0.0") as api:  # from this machine: allowed
+        toolchain = api.register_toolchain()
+        t = tag()
+        accepted = api.post_build([tiny(t)], toolchain=toolchain)
+        assert accepted.status_code == 202
+        for header in ("Forwarded", "X-Forwarded-For", "X-Real-IP", "Via"):  # relayed for someone else: not
+            response = _post_relayed(api, [tiny(tag())], {header: "for=192.0.2.10"}, toolchain=toolchain)
+            assert_error_shape(response, 401, "unauthorized")
+        api.succeed(accepted.json()["id"], toolchain, [model_for(t)])
+        with api.sessions() as s:  # names published anonymously belong to the principal 'local'
+            assert s.get(ModelName, f"tiny_{t}_neuron_nestml").owner == "local"
     with running_api("sqlite", tmp_path / "b", allow_anonymous_publish=False) as api:
         assert_error_shape(api.post_build([tiny(tag())], toolchain=api.register_toolchain()), 401)
-    with running_api("sqlite", tmp_path / "c", host="0.0.0.0", allow_anonymous_publish=True) as api:
-        assert api.post_build([tiny(tag())], toolchain=api.register_toolchain()).status_code == 202
+    with running_api("sqlite", tmp_path / "c", allow_anonymous_publish=True) as api:
+        assert _post_relayed(api, [tiny(tag())], toolchain=api.register_toolchain()).status_code == 202
 
 
 def test_reading_with_a_required_token(tmp_path: Path) -> None:
@@ -86,15 +104,15 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     assert (settings.host, settings.port, settings.max_upload_bytes, settings.max_files) == \
         ("127.0.0.1", 8000, 5 * 1024 * 1024, 64)
     assert settings.read_requires_token is False and settings.allow_anonymous_publish is None
-    assert settings.anonymous_publish is True
+    assert "this machine only" in settings.anonymous_publish_rule
     settings = Settings.from_env({"NESTML_REGISTRY_HOME": str(tmp_path), "NESTML_REGISTRY_HOST": "0.0.0.0",
                                   "NESTML_REGISTRY_PORT": "9000", "NESTML_REGISTRY_MAX_UPLOAD_BYTES": "1000",
                                   "NESTML_REGISTRY_MAX_FILES": "3", "NESTML_REGISTRY_READ_REQUIRES_TOKEN": "1"})
     assert (settings.host, settings.port, settings.max_upload_bytes, settings.max_files) == ("0.0.0.0", 9000, 1000, 3)
-    assert settings.read_requires_token is True and settings.anonymous_publish is False
+    assert settings.read_requires_token is True and settings.allow_anonymous_publish is None
     settings = Settings.from_env({"NESTML_REGISTRY_HOME": str(tmp_path), "NESTML_REGISTRY_HOST": "0.0.0.0",
                                   "NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH": "yes"})
-    assert settings.anonymous_publish is True
+    assert settings.allow_anonymous_publish is True and settings.anonymous_publish_rule == "allowed from anywhere"
     with pytest.raises(ValueError, match="NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH"):
         Settings.from_env({"NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH": "perhaps"})
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))

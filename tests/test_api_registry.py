@@ -107,6 +107,7 @@ def test_corrupt_artifact_is_never_served(api: Api) -> None:
     response = api.client.get(f"/v1/modules/{sha}/artifact")
     error = assert_error_shape(response, 500, "corrupt_artifact")
     assert b"evil" not in response.content and "will not be served" in error["message"]
+    assert str(api.store.root) not in response.text  # no server paths for clients
     path.unlink()
     error = assert_error_shape(api.client.get(f"/v1/modules/{sha}/artifact"), 500, "artifact_missing")
     assert api.client.get("/healthz").status_code == 200

@@ -46,6 +46,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, registry_home: Path) -> 
         "NESTML_REGISTRY_CACHE": str(registry_home / "cache"),
         "NESTML_REGISTRY_LEASE_SECONDS": str(LEASE),
         "NESTML_REGISTRY_POLL_SECONDS": "0.2",
+        "NESTML_REGISTRY_CCACHE": "1",  # one trusted user (see conftest's compiler)
     }
     drop_database(url)
 

@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from compiler.errors import InputError
 from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from compiler.sources import Source
-from registry import queue, rebuilds, toolchains
+from registry import owners, queries, queue, rebuilds, toolchains
 from registry.tables import BuildStatus
 from service import schemas
+from service.auth import may_read_failed_log
 from service.deps import MetricsDep, PublisherDep, ReaderDep, SessionDep, SettingsDep
 from service.documents import build_document
-from service.errors import error_responses
+from service.errors import ApiError, error_responses
 from service.settings import Settings
 from service.submit import submit
 from service.uploads import FILE_FIELD, Rejected, Upload, read_upload
@@ -130,7 +131,8 @@ def _submit(sessions: sessionmaker[Session], settings: Settings, request: BuildR
                                                                       "(succeeded, or failed without retry)"},
                         **error_responses(400, 401, 403, 413, 415, 422, 503)},
              openapi_extra={"requestBody": {"required": True,
-                                            "content": {"multipart/form-data": {"schema": _FORM}}}})
+                                            "content": {"multipart/form-data": {"schema": _FORM}}},
+                            "x-access": "publish"})
 async def create_build(request: Request, response: Response, principal: PublisherDep, settings: SettingsDep,
                        metrics: MetricsDep) -> schemas.Build:
     """Queued or running: 202; an identical build that already succeeded: 200 (its module is ready).
@@ -165,27 +167,40 @@ def get_build(build_id: BuildId, session: SessionDep, _reader: ReaderDep) -> sch
 
 @router.get("/builds/{build_id}/log", response_class=PlainTextResponse, summary="A build's log (text)",
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-                       **error_responses(401, 404, 422)})
-def get_build_log(build_id: BuildId, session: SessionDep, _reader: ReaderDep) -> PlainTextResponse:
-    """The log of the build's last attempt: empty until the build has finished (the log is stored then)."""
-    return PlainTextResponse(queue.get_build(session, build_id).log or "")
+                       **error_responses(401, 403, 404, 422)})
+def get_build_log(build_id: BuildId, request: Request, session: SessionDep, settings: SettingsDep,
+                  reader: ReaderDep) -> PlainTextResponse:
+    """The log of the build's last attempt: empty until the build has finished (the log is stored then).
+    A failed build's log is shown to its submitter and to admins only (it may show what someone is
+    working on); a succeeded build's to every reader."""
+    build = queue.get_build(session, build_id)
+    if build.status == BuildStatus.FAILED:
+        submitter, _ = owners.submitter_of(session, build)
+        if not may_read_failed_log(reader, submitter, settings, request):
+            raise ApiError(403, "forbidden", f"build {build_id} failed, and the log of a failed build is shown only to "
+                           "its submitter and to admins: send the submitter's (or an admin's) token; its diagnostics "
+                           f"are in GET /v1/builds/{build_id}", {"build": build_id})
+    return PlainTextResponse(build.log or "")
 
 
 @router.post("/models/{reference}/builds", status_code=202, response_model=schemas.Build,
              summary="Build a published model version again for another toolchain",
              responses={200: {"model": schemas.Build, "description": "That build already finished"},
-                        **error_responses(401, 404, 422, 503)})
+                        **error_responses(401, 403, 404, 422, 503)},
+             openapi_extra={"x-access": "publish"})
 def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest, request: Request, response: Response,
-                  settings: SettingsDep, metrics: MetricsDep, _reader: ReaderDep) -> schemas.Build:
+                  settings: SettingsDep, metrics: MetricsDep, principal: PublisherDep) -> schemas.Build:
     """Queue the build of ``NAME[@VERSION]`` (the newest without a version) for ``toolchain``, from the
     sources and options of the build that published it: what a simulation machine asks for when the
-    model has no module for its toolchain yet. Readers may ask (the sources are already published);
-    the build is the original submitter's."""
+    model has no module for its toolchain yet. Like any build, it needs the publisher role (or anonymous
+    publishing); the build stays the original submitter's, and the audit log names who asked."""
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions.begin() as s:
         _, original = rebuilds.published_by(s, reference)
         build_request = rebuilds.request_of(original)
         submitter = original.submitted_by
+        queries.record_event(s, principal.name if principal else owners.LOCAL, "rebuild", reference,
+                             {"build": original.id, "toolchain": body.toolchain, "retry": body.retry})
     try:
         document, created = _submit(sessions, settings, build_request, body.toolchain, body.retry, submitter)
     except Rejected as exc:

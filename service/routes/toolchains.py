@@ -14,6 +14,17 @@ router = APIRouter(prefix="/v1", tags=["toolchains"])
 
 @router.get("/toolchains", response_model=list[schemas.Toolchain], summary="Toolchains workers serve, newest first",
             responses=error_responses(401))
-def list_toolchains(session: SessionDep, _reader: ReaderDep) -> list[schemas.Toolchain]:
-    return [schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen, details=t.details or {})
-            for t in toolchains.known(session)]
+def list_toolchains(session: SessionDep, reader: ReaderDep) -> list[schemas.Toolchain]:
+    """What decides binary compatibility; admins also see the workers' paths (headers, compiler)."""
+    admin = reader is not None and reader.has("admin")
+    return [schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen,
+                              details=_shown(t.details or {}, admin)) for t in toolchains.known(session)]
+
+
+# the fields of compiler.toolchain.Toolchain.to_dict() that hold no path of the worker's machine
+_PUBLIC = ("id", "fingerprint", "nest_version", "cxx_abi", "cxx_name", "cxx_version", "cflags", "platform",
+           "nestml_version", "sandboxed")
+
+
+def _shown(details: dict, admin: bool) -> dict:
+    return dict(details) if admin else {k: details[k] for k in _PUBLIC if k in details}

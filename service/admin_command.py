@@ -1,0 +1,150 @@
+"""The administration commands of the ``nestml-registry`` CLI (registered by :mod:`service.cli`):
+``token create|list|revoke`` and ``owner set`` work on the database directly (whoever can reach it
+administers the registry); ``audit`` asks a server with an admin token."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from service.settings import Settings
+
+EXIT_OK = 0
+ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
+
+
+def add_parsers(sub: Any, server_help: str) -> None:
+    tk = sub.add_parser("token", help="API tokens (works on the database directly)")
+    tk_sub = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    tc = tk_sub.add_parser("create", help="create a token and print it (it is shown only once)")
+    tc.add_argument("--role", required=True, choices=ROLES,
+                    help="reader: read and download; publisher: also push; admin: everything")
+    tc.add_argument("--name", help="the principal: who uses the token, and so who owns the model names it "
+                                   "publishes (default: user@host)")
+    tc.add_argument("--json", action="store_true", help='print {"id", "name", "role", "token"} as JSON')
+    tc.set_defaults(func=cmd_token_create)
+    tl = tk_sub.add_parser("list", help="the tokens: id, name, role, created, revoked (never the secrets)")
+    tl.add_argument("--json", action="store_true", help="print a JSON list")
+    tl.set_defaults(func=cmd_token_list)
+    tr = tk_sub.add_parser("revoke", help="revoke a token at once (requests with it get 401)")
+    tr.add_argument("id", type=int, help="the token's id (see token list)")
+    tr.set_defaults(func=cmd_token_revoke)
+
+    ow = sub.add_parser("owner", help="who may publish new versions of a model name (on the database directly)")
+    ow_sub = ow.add_subparsers(dest="owner_command", required=True, metavar="ACTION")
+    os_ = ow_sub.add_parser("set", help="give a model name to another principal (a token's name, or 'local')")
+    os_.add_argument("name", help="the model name as NEST registers it, e.g. my_neuron_nestml")
+    os_.add_argument("user", help="the new owner")
+    os_.set_defaults(func=cmd_owner_set)
+
+    au = sub.add_parser("audit", help="the audit log: who published, rebuilt, made tokens... (admin token)")
+    au.add_argument("--limit", type=int, default=50, help="at most this many events, newest first (default 50)")
+    au.add_argument("--action", help="only events of this action (publish, rebuild, token_create, ...)")
+    au.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=server_help)
+    au.add_argument("--json", action="store_true", help="print the events as a JSON list")
+    au.set_defaults(func=cmd_audit)
+
+
+def _actor() -> str:
+    """Who runs an administration command: the operating system's user on this host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@contextlib.contextmanager
+def _session(settings: Settings) -> Iterator[Any]:
+    from registry.db import is_sqlite, make_engine, make_sessionmaker, require_current, upgrade
+
+    if is_sqlite(settings.database_url):  # the embedded database migrates itself; any other must be current
+        settings.home.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+    else:
+        require_current(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            yield s
+    finally:
+        engine.dispose()
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.queries import record_event
+    from registry.tokens import create_token
+
+    name = args.name or _actor()
+    with _session(settings) as s:
+        token, secret = create_token(s, name, args.role)
+        token_id = token.id
+        record_event(s, _actor(), "token_create", name, {"token": token_id, "role": args.role})
+    if args.json:
+        print(json.dumps({"id": token_id, "name": name, "role": args.role, "token": secret}))
+    else:
+        print(f"created {args.role} token {token_id} for {name!r}; it is shown only now (set it as "
+              "NESTML_REGISTRY_TOKEN):")
+        print(secret)
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from registry.tables import Token
+
+    with _session(settings) as s:
+        rows = [{"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
+                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                for t in s.scalars(select(Token).order_by(Token.id))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for t in rows:
+        state = f"revoked {t['revoked_at'][:19]}" if t["revoked_at"] else "active"
+        print(f"{t['id']:>5}  {t['role']:<9}  {state:<27}  {t['name']}")
+    if not rows:
+        print("no tokens yet: nestml-registry token create --role publisher", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.queries import record_event
+    from registry.tokens import revoke_token
+
+    with _session(settings) as s:
+        token = revoke_token(s, args.id)
+        record_event(s, _actor(), "token_revoke", token.name, {"token": token.id, "role": token.role})
+        name = token.name
+    print(f"revoked token {args.id} of {name!r}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_owner_set(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.owners import set_owner
+
+    with _session(settings) as s:
+        previous, owner = set_owner(s, args.name, args.user, _actor())
+    print(f"{args.name}: owner {previous!r} -> {owner!r}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
+
+    with RegistryClient.from_env(server=getattr(args, "server", None)) as client:
+        events = client.audit(limit=args.limit, action=args.action)
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return EXIT_OK
+    for e in events:
+        print(f"{e['at'][:19]}  {e['actor'] or '-':<24}  {e['action']:<13}  {e.get('subject') or ''}  "
+              f"{json.dumps(e.get('details') or {}, sort_keys=True)}")
+    return EXIT_OK
