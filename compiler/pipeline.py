@@ -182,9 +182,9 @@ class Compiler:
     def _build_cxx(self, ws: Workspace, request: BuildRequest, tc: Toolchain, log: Path,
                    header: Path | None) -> tuple[str | None, list[Diagnostic]]:
         """The C++ step; the module's path relative to the work folder, or the diagnostics."""
-        settings = BuildSettings(self.config.jobs, self.config.build_timeout,
-                                 self.config.cache_dir / "ccache" if self.config.ccache else None,
-                                 self.cache.work_dir)
+        ccache = self.sandbox.shared_folder(self.config.cache_dir / "ccache" / self.sandbox.user_label()) \
+            if self.config.ccache else None
+        settings = BuildSettings(self.config.jobs, self.config.build_timeout, ccache, self.cache.work_dir)
         target = ws.path / "target"
         if tc.nest_config is None:  # our own nest-config: we know every flag, no need for CMake
             so, diags = build_direct(ws, target, request.module, CompileRecipe.for_toolchain(tc, header), log,

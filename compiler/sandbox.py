@@ -115,6 +115,17 @@ class Sandbox:
             self._ids = (entry.pw_uid, entry.pw_gid)
         return self._ids
 
+    def user_label(self) -> str:
+        """The name of the user steps run as (for folders of their own, such as an opted-in ccache)."""
+        return self.config.user if self.enabled and os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+    def shared_folder(self, path: Path) -> Path:
+        """``path``, made if needed, writable by the steps' user: for what the operator chose to share between
+        builds (ccache). Only for trusted setups: every build may write it."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.prepare(path)
+        return path
+
     def prepare(self, work: Path) -> None:
         """Make ``work`` (a fresh folder of the service's) the step's own: writable by the step's user."""
         ids = self.ids() if self.enabled else None
