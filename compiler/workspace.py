@@ -47,13 +47,13 @@ class Workspace:
         return self.sandbox.command(argv, work=self.path, cpu_seconds=cpu_seconds, cwd=cwd, writable=self.writable)
 
     def run(self, name: str, argv: Sequence[str], *, log: Path, timeout: float, cwd: Path | None = None) -> StepResult:
-        return run_step(name, self.command(argv, timeout, cwd), cwd=self.path, log=log, timeout=timeout,
+        return run_step(name, self.command(argv, timeout, cwd), cwd=cwd or self.path, log=log, timeout=timeout,
                         env=self.env, shown=argv)
 
     def run_parallel(self, steps: Sequence[tuple[str, Sequence[str]]], *, log: Path, timeout: float, jobs: int,
                      cwd: Path | None = None) -> list[StepResult]:
         wrapped = [(name, self.command(argv, timeout, cwd)) for name, argv in steps]
-        return run_steps_parallel(wrapped, cwd=self.path, log=log, timeout=timeout, jobs=jobs, env=self.env,
+        return run_steps_parallel(wrapped, cwd=cwd or self.path, log=log, timeout=timeout, jobs=jobs, env=self.env,
                                   shown=[argv for _, argv in steps])
 
     def early(self, name: str, argv: Sequence[str], *, log: Path, cpu_seconds: float) -> EarlyStep:

@@ -88,6 +88,11 @@ def test_a_worker_that_cannot_sandbox_refuses_to_start(tmp_path: Path, registry_
 def test_opting_out_is_reported_everywhere(tmp_path: Path, registry_home: Path) -> None:
     server = start_server(tmp_path / "srv", registry_home, sandbox="0")
     try:
+        src = tmp_path / "unsandboxed.nestml"  # builds still work, with the limits only
+        src.write_text((DATA / "tiny_neuron.nestml").read_text().replace("model tiny_neuron:",
+                                                                         "model tiny_unsandboxed_neuron:"))
+        pushed = server.cli("push", str(src), "--wait", "--json")
+        assert pushed.returncode == 0 and json.loads(pushed.stdout)["status"] == "succeeded", pushed.stderr
         health = httpx.get(f"{server.url}/healthz", timeout=30).json()
         assert health["sandbox"] == "off" and health["unsandboxed_toolchains"]
         metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
