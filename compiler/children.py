@@ -157,7 +157,7 @@ class CodegenRunner:
         try:
             data = ws.read_json("codegen.json")
             return _parse_codegen(data, limits)
-        except (OutputError, ValueError, KeyError, TypeError) as exc:
+        except (OutputError, ValueError, KeyError, TypeError, AttributeError) as exc:
             crashed = _failure(f"NESTML's process ended without a result (exit status {step.returncode}: {exc})",
                                "CODEGEN_CRASHED")
             diags = limit_diagnostics(crashed.diagnostics, log, limits, "code generation")
@@ -234,7 +234,7 @@ class Loader:
         try:
             data = self.ws.read_json("introspect.json")
             return _parse_loaded(data)
-        except (OutputError, ValueError, KeyError, TypeError) as exc:
+        except (OutputError, ValueError, KeyError, TypeError, AttributeError) as exc:
             state = "timed out" if step.timed_out else f"ended with exit status {step.returncode}"
             return {"ok": False, "error": f"the NEST process that loads it {state} ({exc})"}
 
@@ -244,6 +244,8 @@ class Loader:
 
 def _parse_loaded(data: Any) -> dict:
     """The load check's result, checked (it came from a process that ran the module's code)."""
+    if not isinstance(data, dict):
+        raise TypeError("the result is not an object")
     if not data.get("ok"):
         return {"ok": False, "error": str(data.get("error"))[:2000]}
     names = [*data["node_models"], *data["synapse_models"]]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import outputs
+from compiler import children, outputs
 from compiler.sandbox import Limits, Sandbox, SandboxConfig, SandboxError, python_paths
 from compiler.workspace import Workspace
 
@@ -195,3 +195,27 @@ def test_opting_out_keeps_the_limits(tmp_path: Path) -> None:
     assert argv[0] == "prlimit" and "bwrap" not in argv and argv[-1] == "true"
     assert "off" in box.describe()
     box.check(tmp_path)  # nothing to check
+
+
+@pytest.mark.parametrize("data", [[], "x", {"ok": True}, {"ok": True, "diagnostics": "no", "models": []},
+                                  {"ok": True, "diagnostics": [], "models": [{"nestml_name": "a; system()"}]},
+                                  {"ok": True, "diagnostics": [1], "models": []}])
+def test_a_forged_code_generation_result_is_a_failed_build(data: object) -> None:
+    with pytest.raises((TypeError, KeyError, AttributeError, ValueError)):
+        children._parse_codegen(data, Limits())
+
+
+@pytest.mark.parametrize("data", [[], {"ok": True, "node_models": ["x; rm"], "synapse_models": []},
+                                  {"ok": True, "node_models": [1], "synapse_models": []},
+                                  {"ok": True, "node_models": ["a_nestml"], "synapse_models": [], "defaults": []}])
+def test_a_forged_load_result_is_refused(data: object) -> None:
+    with pytest.raises((TypeError, KeyError, AttributeError, ValueError)):
+        children._parse_loaded(data)
+
+
+def test_a_diagnostic_from_a_step_is_cut_to_its_fields() -> None:
+    raw = {"file": "x.nestml", "line": "3; drop", "column": True, "severity": "fatal", "message": "m" * 10_000,
+           "extra": "ignored"}
+    d = children._diag_dict(raw)
+    assert d["line"] is None and d["column"] is None and d["severity"] == "error" and len(d["message"]) == 4000
+    assert "extra" not in d
