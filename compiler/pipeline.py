@@ -64,6 +64,7 @@ class Compiler:
         self.cache = LocalCache(config.cache_dir)
         self._toolchain = toolchain
         self._sandbox: Sandbox | None = None
+        self._sandbox_checked = False
         self._codegen: CodegenRunner | None = None
 
     @property
@@ -91,8 +92,11 @@ class Compiler:
         return self._codegen
 
     def check_sandbox(self) -> None:
-        """Raise :class:`~compiler.sandbox.SandboxError` if build steps cannot be sandboxed here."""
-        self.sandbox.check(self.cache.work_dir / "sandbox-check")
+        """Raise :class:`~compiler.sandbox.SandboxError` if build steps cannot be sandboxed here (checked
+        once per Compiler, before its first build)."""
+        if not self._sandbox_checked:
+            self.sandbox.check(self.cache.work_dir / "sandbox-check")
+            self._sandbox_checked = True
 
     def key(self, request: BuildRequest) -> str:
         return build_key(request, self.toolchain.id)
@@ -123,6 +127,7 @@ class Compiler:
         pre = request.precheck(tc.builtin_models) + [d for s in sanitised.values() for d in s.diagnostics]
         if has_errors(pre):
             return self._failed(request, key, pre, None, timings)
+        self.check_sandbox()
         log = self.cache.log_path(key)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"build {key}\nmodule {request.module}\ntoolchain {tc.id}\nsandbox {self.sandbox.describe()}\n")
