@@ -27,6 +27,7 @@ from service.errors import install_error_handlers
 from service.metrics import ApiMetrics
 from service.routes import audit, builds, health, models, modules, resolve, toolchains
 from service.settings import Settings
+from service.sweeper import LeaseSweeper
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,14 @@ def create_app(settings: Settings) -> FastAPI:
                     engine.url.render_as_string(hide_password=True), settings.store_dir,
                     settings.anonymous_publish_rule,
                     "needs a token" if settings.read_requires_token else "open")
+        # builds whose worker died go back to the queue even when no worker is alive to sweep them
+        sweeper = LeaseSweeper(app.state.sessions, every=min(20.0, max(1.0, settings.lease_seconds / 3)))
+        sweeper.start()
+        app.state.sweeper = sweeper
         try:
             yield
         finally:
+            sweeper.stop()
             engine.dispose()
 
     app = FastAPI(title="nestml-registry", version=_version(), lifespan=lifespan,

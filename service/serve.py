@@ -87,37 +87,58 @@ def _embedded_worker(settings: Settings, log_level: int, parent: int) -> None:
 
 
 class EmbeddedWorkers:
-    """N compile worker processes beside the API; a watcher logs any that exits on its own."""
+    """N compile worker processes beside the API; a watcher restarts any that exits on its own (after
+    1, 2, 4 ... up to 60 s; a worker that ran a minute or more is restarted at once)."""
+
+    RESTART_CAP = 60.0
 
     def __init__(self, settings: Settings, count: int) -> None:
         self.settings = settings
         self.count = count
         self.procs: list[BaseProcess] = []
+        self.restarts = 0
         self.stopping = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _spawn(self, i: int) -> BaseProcess:
+        ctx = multiprocessing.get_context("spawn")
+        level = logging.getLogger().getEffectiveLevel()
+        p = ctx.Process(target=_embedded_worker, args=(self.settings, level, os.getpid()), name=f"compile-worker-{i}")
+        p.start()
+        return p
 
     def start(self) -> None:
         if self.count == 0:
             return
-        ctx = multiprocessing.get_context("spawn")
-        level = logging.getLogger().getEffectiveLevel()
-        for i in range(self.count):
-            p = ctx.Process(target=_embedded_worker, args=(self.settings, level, os.getpid()),
-                            name=f"compile-worker-{i}")
-            p.start()
-            self.procs.append(p)
+        self.procs = [self._spawn(i) for i in range(self.count)]
         self._watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
         self._watcher.start()
 
     def _watch(self) -> None:
-        reported: set[int] = set()
-        while not self.stopping.wait(1.0):
-            for p in self.procs:
-                if p.pid is not None and p.pid not in reported and p.exitcode is not None:
-                    reported.add(p.pid)
-                    logger.error("compile worker %s (pid %s) exited with status %s; builds wait in the queue until "
-                                 "a worker serves them: see its messages above, then restart the server or run "
-                                 "'nestml-registry worker'", p.name, p.pid, p.exitcode)
+        started = {i: time.monotonic() for i in range(self.count)}
+        failures = dict.fromkeys(range(self.count), 0)
+        due: dict[int, float] = {}
+        while not self.stopping.wait(0.5):
+            for i, p in enumerate(list(self.procs)):
+                if p.exitcode is None or self.stopping.is_set():
+                    continue
+                if i not in due:
+                    failures[i] = 0 if time.monotonic() - started[i] >= self.RESTART_CAP else failures[i] + 1
+                    delay = 0.0 if failures[i] == 0 else min(self.RESTART_CAP, 2.0 ** (failures[i] - 1))
+                    due[i] = time.monotonic() + delay
+                    logger.error("compile worker %s (pid %s) exited with status %s; restarting it in %.0f s (builds "
+                                 "wait in the queue meanwhile; see its messages above)", p.name, p.pid, p.exitcode,
+                                 delay)
+                if time.monotonic() >= due[i]:
+                    with self._lock:
+                        if self.stopping.is_set():
+                            return
+                        self.procs[i] = self._spawn(i)
+                    started[i] = time.monotonic()
+                    self.restarts += 1
+                    del due[i]
+                    logger.warning("compile worker %s restarted (pid %s)", self.procs[i].name, self.procs[i].pid)
 
     def stop(self) -> None:
         """SIGTERM to every worker (each finishes its current build, then exits); once."""
@@ -136,7 +157,9 @@ class EmbeddedWorkers:
 
     def _signal(self, sig: int) -> int:
         alive = 0
-        for p in self.procs:
+        with self._lock:
+            procs = list(self.procs)
+        for p in procs:
             if p.pid is None or p.exitcode is not None:
                 continue
             try:
@@ -171,10 +194,10 @@ class EmbeddedWorkers:
             engine.dispose()
 
     def join(self) -> None:
-        for p in self.procs:
-            p.join()
         if self._watcher is not None:
             self._watcher.join()
+        for p in self.procs:
+            p.join()
 
 
 def run_server(settings: Settings, sock: socket.socket, workers: int, *, verbose: bool = False) -> int:

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import threading
@@ -22,6 +23,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from compiler.diagnostics import Diagnostic
 from compiler.errors import CompilerError
@@ -120,27 +123,41 @@ class Worker:
             signal.signal(signal.SIGINT, self.request_stop)
         toolchain = self.compiler.toolchain.id
         self.compiler.check_sandbox()
-        self.register()
         logger.info("worker %s serving toolchain %s; build sandbox: %s", self.id, toolchain,
                     self.compiler.sandbox.describe())
+        backoff = Backoff()
         try:
             self.compiler.prestart()
             while not self.stopping.is_set():
-                if time.monotonic() - self.registered_at > REGISTER_EVERY:
-                    self.register()
-                self.sweep()
-                claimed = self.claim(toolchain)
-                if claimed is None:
-                    if self.burst and not self.pending(toolchain):
-                        break
-                    self.stopping.wait(self.settings.poll_seconds)
+                try:
+                    more = self._step(toolchain)
+                except (SQLAlchemyError, OSError) as exc:  # the database or a disk: wait, then go on
+                    delay = backoff.next()
+                    logger.error("worker %s: %s; trying again in %.0f s", self.id, _short(exc), delay)
+                    self.stopping.wait(delay)
                     continue
-                self.process(claimed)
-                self.processed += 1
+                backoff.reset()
+                if not more:
+                    break
         finally:
             self.compiler.close()
             self.engine.dispose()
         return self.processed
+
+    def _step(self, toolchain: str) -> bool:
+        """One turn of the loop: sweep, claim, build. False when a burst worker has nothing left to do."""
+        if time.monotonic() - self.registered_at > REGISTER_EVERY:
+            self.register()
+        self.sweep()
+        claimed = self.claim(toolchain)
+        if claimed is None:
+            if self.burst and not self.pending(toolchain):
+                return False
+            self.stopping.wait(self.settings.poll_seconds)
+            return True
+        self.process(claimed)
+        self.processed += 1
+        return True
 
     def register(self) -> None:
         """Tell the registry this toolchain is served (the API queues builds only for such toolchains,
@@ -202,7 +219,15 @@ class Worker:
         if not result.ok:
             self._finish_failed(claimed, diagnostics, log)
             return
-        stored = self.store.put_file(Path(result.module_path or ""), f"{result.module_name}.so")
+        try:
+            stored = self.store.put_file(Path(result.module_path or ""), f"{result.module_name}.so")
+        except OSError as exc:  # the build's own failure: its module cannot be kept
+            logger.error("build %d: the artifact store refused its module: %s", claimed.id, exc)
+            self._finish_failed(claimed, [*diagnostics, _error(
+                f"the module built, but the registry's artifact store refused it ({exc.strerror or exc}); "
+                "tell the registry's administrator (the store needs space and write access), then push "
+                "again with --retry")], log)
+            return
         try:
             with self.sessions.begin() as s:
                 module = queries.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
@@ -219,6 +244,27 @@ class Worker:
     def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None) -> None:
         with self.sessions.begin() as s:
             queue.finish(s, claimed.id, self.id, BuildStatus.FAILED, diagnostics, log)
+
+
+class Backoff:
+    """Exponential waits after failures (1, 2, 4 ... up to ``cap`` seconds, with jitter); reset on success."""
+
+    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
+        self.first, self.cap, self.failures = first, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.first * 2 ** self.failures)
+        self.failures += 1
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _short(exc: BaseException) -> str:
+    """An error in one line (a database error's first line, without SQLAlchemy's background link)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _error(message: str) -> dict:
