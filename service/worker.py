@@ -108,7 +108,7 @@ class Worker:
         self.compiler = compiler or Compiler(dataclasses.replace(settings.compiler_config(), warm_codegen=True))
         self.stopping = threading.Event()
         self.processed = 0
-        self.registered_at = 0.0
+        self.registered_at = float("-inf")  # registers in the first turn of the loop
 
     def request_stop(self, *_: object) -> None:
         """Finish the current build, then exit (the SIGTERM handler)."""
