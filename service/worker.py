@@ -207,7 +207,12 @@ class Worker:
         if key != claimed.key:
             return (f"this worker computes the build key {key[:12]}, not {claimed.key[:12]}: the build was queued "
                     "for a toolchain that differs from this worker's; submit it again")
-        return self.compiler.compile(request, progress=progress)
+        try:
+            return self.compiler.compile(request, progress=progress)
+        except OSError as exc:  # this machine's build cache or work folders: the build's own failure
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            return (f"the worker could not run the build: {exc.strerror or exc}{where}; its build cache "
+                    "(NESTML_REGISTRY_CACHE) needs space and write access. Push again with --retry once it has")
 
     def record(self, claimed: Claimed, result: BuildResult | str) -> None:
         if isinstance(result, str):
