@@ -187,6 +187,16 @@ def require_current(url: str) -> None:
         )
 
 
+def prepare(url: str, home: Path) -> None:
+    """Before a command uses the database: the embedded SQLite one (under ``home``) migrates itself;
+    any other must already be current (:func:`require_current` says to run ``db upgrade``)."""
+    if is_sqlite(url):
+        home.mkdir(parents=True, exist_ok=True)
+        upgrade(url)
+    else:
+        require_current(url)
+
+
 def insert_ignoring_conflicts(session: Session, entity: Any, rows: list[dict[str, Any]],
                               index_elements: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for SQLite or PostgreSQL (a statement to

@@ -62,13 +62,9 @@ def _actor() -> str:
 
 @contextlib.contextmanager
 def _session(settings: Settings) -> Iterator[Any]:
-    from registry.db import is_sqlite, make_engine, make_sessionmaker, require_current, upgrade
+    from registry.db import make_engine, make_sessionmaker, prepare
 
-    if is_sqlite(settings.database_url):  # the embedded database migrates itself; any other must be current
-        settings.home.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.database_url)
-    else:
-        require_current(settings.database_url)
+    prepare(settings.database_url, settings.home)
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine).begin() as s:

@@ -137,14 +137,9 @@ def _request_options(p: argparse.ArgumentParser, suffix_default: str | None) -> 
 
 
 def _prepare_database(settings: Settings) -> None:
-    """The embedded SQLite database migrates itself; any other must already be current."""
-    from registry.db import is_sqlite, require_current, upgrade
+    from registry.db import prepare
 
-    if is_sqlite(settings.database_url):
-        settings.home.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.database_url)
-    else:
-        require_current(settings.database_url)
+    prepare(settings.database_url, settings.home)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
