@@ -20,9 +20,10 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from registry.db import make_engine, make_sessionmaker, require_current
+from registry.db import require_current
 from registry.store import ArtifactStore
 from service.artifacts import VerifiedArtifacts
+from service.database import open_database
 from service.errors import install_error_handlers
 from service.metrics import ApiMetrics
 from service.routes import audit, builds, health, models, modules, resolve, toolchains
@@ -45,24 +46,22 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_check_schema, settings.database_url)
-        engine = make_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.sessions = make_sessionmaker(engine)
-        app.state.read_sessions = make_sessionmaker(engine, read_only=True)
+        database = open_database(settings.database_url, settings.db_connections, settings.db_wait_seconds)
+        app.state.database = database
         app.state.store = ArtifactStore(settings.store_dir)
-        logger.info("API serving %s with the store %s (anonymous publishing %s, reading %s)",
-                    engine.url.render_as_string(hide_password=True), settings.store_dir,
-                    settings.anonymous_publish_rule,
+        logger.info("API serving %s with the store %s (%d database connections; anonymous publishing %s, "
+                    "reading %s)", database.engine.url.render_as_string(hide_password=True), settings.store_dir,
+                    settings.db_connections, settings.anonymous_publish_rule,
                     "needs a token" if settings.read_requires_token else "open")
         # builds whose worker died go back to the queue even when no worker is alive to sweep them
-        sweeper = LeaseSweeper(app.state.sessions, every=min(20.0, max(1.0, settings.lease_seconds / 3)))
+        sweeper = LeaseSweeper(database, app.state.metrics, every=min(20.0, max(1.0, settings.lease_seconds / 3)))
         sweeper.start()
         app.state.sweeper = sweeper
         try:
             yield
         finally:
             sweeper.stop()
-            engine.dispose()
+            database.close()
 
     app = FastAPI(title="nestml-registry", version=_version(), lifespan=lifespan,
                   description="Compile NESTML models into NEST extension modules, cached by content and toolchain, "

@@ -21,11 +21,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from service.client_errors import FINAL_STATUSES, RegistryClientError
+from service.retries import RetryPolicy, retryable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ _FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 _DISPOSITION_RE = re.compile(r'filename="?([^";]+)"?')
 
 FileArg = str | os.PathLike | tuple[str, bytes]
+T = TypeVar("T")
+# no answer, for a reason that may pass: refused or cut connections, a connect that timed out
+_CONNECT = (httpx.ConnectError, httpx.ConnectTimeout)
+_TRANSIENT = (*_CONNECT, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def check_sha256(sha256: str) -> str:
@@ -63,7 +68,9 @@ def _error_from_response(response: httpx.Response) -> RegistryClientError:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         err = body["error"]
         message = str(err.get("message") or f"HTTP {status}")
-        return RegistryClientError(message, status, err.get("code"), err.get("details"))
+        error = RegistryClientError(message, status, err.get("code"), err.get("details"))
+        error.retry_after = response.headers.get("retry-after")
+        return error
     if isinstance(body, dict) and "detail" in body:  # a framework error that escaped the error handler
         return RegistryClientError(f"the registry answered HTTP {status}: {body['detail']}", status, "http_error",
                                    {"detail": body["detail"]})
@@ -107,7 +114,7 @@ class RegistryClient:
     """A synchronous client of one registry server (see DESIGN.md's HTTP interface)."""
 
     def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None) -> None:
         base_url = (base_url or DEFAULT_URL).strip().rstrip("/")
         if not re.match(r"^https?://[^/\s]+", base_url):
             raise RegistryClientError(
@@ -116,6 +123,8 @@ class RegistryClient:
         self.base_url = base_url
         self.token = token or None
         self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy.from_env()
+        self._answered = False  # whether this server has answered this client yet
         headers = {"User-Agent": "nestml-registry-client", "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -149,18 +158,42 @@ class RegistryClient:
             what = f"did not answer within {self.timeout:g} s"
         else:
             what = f"did not answer ({type(exc).__name__}: {exc})"
-        return RegistryClientError(
+        error = RegistryClientError(
             f"the registry at {self.base_url} {what}: check {URL_ENV} (or --server) and that "
             "'nestml-registry serve' runs there", None, "unreachable", {"url": self.base_url})
+        # a refused connect to a server this client never reached is a wrong URL or a stopped server: say so
+        # at once; once it has answered, a refused or cut connection is a restart or overload that passes
+        error.transient = isinstance(exc, _TRANSIENT) and (self._answered or not isinstance(exc, _CONNECT))
+        return error
+
+    def _retrying(self, method: str, send: Callable[[], T]) -> T:
+        """``send()``, tried again while it fails in a way that may pass (:mod:`service.retries`)."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return send()
+            except RegistryClientError as exc:
+                if not retryable(method, exc.status, exc.code) or (exc.status is None and not exc.transient):
+                    raise
+                delay = self.retry.delay(attempt, time.monotonic() - started, exc.retry_after)
+                if delay is None:
+                    raise
+                logger.info("%s (%s); trying again in %.1f s", exc.code or exc.status, exc.message[:120], delay)
+                time.sleep(delay)
+                attempt += 1
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
-        if response.status_code >= 400:
-            raise _error_from_response(response)
-        return response
+        def send() -> httpx.Response:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            self._answered = True
+            if response.status_code >= 400:
+                raise _error_from_response(response)
+            return response
+
+        return self._retrying(method, send)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
@@ -287,10 +320,14 @@ class RegistryClient:
         check_sha256(sha256)
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
+        return self._retrying("GET", lambda: self._download_once(sha256, dest, filename))
+
+    def _download_once(self, sha256: str, dest: Path, filename: str | None) -> Path:
         tmp = dest / f".{uuid.uuid4().hex}.{os.getpid()}.part"
         path = f"/v1/modules/{sha256}/artifact"
         try:
             with self._http.stream("GET", path, headers={"Accept": "application/octet-stream"}) as response:
+                self._answered = True
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from_response(response)

@@ -12,7 +12,11 @@ class RegistryClientError(Exception):
     """A request the registry refused, or a registry that did not answer.
 
     ``status`` is the HTTP status (None when no answer came), ``code`` the server's error code,
-    ``details`` its details (a dict, possibly empty)."""
+    ``details`` its details (a dict, possibly empty). ``retry_after`` is the server's Retry-After, and
+    ``transient`` says that no answer came for a reason that may pass (a refused or cut connection)."""
+
+    retry_after: str | None = None
+    transient: bool = False
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None,
                  details: Any = None) -> None:

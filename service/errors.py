@@ -1,6 +1,7 @@
 """The API's one error shape, ``{"error": {"code", "message", "details"}}``, and the exception handlers
 that give it to every error: the API's own, the registry's and the compiler's, FastAPI's 404, 405 and
-422, a database that does not answer (503) and anything unexpected (500, logged with an id the
+422, a database that does not answer or a server at capacity (503, saying which, with Retry-After)
+and anything unexpected (500, logged with an id the
 message quotes)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from registry.errors import (
     SchemaOutOfDate,
     TooLarge,
 )
+from service.database import AtCapacity
 from service.schemas import ErrorResponse
 
 logger = logging.getLogger(__name__)
@@ -132,12 +134,26 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
                           {"errors": errors})
 
 
+async def _at_capacity(request: Request, exc: Exception) -> JSONResponse:
+    """Every database connection stayed busy (or, should it happen, the pool timed out): the server is
+    at capacity, not broken; the client comes back after Retry-After."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.at_capacity.inc()
+    logger.warning("%s %s: at capacity: %s", request.method, request.url.path, exc)
+    return error_response(503, "at_capacity",
+                          "the registry is at capacity (every database connection stayed busy): try again in a few "
+                          "seconds (the client retries by itself); if it persists, tell the registry's administrator "
+                          "(NESTML_REGISTRY_DB_CONNECTIONS, or another API process)", {"dependency": "capacity"},
+                          {"Retry-After": "2"})
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error("%s %s: the database does not answer: %s", request.method, request.url.path, exc)
     return error_response(503, "database_unavailable",
                           "the registry's database does not answer; try again shortly, and if it persists tell the "
                           "registry's administrator (check that the database server runs and "
-                          "NESTML_REGISTRY_DATABASE_URL)", {}, {"Retry-After": "5"})
+                          "NESTML_REGISTRY_DATABASE_URL)", {"dependency": "database"}, {"Retry-After": "5"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -184,6 +200,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for db_error in (OperationalError, InterfaceError, PoolTimeoutError):
+    for db_error in (OperationalError, InterfaceError):
         app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(AtCapacity, _at_capacity)
+    app.add_exception_handler(PoolTimeoutError, _at_capacity)
     app.add_exception_handler(Exception, _unexpected)

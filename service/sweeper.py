@@ -1,7 +1,7 @@
 """The sweep of expired leases, run by the API process too: a build whose worker died goes back to
 the queue (or fails after its attempts) even when no worker is alive to sweep it.
 
-    sweeper = LeaseSweeper(sessions, every=20.0)
+    sweeper = LeaseSweeper(database, metrics, every=20.0)
     sweeper.start()     # a daemon thread
     sweeper.stop()
 """
@@ -12,28 +12,42 @@ import logging
 import threading
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from registry import queue
+from registry import queue, workers
+from service.database import Database
+from service.metrics import ApiMetrics
 
 logger = logging.getLogger(__name__)
 
 
 class LeaseSweeper(threading.Thread):
-    def __init__(self, sessions: sessionmaker[Session], every: float) -> None:
+    def __init__(self, database: Database, metrics: ApiMetrics, every: float) -> None:
         super().__init__(name="lease-sweeper", daemon=True)
-        self.sessions, self.every = sessions, every
+        self.database, self.metrics, self.every = database, metrics, every
         self.swept = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.every):
             try:
-                with self.sessions.begin() as s:
-                    self.swept += len(queue.sweep(s))
+                swept = self.database.write_blocking(_sweep)
+            except RuntimeError:  # the database's threads are shut down: the app is stopping
+                return
             except SQLAlchemyError as exc:  # the database is away: /healthz says so; sweep at the next turn
                 logger.warning("sweeping expired leases failed: %s", str(getattr(exc, "orig", exc)).strip()[:200])
+                continue
+            self.swept += swept
+            self.metrics.sweeps.inc()
+            self.metrics.swept.inc(swept)
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=10)
+
+
+def _sweep(session: Session) -> int:
+    """Expired leases back to the queue (or failed); workers silent for a week forgotten."""
+    swept = len(queue.sweep(session))
+    workers.forget_dead(session)
+    return swept

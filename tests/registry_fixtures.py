@@ -58,6 +58,20 @@ def create_database(backend: str, tmp_path: Path) -> str:
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def set_connections(url: str, allowed: bool) -> None:
+    """ALLOW_CONNECTIONS off, and every session of the database ended: for everyone, superusers too."""
+    name = make_url(url).database
+    admin = db.make_engine(PG_URL)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
+            if not allowed:
+                c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
+                               "AND pid <> pg_backend_pid()"), {"n": name})
+    finally:
+        admin.dispose()
+
+
 def drop_database(url: str) -> None:
     if db.is_sqlite(url):
         return

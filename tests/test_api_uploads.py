@@ -99,8 +99,8 @@ def test_hostile_requests_get_4xx_in_the_error_shape(api: Api) -> None:
         response = api.client.post("/v1/builds", **kwargs)
         assert response.status_code == status, (what, response.status_code, response.text[:300])
         assert_error_shape(response, status)
-    assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok", "sandbox": "on",
-                                                  "unsandboxed_toolchains": []}
+    health = api.client.get("/healthz").json()
+    assert (health["status"], health["database"], health["problems"]) == ("ok", "ok", [])
 
 
 def test_too_many_files_are_refused(api: Api) -> None:

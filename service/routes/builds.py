@@ -11,17 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from compiler.errors import InputError
 from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from compiler.sources import Source
-from registry import owners, queries, queue, rebuilds, toolchains
+from registry import owners, queries, queue, rebuilds, repair, toolchains
+from registry.store import ArtifactStore
+from registry.tables import Build as BuildRow
 from registry.tables import BuildStatus
 from service import schemas
 from service.auth import may_read_failed_log
-from service.deps import MetricsDep, PublisherDep, ReaderDep, SessionDep, SettingsDep
+from service.database import Database
+from service.deps import DatabaseDep, MetricsDep, PublisherDep, ReaderDep, SettingsDep, StoreDep
 from service.documents import build_document
 from service.errors import ApiError, error_responses
 from service.settings import Settings
@@ -107,22 +110,21 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
     return request, upload.fields.get("toolchain", "").strip() or None, retry_text in _TRUE
 
 
-def _submit(sessions: sessionmaker[Session], settings: Settings, request: BuildRequest, wanted: str | None,
+def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str | None,
             retry: bool, submitted_by: int | None) -> tuple[schemas.Build, bool]:
-    with sessions.begin() as s:
-        known = [t.id for t in toolchains.known(s)]
-        if wanted is not None and wanted not in known:
-            raise Rejected(422, "unknown_toolchain",
-                           f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
-                           f"newest one, or use one of: {', '.join(known) or 'none yet'}", "unknown_toolchain",
-                           {"toolchain": wanted[:200], "known": known})
-        if not known:
-            raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
-                           "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
-                           "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
-        build, created = submit(s, request, wanted or known[0], submitted_by=submitted_by,
-                                max_attempts=settings.max_attempts, retry=retry)
-        return build_document(s, build), created
+    known = [t.id for t in toolchains.known(s)]
+    if wanted is not None and wanted not in known:
+        raise Rejected(422, "unknown_toolchain",
+                       f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
+                       f"newest one, or use one of: {', '.join(known) or 'none yet'}", "unknown_toolchain",
+                       {"toolchain": wanted[:200], "known": known})
+    if not known:
+        raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
+                       "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
+                       "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
+    build, created = submit(s, request, wanted or known[0], submitted_by=submitted_by,
+                            max_attempts=settings.max_attempts, retry=retry)
+    return build_document(s, build), created
 
 
 @router.post("/builds", status_code=202, response_model=schemas.Build,
@@ -134,7 +136,7 @@ def _submit(sessions: sessionmaker[Session], settings: Settings, request: BuildR
                                             "content": {"multipart/form-data": {"schema": _FORM}}},
                             "x-access": "publish"})
 async def create_build(request: Request, response: Response, principal: PublisherDep, settings: SettingsDep,
-                       metrics: MetricsDep) -> schemas.Build:
+                       metrics: MetricsDep, db: DatabaseDep, store: StoreDep) -> schemas.Build:
     """Queued or running: 202; an identical build that already succeeded: 200 (its module is ready).
     An identical build that failed is returned as it is (200) unless ``retry`` is true.
     ``Location`` names the build either way; poll it until it succeeded or failed."""
@@ -144,8 +146,10 @@ async def create_build(request: Request, response: Response, principal: Publishe
             build_request, wanted, retry = _request_from(upload)
         except InputError as exc:
             raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
-        document, created = await run_in_threadpool(_submit, request.app.state.sessions, settings, build_request,
-                                                    wanted, retry, principal.token_id if principal else None)
+        document, created = await db.write(_submit, settings, build_request, wanted, retry,
+                                           principal.token_id if principal else None)
+        if retry:
+            document, created = await _rebuild_if_damaged(db, store, document, created)
     except Rejected as exc:
         metrics.reject(exc.reason)
         raise
@@ -161,25 +165,23 @@ async def create_build(request: Request, response: Response, principal: Publishe
 
 @router.get("/builds/{build_id}", response_model=schemas.Build, summary="A build: status, module, models, diagnostics",
             responses=error_responses(401, 404, 422))
-def get_build(build_id: BuildId, session: SessionDep, _reader: ReaderDep) -> schemas.Build:
-    return build_document(session, queue.get_build(session, build_id))
+async def get_build(build_id: BuildId, db: DatabaseDep, _reader: ReaderDep) -> schemas.Build:
+    return await db.read(_build_document, build_id)
 
 
 @router.get("/builds/{build_id}/log", response_class=PlainTextResponse, summary="A build's log (text)",
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
                        **error_responses(401, 403, 404, 422)})
-def get_build_log(build_id: BuildId, request: Request, session: SessionDep, settings: SettingsDep,
-                  reader: ReaderDep) -> PlainTextResponse:
+async def get_build_log(build_id: BuildId, request: Request, db: DatabaseDep, settings: SettingsDep,
+                        reader: ReaderDep) -> PlainTextResponse:
     """The log of the build's last attempt: empty until the build has finished (the log is stored then).
     A failed build's log is shown to its submitter and to admins only (it may show what someone is
     working on); a succeeded build's to every reader."""
-    build = queue.get_build(session, build_id)
-    if build.status == BuildStatus.FAILED:
-        submitter, _ = owners.submitter_of(session, build)
-        if not may_read_failed_log(reader, submitter, settings, request):
-            raise ApiError(403, "forbidden", f"build {build_id} failed, and the log of a failed build is shown only to "
-                           "its submitter and to admins: send the submitter's (or an admin's) token; its diagnostics "
-                           f"are in GET /v1/builds/{build_id}", {"build": build_id})
+    build, submitter = await db.read(_build_and_submitter, build_id)
+    if build.status == BuildStatus.FAILED and not may_read_failed_log(reader, submitter, settings, request):
+        raise ApiError(403, "forbidden", f"build {build_id} failed, and the log of a failed build is shown only to "
+                       "its submitter and to admins: send the submitter's (or an admin's) token; its diagnostics "
+                       f"are in GET /v1/builds/{build_id}", {"build": build_id})
     return PlainTextResponse(build.log or "")
 
 
@@ -188,21 +190,19 @@ def get_build_log(build_id: BuildId, request: Request, session: SessionDep, sett
              responses={200: {"model": schemas.Build, "description": "That build already finished"},
                         **error_responses(401, 403, 404, 422, 503)},
              openapi_extra={"x-access": "publish"})
-def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest, request: Request, response: Response,
-                  settings: SettingsDep, metrics: MetricsDep, principal: PublisherDep) -> schemas.Build:
+async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest, response: Response,
+                        settings: SettingsDep, metrics: MetricsDep, principal: PublisherDep,
+                        db: DatabaseDep, store: StoreDep) -> schemas.Build:
     """Queue the build of ``NAME[@VERSION]`` (the newest without a version) for ``toolchain``, from the
     sources and options of the build that published it: what a simulation machine asks for when the
     model has no module for its toolchain yet. Like any build, it needs the publisher role (or anonymous
     publishing); the build stays the original submitter's, and the audit log names who asked."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    with sessions.begin() as s:
-        _, original = rebuilds.published_by(s, reference)
-        build_request = rebuilds.request_of(original)
-        submitter = original.submitted_by
-        queries.record_event(s, principal.name if principal else owners.LOCAL, "rebuild", reference,
-                             {"build": original.id, "toolchain": body.toolchain, "retry": body.retry})
+    build_request, submitter = await db.write(_rebuild_request, reference, body,
+                                              principal.name if principal else owners.LOCAL)
     try:
-        document, created = _submit(sessions, settings, build_request, body.toolchain, body.retry, submitter)
+        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, submitter)
+        if body.retry:
+            document, created = await _rebuild_if_damaged(db, store, document, created)
     except Rejected as exc:
         metrics.reject(exc.reason)
         raise
@@ -212,3 +212,40 @@ def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest, reque
     logger.info("rebuild of %s for %s: build %d (%s)", reference, body.toolchain or "the newest toolchain",
                 document.id, document.status)
     return document
+
+
+def _build_document(session: Session, build_id: int) -> schemas.Build:
+    return build_document(session, queue.get_build(session, build_id))
+
+
+def _build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str | None]:
+    build = queue.get_build(session, build_id)
+    return build, owners.submitter_of(session, build)[0] if build.status == BuildStatus.FAILED else None
+
+
+def _rebuild_request(session: Session, reference: str, body: schemas.RebuildRequest,
+                     actor: str) -> tuple[BuildRequest, int | None]:
+    """The request of the build that published ``reference``, and its submitter; the audit log names who asked."""
+    _, original = rebuilds.published_by(session, reference)
+    queries.record_event(session, actor, "rebuild", reference,
+                         {"build": original.id, "toolchain": body.toolchain, "retry": body.retry})
+    return rebuilds.request_of(original), original.submitted_by
+
+
+async def _rebuild_if_damaged(db: Database, store: ArtifactStore, document: schemas.Build,
+                              created: bool) -> tuple[schemas.Build, bool]:
+    """``retry`` of a succeeded build whose module file is missing or corrupt queues it again (the same
+    build key gives the same module, stored again); of any other build it changes nothing."""
+    if document.status != BuildStatus.SUCCEEDED.value or document.module is None:
+        return document, created
+    module = await db.read(queries.get_module, document.module.sha256)
+    state = await run_in_threadpool(repair.state_of, store, module.location)
+    if state is None:
+        return document, created
+    logger.warning("build %d: its module %s is %s in the store; queueing it again", document.id, module.sha256, state)
+    return await db.write(_requeue, document.id, state), True
+
+
+def _requeue(session: Session, build_id: int, state: str) -> schemas.Build:
+    queue.requeue(session, build_id, f"queued again: its module was {state} in the artifact store")
+    return build_document(session, queue.get_build(session, build_id))

@@ -1,4 +1,5 @@
-"""``GET /healthz`` (liveness and database reachability) and ``GET /metrics`` (Prometheus text)."""
+"""``GET /healthz`` (liveness, database reachability, live workers per toolchain) and ``GET /metrics``
+(Prometheus text)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import logging
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from registry import toolchains
+from registry import toolchains, workers
 from service import schemas
-from service.deps import MetricsDep, ReaderDep, SessionDep, SettingsDep
+from service.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
 from service.errors import ApiError, error_responses
 from service.metrics import CONTENT_TYPE, sandboxed
 
@@ -19,23 +21,38 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=schemas.Health, summary="Liveness and database reachability",
+def _health(session: Session, sandbox_on: bool) -> schemas.Health:
+    session.execute(text("SELECT 1")).scalar_one()
+    unsandboxed = [t.id for t in toolchains.known(session) if not sandboxed(t.details)]
+    rows = workers.by_toolchain(session)
+    problems = [f"toolchain {r.toolchain} has {r.queued} queued build(s) and no live compile worker"
+                f"{f' (none alive since {r.last_alive:%Y-%m-%d %H:%M:%S} UTC)' if r.last_alive else ''}: start one "
+                "with `nestml-registry worker` on a machine of that toolchain" for r in rows if r.stranded]
+    off = bool(unsandboxed) or not sandbox_on
+    return schemas.Health(status="degraded" if problems else "ok", database="ok", sandbox="off" if off else "on",
+                          unsandboxed_toolchains=unsandboxed, problems=problems,
+                          workers=[schemas.ToolchainHealth(toolchain=r.toolchain, live_workers=r.live, queued=r.queued,
+                                                           running=r.running, last_alive=r.last_alive,
+                                                           worker_retries=r.retries) for r in rows])
+
+
+@router.get("/healthz", response_model=schemas.Health,
+            summary="Liveness, database reachability and live compile workers per toolchain",
             responses=error_responses(503))
-def healthz(session: SessionDep, settings: SettingsDep) -> schemas.Health:
+async def healthz(db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
+    """200 while the API and its database answer: ``status`` is ``degraded`` when a toolchain has queued
+    builds and no live worker (``problems`` says which). 503 when the database does not answer."""
     try:
-        session.execute(text("SELECT 1")).scalar_one()
-        unsandboxed = [t.id for t in toolchains.known(session) if not sandboxed(t.details)]
+        return await db.read(_health, settings.sandbox)
     except SQLAlchemyError as exc:
         logger.error("health check: the database does not answer: %s", exc)
         raise ApiError(503, "database_unavailable", "the registry's database does not answer: check that the database "
-                       "server runs and NESTML_REGISTRY_DATABASE_URL", {"database": "unavailable"}) from None
-    off = bool(unsandboxed) or not settings.sandbox
-    return schemas.Health(status="ok", database="ok", sandbox="off" if off else "on",
-                          unsandboxed_toolchains=unsandboxed)
+                       "server runs and NESTML_REGISTRY_DATABASE_URL",
+                       {"database": "unavailable", "dependency": "database"}, {"Retry-After": "5"}) from None
 
 
 @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}},
                        **error_responses(401)})
-def metrics(session: SessionDep, api_metrics: MetricsDep, _reader: ReaderDep) -> Response:
-    return Response(api_metrics.render(session), media_type=CONTENT_TYPE)
+async def metrics(db: DatabaseDep, api_metrics: MetricsDep, _reader: ReaderDep) -> Response:
+    return Response(await db.read(api_metrics.render), media_type=CONTENT_TYPE)

@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from registry import queries
 from registry.errors import NotFound, ResolveError
 from service import schemas
-from service.deps import ReaderDep, SessionDep
+from service.deps import DatabaseDep, ReaderDep
 from service.documents import artifact_url
 from service.errors import ApiError, error_responses
 
@@ -39,20 +39,20 @@ def _version(v: dict[str, Any]) -> schemas.ModelVersion:
 
 @router.get("/models", response_model=list[schemas.ModelSummary], summary="Every model, newest version first",
             responses=error_responses(401))
-def list_models(session: SessionDep, _reader: ReaderDep) -> list[schemas.ModelSummary]:
-    return [schemas.ModelSummary.model_validate(m) for m in queries.list_models(session)]
+async def list_models(db: DatabaseDep, _reader: ReaderDep) -> list[schemas.ModelSummary]:
+    return [schemas.ModelSummary.model_validate(m) for m in await db.read(queries.list_models)]
 
 
 @router.get("/models/{reference}", response_model=schemas.ModelDetail,
             summary="A model's versions: parameters (unit, default), state, input ports, source",
             responses=error_responses(401, 404, 422))
-def get_model(reference: Reference, session: SessionDep, _reader: ReaderDep) -> schemas.ModelDetail:
+async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -> schemas.ModelDetail:
     """All versions, newest first; ``NAME@VERSION`` lists only that version."""
     try:
         _, wanted = queries.parse_reference(reference)
     except ResolveError as exc:
         raise ApiError(422, "invalid_reference", exc.message, exc.details) from None
-    detail = queries.model_detail(session, reference)
+    detail = await db.read(queries.model_detail, reference)
     versions = detail["versions"]
     if wanted is not None:
         versions = [v for v in versions if v["version"] == wanted]

@@ -16,13 +16,14 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from registry import queries
 from registry.errors import NotFound
 from service import schemas
 from service.artifacts import Artifact
-from service.deps import ArtifactsDep, MetricsDep, ReaderDep, SessionDep, StoreDep
+from service.deps import ArtifactsDep, DatabaseDep, MetricsDep, ReaderDep, StoreDep
 from service.documents import artifact_url, models_of_module
 from service.errors import ApiError, error_responses
 
@@ -36,8 +37,12 @@ T = TypeVar("T")
 
 @router.get("/modules/{sha256}", response_model=schemas.Module, summary="A module: toolchain, size, models",
             responses=error_responses(401, 404, 422))
-def get_module(sha256: Sha256, session: SessionDep, _reader: ReaderDep) -> schemas.Module:
-    module = queries.get_module(session, sha256.lower())
+async def get_module(sha256: Sha256, db: DatabaseDep, _reader: ReaderDep) -> schemas.Module:
+    return await db.read(_module_document, sha256.lower())
+
+
+def _module_document(session: Session, sha256: str) -> schemas.Module:
+    module = queries.get_module(session, sha256)
     return schemas.Module(sha256=module.sha256, name=module.name, size=module.size, toolchain=module.toolchain,
                           created_at=module.created_at, registers=list(module.registers or []),
                           models=models_of_module(session, module), url=artifact_url(module.sha256))
@@ -62,7 +67,8 @@ def _checked(read: Callable[[str], T], location: str, sha256: str) -> T:
     except NotFound as exc:
         logger.error("module %s is registered but its file is missing: %s", sha256, exc)
         raise ApiError(500, "artifact_missing", f"module {sha256} is registered but its file is missing from the "
-                       "artifact store: tell the registry's administrator (rebuild the module to restore it)",
+                       "artifact store: tell the registry's administrator (`nestml-registry store verify --repair` "
+                       "restores it)",
                        {"sha256": sha256}) from None
 
 
@@ -73,7 +79,7 @@ def _checked(read: Callable[[str], T], location: str, sha256: str) -> T:
                              "description": "The .so; ETag is the quoted sha256, cached as immutable"},
                        304: {"description": "Not modified (If-None-Match names this module)"},
                        **error_responses(401, 404, 422, 500)})
-async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, store: StoreDep,
+async def get_artifact(sha256: Sha256, request: Request, db: DatabaseDep, store: StoreDep,
                        artifacts: ArtifactsDep, metrics: MetricsDep, _reader: ReaderDep) -> Response:
     """The bytes are checked against the sha256 before they are sent; a corrupt file is refused (500,
     code ``corrupt_artifact``). ``X-Content-SHA256`` and ``Repr-Digest`` let the client check them too.
@@ -82,7 +88,7 @@ async def get_artifact(sha256: Sha256, request: Request, session: SessionDep, st
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     artifact = artifacts.get(sha256)
-    module = None if artifact is not None else await run_in_threadpool(queries.get_module, session, sha256)
+    module = None if artifact is not None else await db.read(queries.get_module, sha256)
     if _matches(request.headers.get("if-none-match"), etag):
         metrics.not_modified.inc()
         return Response(status_code=304, headers=headers)

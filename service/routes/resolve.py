@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from registry import queries
 from registry.errors import ResolveError
@@ -12,7 +13,7 @@ from registry.queries import Resolution
 from registry.tables import TOOLCHAIN_LEN
 from registry.toolchains import TOOLCHAIN_ID_RE
 from service import schemas
-from service.deps import ReaderDep, SessionDep
+from service.deps import DatabaseDep, ReaderDep
 from service.documents import artifact_url
 from service.errors import ApiError, error_responses
 
@@ -42,13 +43,17 @@ def _error(exc: ResolveError) -> ApiError:
 
 @router.get("/resolve", response_model=schemas.Resolution | schemas.Resolutions,
             summary="The module to load for a model on a toolchain", responses=error_responses(401, 404, 409, 422))
-def resolve(model: Models, toolchain: ToolchainId, session: SessionDep,
-            _reader: ReaderDep) -> schemas.Resolution | schemas.Resolutions:
+async def resolve(model: Models, toolchain: ToolchainId, db: DatabaseDep,
+                  _reader: ReaderDep) -> schemas.Resolution | schemas.Resolutions:
     """One ``model``: its resolution. Several: ``{"toolchain", "resolutions": [...]}`` in the same order,
     refused (409) when two of them are versions of one model or their modules register the same name."""
     if any(len(m) > 300 for m in model):
         raise ApiError(422, "invalid_reference", "a model reference is longer than 300 characters: write "
                        + queries.REFERENCE_SYNTAX)
+    return await db.read(_resolved, model, toolchain)
+
+
+def _resolved(session: Session, model: list[str], toolchain: str) -> schemas.Resolution | schemas.Resolutions:
     try:
         if len(model) == 1:
             return _document(queries.resolve(session, model[0], toolchain))

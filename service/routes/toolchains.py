@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from registry import toolchains
 from service import schemas
-from service.deps import ReaderDep, SessionDep
+from service.deps import DatabaseDep, ReaderDep
 from service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["toolchains"])
@@ -14,11 +14,11 @@ router = APIRouter(prefix="/v1", tags=["toolchains"])
 
 @router.get("/toolchains", response_model=list[schemas.Toolchain], summary="Toolchains workers serve, newest first",
             responses=error_responses(401))
-def list_toolchains(session: SessionDep, reader: ReaderDep) -> list[schemas.Toolchain]:
+async def list_toolchains(db: DatabaseDep, reader: ReaderDep) -> list[schemas.Toolchain]:
     """What decides binary compatibility; admins also see the workers' paths (headers, compiler)."""
     admin = reader is not None and reader.has("admin")
     return [schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen,
-                              details=_shown(t.details or {}, admin)) for t in toolchains.known(session)]
+                              details=_shown(t.details or {}, admin)) for t in await db.read(toolchains.known)]
 
 
 # the fields of compiler.toolchain.Toolchain.to_dict() that hold no path of the worker's machine
