@@ -1,7 +1,8 @@
 """The local build cache: finished builds by key, modules by content hash.
 
     <root>/builds/<key>.json             the BuildResult of a succeeded build
-    <root>/modules/<sha256>/<module>.so  the module (the directory carries the content hash)
+    <root>/modules/<sha256>/<module>.so  the module (the directory carries the content hash); with a
+                                         size bound, the least recently used go first (mtime = last use)
     <root>/logs/<key>.log                the last build log for that key
     <root>/work/                         work directories of builds in progress
     <root>/locks/<key>.lock              one build of a key at a time on this machine
@@ -28,8 +29,9 @@ logger = logging.getLogger(__name__)
 
 
 class LocalCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
+        self.max_bytes = max_bytes
 
     @property
     def work_dir(self) -> Path:
@@ -56,6 +58,8 @@ class LocalCache:
             logger.warning("cached module for %s is missing or damaged; rebuilding", key[:12])
             return None
         result.cached = True
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to be evicted
         return result
 
     def forget(self, key: str) -> None:
@@ -75,9 +79,38 @@ class LocalCache:
             if not (dest.is_file() and sha256_file(dest) == sha):
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(incoming, dest)
+            else:
+                os.utime(dest)
         finally:
             incoming.unlink(missing_ok=True)
-        return dest, sha, dest.stat().st_size
+        size = dest.stat().st_size
+        if self.max_bytes is not None:
+            self.evict(self.max_bytes, keep=dest)
+        return dest, sha, size
+
+    def evict(self, max_bytes: int, keep: Path | None = None) -> int:
+        """Delete the least recently used modules until the rest take at most ``max_bytes`` (``keep``
+        stays whatever its size); their build entries then miss, and a build of them runs again."""
+        files = []
+        for path in (self.root / "modules").glob("*/*.so"):
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                files.append((st.st_mtime, st.st_size, path))
+        total, removed = sum(size for _, size, _ in files), 0
+        for _, size, path in sorted(files, key=lambda f: f[0]):
+            if total <= max_bytes:
+                break
+            if keep is not None and path == keep:
+                continue
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+            total -= size
+            removed += 1
+        if removed:
+            logger.info("evicted %d least recently used module(s) from %s (bound %d bytes)", removed, self.root,
+                        max_bytes)
+        return removed
 
     def store_result(self, result: BuildResult) -> None:
         write_atomic(self.root / "builds" / f"{result.key}.json", json.dumps(result.to_dict()).encode())

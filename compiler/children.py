@@ -23,6 +23,7 @@ from compiler.sandbox import GiB, Limits, Sandbox
 from compiler.sanitise import Sanitised
 from compiler.steps import EarlyStep, StepResult
 from compiler.toolchain import Toolchain, nest_config_prefix
+from compiler.work_folders import owner_prefix
 from compiler.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class CodegenRunner:
         return Workspace.create(self.cache.work_dir, prefix, self.sandbox, self.env)
 
     def _start_spare(self) -> tuple[Workspace, EarlyStep]:
-        ws = self._new_workspace("spare-")
+        ws = self._new_workspace(owner_prefix("spare"))
         step = ws.early("codegen", [sys.executable, "-m", "compiler.codegen", "--stdin"],
                         log=ws.path.with_name(ws.path.name + ".log"), cpu_seconds=self.config.codegen_timeout + 60)
         return ws, step
@@ -115,7 +116,7 @@ class CodegenRunner:
     def workspace(self, key: str) -> Workspace:
         """The build's work folder: with ``warm_codegen``, the one a spare NESTML process already runs in."""
         if not self.config.warm_codegen:
-            return self._new_workspace(f"{key[:12]}-")
+            return self._new_workspace(owner_prefix(key[:12]))
         self._taken = self._spare or self._start_spare()
         self._spare = None
         return self._taken[0]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler import work_folders
 from compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
 from compiler.cache import LocalCache
 from compiler.children import CodegenRunner, Loader, limit_diagnostics
@@ -54,6 +55,7 @@ class CompilerConfig:
     warm_codegen: bool = False
     keep_work: bool = False
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    max_cache_bytes: int | None = None  # the local cache's modules, least recently used evicted beyond it
 
 
 class Compiler:
@@ -61,7 +63,7 @@ class Compiler:
 
     def __init__(self, config: CompilerConfig, toolchain: Toolchain | None = None) -> None:
         self.config = config
-        self.cache = LocalCache(config.cache_dir)
+        self.cache = LocalCache(config.cache_dir, config.max_cache_bytes)
         self._toolchain = toolchain
         self._sandbox: Sandbox | None = None
         self._sandbox_checked = False
@@ -97,6 +99,12 @@ class Compiler:
         if not self._sandbox_checked:
             self.sandbox.check(self.cache.work_dir / "sandbox-check")
             self._sandbox_checked = True
+
+    def sweep_work(self) -> int:
+        """Remove the work folders of builds whose process died (or older than any build may run)."""
+        c = self.config
+        return work_folders.sweep(self.cache.work_dir, max(3600.0, 2 * (c.codegen_timeout + c.build_timeout
+                                                                         + c.load_timeout)))
 
     def key(self, request: BuildRequest) -> str:
         return build_key(request, self.toolchain.id)

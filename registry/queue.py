@@ -105,6 +105,17 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     return build, False
 
 
+def requeue(session: Session, build_id: int, stage: str) -> bool:
+    """Queue a finished build again (its attempts start over; a succeeded one keeps naming its module,
+    which the new attempt stores again); False when it is not finished."""
+    return session.execute(update(Build).where(Build.id == build_id,
+                                               Build.status.in_([BuildStatus.SUCCEEDED, BuildStatus.FAILED]))
+                           .values(status=BuildStatus.QUEUED, attempts=0, lease_owner=None, lease_expires_at=None,
+                                   heartbeat_at=None, started_at=None, finished_at=None, stage=stage, error=None,
+                                   diagnostics=[], log=None)
+                           .execution_options(**_NO_SYNC)).rowcount == 1
+
+
 def _fair_order(toolchains: Sequence[str]) -> Select[tuple[int]]:
     """Queued builds for ``toolchains`` in the order they should be served: first those of submitters with
     the fewest builds running now, among them the submitter served longest ago (round robin), then the
@@ -210,10 +221,11 @@ def sweep(session: Session, now: datetime | None = None) -> list[int]:
         else:
             stmt = still_expired.values(
                 status=BuildStatus.FAILED, finished_at=now, lease_expires_at=None, stage="failed",
-                error=(f"the build killed its worker {attempts} times (the last was {owner}): each time the worker "
-                       "stopped renewing its lease before the build finished, which happens when the compile "
-                       "crashes the worker process or runs it out of memory. Look at the worker's log and the build "
-                       "log, fix the model or give the workers more memory, then submit the build again with retry"))
+                error=(f"the build lost its worker {attempts} times (the last was {owner}): each time the worker "
+                       "stopped renewing its lease before the build finished: its process was killed or crashed "
+                       "(a restart, the machine going down, running out of memory) or it could not reach the "
+                       "database for longer than its lease. Look at the workers' logs (and /healthz), then "
+                       "submit the build again with retry"))
         if session.execute(stmt.execution_options(**_NO_SYNC)).rowcount == 1:
             touched.append(build_id)
             logger.warning("build %d: lease of worker %s expired (attempt %d of %d); %s", build_id, owner, attempts,

@@ -86,7 +86,8 @@ def _check(path: Path, sha: str, actual: str, size: int) -> None:
         logger.error("artifact %s is corrupt: its %d bytes hash to %s, not to %s", path, size, actual, sha)
         raise CorruptArtifact(
             f"the stored module {sha} is corrupt: its {size} bytes hash to {actual}; it will not be served. "
-            "Tell the registry's administrator, who repairs it by rebuilding the module (or storing it again)",
+            "Tell the registry's administrator, who repairs it with `nestml-registry store verify --repair` "
+            "(or push its sources again with --retry)",
             {"expected": sha, "actual": actual},
         )
 

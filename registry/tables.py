@@ -252,3 +252,23 @@ class KnownToolchain(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # Toolchain.to_dict()
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerRow(Base):
+    """A compile worker's heartbeat: which toolchain it serves, until when it counts as alive, what it
+    is doing, and what went wrong lately (``compiler/`` errors are builds' own; these are the worker's)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN), index=True)
+    host: Mapped[str] = mapped_column(String(NAME_LEN))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # alive until then unless it beats again
+    stopped_at: Mapped[datetime | None]
+    build_id: Mapped[int | None]
+    builds: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

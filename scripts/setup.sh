@@ -11,6 +11,8 @@ extra="${1:-}"
 
 apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-venv python3-dev bubblewrap
               util-linux)
+# the fault tests run PostgreSQL servers of their own (which they stop and start) with Debian's binaries
+[ "$extra" = "test" ] && apt_packages+=(postgresql)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

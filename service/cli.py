@@ -25,6 +25,7 @@ from service import console
 from service.admin_command import add_parsers as add_admin_parsers
 from service.client_errors import FINAL_STATUSES, RegistryClientError
 from service.settings import Settings
+from service.store_command import add_parser as add_store_parser
 from simulator.command import add_parser as add_run_parser
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="migrate the database (NESTML_REGISTRY_DATABASE_URL) to this version")
     up.set_defaults(func=cmd_db_upgrade)
+    add_store_parser(sub)
     return p
 
 
@@ -305,6 +307,9 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
         build = client.submit_build([(s.name, s.text.encode("utf-8")) for s in sources], module=args.module,
                                     pairs=[p.to_dict() for p in pairs], suffix=args.suffix,
                                     weight_variables=weights, toolchain=args.toolchain, retry=args.retry)
+        if not args.json:
+            for warning in build.get("warnings") or []:
+                print(f"warning: {warning}", file=sys.stderr)
         if args.wait:
             build = _follow(client, build, args)
     return _report_build(build, args)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.tables import AuditEvent, ModelModule, ModelVersion, Module
+from registry import workers
+from registry.tables import AuditEvent, BuildStatus, ModelModule, ModelVersion, Module
 from registry.tables import Build as BuildRow
 from service import schemas
 
@@ -65,4 +66,16 @@ def build_document(session: Session, build: BuildRow) -> schemas.Build:
         diagnostics=[schemas.Diagnostic.model_validate(d) for d in build.diagnostics or [] if isinstance(d, dict)],
         sources=[schemas.SourceRef(name=bs.name, sha256=bs.source.sha256) for bs in build.sources],
         request={k: request[k] for k in ("module", "suffix", "pairs", "weight_variables") if k in request},
-        log_url=f"/v1/builds/{build.id}/log")
+        log_url=f"/v1/builds/{build.id}/log", warnings=_warnings(session, build))
+
+
+def _warnings(session: Session, build: BuildRow) -> list[str]:
+    """A queued build whose toolchain has no live worker waits until one starts: say so."""
+    if build.status != BuildStatus.QUEUED:
+        return []
+    live, last = workers.of_toolchain(session, build.toolchain)
+    if live:
+        return []
+    since = f"none has been since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "none has reported yet"
+    return [f"queued, but no compile worker for the toolchain {build.toolchain} is alive ({since}): the build waits "
+            "until one starts; start one with `nestml-registry worker` on a machine of that toolchain"]

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, extract, func, select
 from sqlalchemy.orm import Session
 
-from registry import queue, toolchains
+from registry import queue, toolchains, workers
 from registry.tables import Build, BuildStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,6 +42,14 @@ class ApiMetrics:
                                    ["outcome"], registry=self.registry)
         self.upload_rejections = Counter(PREFIX + "upload_rejections", "Build uploads refused, by reason",
                                          ["reason"], registry=self.registry)
+        self.sweeps = Counter(PREFIX + "lease_sweeps", "Sweeps of expired leases this API process ran",
+                              registry=self.registry)
+        self.swept = Counter(PREFIX + "builds_swept", "Builds whose worker died that this API process's sweeps "
+                             "put back in the queue (or failed after their attempts)", registry=self.registry)
+        self.worker_restarts = Counter(PREFIX + "worker_restarts", "Embedded compile workers (serve) that exited "
+                                       "on their own and were restarted", registry=self.registry)
+        self.at_capacity = Counter(PREFIX + "requests_at_capacity", "Requests answered 503 at_capacity (every "
+                                   "database connection stayed busy)", registry=self.registry)
 
     def reject(self, reason: str) -> None:
         self.upload_rejections.labels(reason=reason).inc()
@@ -74,7 +82,8 @@ def _read_database(session: Session) -> dict[str, Any]:
             "durations": [(BuildStatus(r[0]).value, int(r[1]), float(r[2] or 0.0), [int(x or 0) for x in r[3:]])
                           for r in finished],
             "toolchains": [t.id for t in toolchains.known(session)],
-            "sandboxed": {t.id: sandboxed(t.details) for t in toolchains.known(session)}}
+            "sandboxed": {t.id: sandboxed(t.details) for t in toolchains.known(session)},
+            "workers": workers.by_toolchain(session)}
 
 
 def sandboxed(details: Any) -> bool:
@@ -115,3 +124,19 @@ class _DatabaseCollector(Collector):
         for toolchain, on in sorted(self.data["sandboxed"].items()):
             sandbox.add_metric([toolchain], 1 if on else 0)
         yield sandbox
+        yield from _worker_metrics(self.data["workers"])
+
+
+def _worker_metrics(rows: list[workers.ToolchainWorkers]) -> Iterator[Metric]:
+    live = GaugeMetricFamily(PREFIX + "workers_live", "Compile workers alive (by heartbeat), by toolchain",
+                             labels=["toolchain"])
+    retries = GaugeMetricFamily(PREFIX + "worker_retries", "Database or disk errors the live workers of a "
+                                "toolchain retried since they started", labels=["toolchain"])
+    stranded = GaugeMetricFamily(PREFIX + "toolchains_stranded", "Toolchains with queued builds and no live worker")
+    for row in rows:
+        live.add_metric([row.toolchain], row.live)
+        retries.add_metric([row.toolchain], row.retries)
+    stranded.add_metric([], sum(1 for r in rows if r.stranded))
+    yield live
+    yield retries
+    yield stranded

@@ -74,6 +74,8 @@ class Build(BaseModel):
     sources: list[SourceRef] = Field(default_factory=list)
     request: dict[str, Any] = Field(default_factory=dict, description="module, suffix, pairs, weight variables")
     log_url: str
+    warnings: list[str] = Field(default_factory=list, description="e.g. queued while no worker of its toolchain "
+                                                                  "is alive")
 
 
 class RebuildRequest(BaseModel):
@@ -199,9 +201,23 @@ class AuditEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class ToolchainHealth(BaseModel):
+    """One toolchain's compile workers (by heartbeat) and the builds that wait for them."""
+
+    toolchain: str
+    live_workers: int
+    queued: int
+    running: int
+    last_alive: datetime | None = Field(None, description="When a worker of it was last alive (now, if one is)")
+    worker_retries: int = Field(0, description="Database or disk errors its live workers retried")
+
+
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: a toolchain has queued builds and no live "
+                                                          "worker (see problems)")
     database: Literal["ok"]
     sandbox: Literal["on", "off"] = Field(description="off when this server or the workers of a registered "
                                                        "toolchain run builds unsandboxed (NESTML_REGISTRY_SANDBOX=0)")
     unsandboxed_toolchains: list[str] = Field(default_factory=list)
+    workers: list[ToolchainHealth] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="What makes the status degraded, and what to do")

@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from registry.errors import RegistryError
@@ -97,6 +98,7 @@ class EmbeddedWorkers:
         self.count = count
         self.procs: list[BaseProcess] = []
         self.restarts = 0
+        self.on_restart: Callable[[], None] | None = None  # e.g. the API's restart counter
         self.stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -137,6 +139,8 @@ class EmbeddedWorkers:
                         self.procs[i] = self._spawn(i)
                     started[i] = time.monotonic()
                     self.restarts += 1
+                    if self.on_restart is not None:
+                        self.on_restart()
                     del due[i]
                     logger.warning("compile worker %s restarted (pid %s)", self.procs[i].name, self.procs[i].pid)
 
@@ -210,6 +214,7 @@ def run_server(settings: Settings, sock: socket.socket, workers: int, *, verbose
     server = uvicorn.Server(uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
                                            lifespan="auto"))
     embedded = EmbeddedWorkers(settings, workers)
+    embedded.on_restart = app.state.metrics.worker_restarts.inc
 
     signals: list[int] = []
 

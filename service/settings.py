@@ -107,6 +107,9 @@ class Settings:
     artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads
     read_requires_token: bool = False
     allow_anonymous_publish: bool | None = None  # None: only for requests from this machine (service.auth)
+    db_connections: int = 10  # the API's database connections, and threads that use them (service.database)
+    db_wait_seconds: float = 10.0  # a request waits this long for one, then gets 503 at_capacity
+    module_cache_bytes: int = 2 * 1024 ** 3  # a worker's local build cache of modules (LRU beyond it)
 
     @property
     def anonymous_publish_rule(self) -> str:
@@ -144,6 +147,9 @@ class Settings:
             artifact_cache_bytes=int(e.number("ARTIFACT_CACHE_BYTES", 64 * 1024 * 1024, whole=True)),
             read_requires_token=e.flag("READ_REQUIRES_TOKEN", False),
             allow_anonymous_publish=e.optional_flag("ALLOW_ANONYMOUS_PUBLISH"),
+            db_connections=int(e.number("DB_CONNECTIONS", 10, whole=True)),
+            db_wait_seconds=e.number("DB_WAIT_SECONDS", 10.0),
+            module_cache_bytes=e.size("MODULE_CACHE_BYTES", 2 * 1024 ** 3),
         )
 
     def compiler_config(self) -> CompilerConfig:
@@ -151,7 +157,8 @@ class Settings:
 
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,
                               build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache,
-                              cxxflags=self.cxxflags, sandbox=self.sandbox_config())
+                              cxxflags=self.cxxflags, sandbox=self.sandbox_config(),
+                              max_cache_bytes=self.module_cache_bytes)
 
     def sandbox_config(self) -> SandboxConfig:
         from compiler.sandbox import Limits, SandboxConfig

@@ -32,7 +32,7 @@ from compiler.pipeline import Compiler
 from compiler.request import BuildRequest
 from compiler.result import BuildResult
 from compiler.sources import Source
-from registry import owners, queries, queue, toolchains
+from registry import owners, queries, queue, toolchains, workers
 from registry.db import make_engine, make_sessionmaker
 from registry.errors import RegistryError
 from registry.store import ArtifactStore
@@ -42,6 +42,9 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 REGISTER_EVERY = 60.0  # seconds between a worker's renewals of its toolchain's last_seen
+BEAT_EVERY = 10.0  # seconds between an idle worker's heartbeats (a building one beats with its lease)
+RECORD_PATIENCE = 600.0  # seconds a finished build's result waits for the database to come back
+CLEAN_EVERY = 600.0  # seconds between sweeps of dead builds' work folders and the store's stale temporary files
 MAX_LOG_BYTES = 1024 * 1024
 
 
@@ -85,8 +88,9 @@ class _Heartbeat(threading.Thread):
             try:
                 with self.worker.sessions.begin() as s:
                     ok = queue.renew(s, self.build_id, self.worker.id, self.worker.settings.lease_seconds, self.stage)
-            except Exception:  # a database hiccup: try again at the next beat, the lease has slack
-                logger.exception("renewing the lease of build %d failed", self.build_id)
+                    workers.beat(s, self.worker.beat_of(self.build_id))
+            except SQLAlchemyError as exc:  # a database hiccup: try again at the next beat, the lease has slack
+                logger.warning("renewing the lease of build %d failed: %s", self.build_id, _short(exc))
                 continue
             if not ok:
                 self.lost = True
@@ -109,6 +113,9 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self.registered_at = float("-inf")  # registers in the first turn of the loop
+        self.beaten_at = self.cleaned_at = float("-inf")
+        self.retries = 0
+        self.last_error: str | None = None
 
     def request_stop(self, *_: object) -> None:
         """Finish the current build, then exit (the SIGTERM handler)."""
@@ -133,7 +140,8 @@ class Worker:
                     more = self._step(toolchain)
                 except (SQLAlchemyError, OSError) as exc:  # the database or a disk: wait, then go on
                     delay = backoff.next()
-                    logger.error("worker %s: %s; trying again in %.0f s", self.id, _short(exc), delay)
+                    self.retries, self.last_error = self.retries + 1, _short(exc)
+                    logger.error("worker %s: %s; trying again in %.0f s", self.id, self.last_error, delay)
                     self.stopping.wait(delay)
                     continue
                 backoff.reset()
@@ -141,13 +149,25 @@ class Worker:
                     break
         finally:
             self.compiler.close()
+            self._say_stopped()
             self.engine.dispose()
         return self.processed
+
+    def _say_stopped(self) -> None:
+        try:
+            with self.sessions.begin() as s:
+                workers.stopped(s, self.id)
+        except SQLAlchemyError as exc:  # it stops beating anyway: it is dead once its last beat expires
+            logger.warning("worker %s could not record that it stopped: %s", self.id, _short(exc))
 
     def _step(self, toolchain: str) -> bool:
         """One turn of the loop: sweep, claim, build. False when a burst worker has nothing left to do."""
         if time.monotonic() - self.registered_at > REGISTER_EVERY:
             self.register()
+        if time.monotonic() - self.beaten_at > BEAT_EVERY:
+            self.heartbeat()
+        if time.monotonic() - self.cleaned_at > CLEAN_EVERY:
+            self.clean()
         self.sweep()
         claimed = self.claim(toolchain)
         if claimed is None:
@@ -157,6 +177,7 @@ class Worker:
             return True
         self.process(claimed)
         self.processed += 1
+        self.beaten_at = float("-inf")  # says at once that it is idle again
         return True
 
     def register(self) -> None:
@@ -166,6 +187,26 @@ class Worker:
         with self.sessions.begin() as s:
             toolchains.register(s, details)
         self.registered_at = time.monotonic()
+
+    def beat_of(self, build_id: int | None) -> workers.Beat:
+        """This worker's heartbeat; it counts as alive for three idle beats or a lease, whichever is longer."""
+        return workers.Beat(self.id, self.compiler.toolchain.id, socket.gethostname(), os.getpid(),
+                            max(3 * BEAT_EVERY, self.settings.lease_seconds), build_id, self.processed,
+                            self.retries, self.last_error)
+
+    def heartbeat(self) -> None:
+        with self.sessions.begin() as s:
+            workers.beat(s, self.beat_of(None))
+            workers.forget_dead(s)
+        self.beaten_at = time.monotonic()
+
+    def clean(self) -> None:
+        """What killed builds left on disk: their work folders here, temporary files in the store."""
+        self.cleaned_at = time.monotonic()
+        self.compiler.sweep_work()
+        removed = self.store.remove_stale_incoming()
+        if removed:
+            logger.info("removed %d temporary file(s) that dead writers left in the artifact store", removed)
 
     def sweep(self) -> None:
         with self.sessions.begin() as s:
@@ -182,6 +223,7 @@ class Worker:
             build = queue.claim(s, self.id, [toolchain], self.settings.lease_seconds)
             if build is None:
                 return None
+            workers.beat(s, self.beat_of(build.id))
             return Claimed(build.id, build.key, dict(build.request or {}), queue.sources_of(build))
 
     def process(self, claimed: Claimed) -> None:
@@ -194,7 +236,24 @@ class Worker:
         if heartbeat.lost:
             logger.warning("dropping the result of build %d: its lease went to another worker", claimed.id)
             return
-        self.record(claimed, result)
+        self._record_patiently(claimed, result)
+
+    def _record_patiently(self, claimed: Claimed, result: BuildResult | str) -> None:
+        """Record the result, waiting out a database that does not answer (the compile is not thrown away
+        for an outage); after RECORD_PATIENCE seconds the sweep hands the build to a worker again."""
+        backoff, deadline = Backoff(), time.monotonic() + RECORD_PATIENCE
+        while True:
+            try:
+                self.record(claimed, result)
+                return
+            except SQLAlchemyError as exc:
+                if self.stopping.is_set() or time.monotonic() > deadline:
+                    raise
+                delay = backoff.next()
+                self.retries, self.last_error = self.retries + 1, _short(exc)
+                logger.error("worker %s: recording build %d failed (%s); trying again in %.0f s", self.id,
+                             claimed.id, self.last_error, delay)
+                self.stopping.wait(delay)
 
     def compile(self, claimed: Claimed, progress) -> BuildResult | str:
         """The compiler's result, or the reason the stored request cannot be compiled."""

@@ -139,7 +139,7 @@ def test_lease_expiry_requeues_then_fails_after_max_attempts(sessions: sessionma
             assert worker in build.stage
         else:
             assert build.status == BuildStatus.FAILED and build.finished_at is not None
-            assert "killed its worker 3 times" in build.error and "host:3" in build.error
+            assert "lost its worker 3 times" in build.error and "host:3" in build.error
             assert "retry" in build.error
     with sessions.begin() as s:
         assert queue.claim(s, "host:4", [TOOLCHAIN], 30) is None

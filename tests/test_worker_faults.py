@@ -1,6 +1,8 @@
-"""Faults a worker meets, made for real: the PostgreSQL database refusing every connection for a while,
-an artifact store with no space left; and a build whose worker died, swept by the API process when no
-worker is alive. The workers keep going; a build fails only with a true message of its own."""
+"""Faults a worker meets, made for real: a PostgreSQL server of the test's own stopped mid-build, an
+artifact store with no space left, a build whose worker died (swept by the API process when no worker
+is alive), an embedded worker SIGKILLed (restarted, its sandboxes and work folders gone) and a damaged
+artifact (repaired by ``store verify --repair``). The workers keep going; a build fails only with a
+true message of its own."""
 
 from __future__ import annotations
 
@@ -13,16 +15,15 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
-from api_support import running_api, tiny
-from registry_fixtures import PG_URL, create_database, drop_database
+from api_support import LiveServer, base_settings, running_api, tiny
+from pg_cluster import own_cluster
 from server_fixtures import TINY, start_server
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from test_workers import builds, enqueue, variant, wait_for
 
 from compiler.pipeline import Compiler
-from registry import db, queue
+from registry import db, queue, workers
 from registry.tables import BuildStatus
 from service.settings import Settings
 from service.submit import submit
@@ -32,52 +33,54 @@ pytestmark = pytest.mark.slow
 
 
 def _settings(tmp_path: Path, url: str, registry_home: Path, **extra: object) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=url, store_dir=Path(str(extra.pop("store", tmp_path / "s"))),
-                    cache_dir=registry_home / "cache", lease_seconds=6.0, poll_seconds=0.2, ccache=True, **extra)
+    options: dict = {"lease_seconds": 6.0, "poll_seconds": 0.2, "ccache": True, **extra}
+    return Settings(home=tmp_path / "home", database_url=url, store_dir=Path(str(options.pop("store", tmp_path / "s"))),
+                    cache_dir=registry_home / "cache", **options)
 
 
 def _env(url: str, store: Path) -> dict[str, str]:
     return {"NESTML_REGISTRY_DATABASE_URL": url, "NESTML_REGISTRY_STORE": str(store)}
 
 
-def _set_connections(url: str, allowed: bool) -> None:
-    """ALLOW_CONNECTIONS off, and every session of the database ended: for everyone, superusers too."""
-    name = make_url(url).database
-    admin = db.make_engine(PG_URL)
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
-            if not allowed:
-                c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
-                               "AND pid <> pg_backend_pid()"), {"n": name})
-    finally:
-        admin.dispose()
-
-
-def test_a_worker_outlives_a_database_that_refuses_it(tmp_path: Path, registry_home: Path, compiler: Compiler,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
-    url = create_database("postgresql", tmp_path)
-    db.upgrade(url)
-    worker = Worker(_settings(tmp_path, url, registry_home))
-    thread = threading.Thread(target=worker.run, name="worker-under-test")
-    thread.start()
-    try:
-        (first,) = enqueue(_env(url, tmp_path / "s"), compiler.toolchain.id, [variant(uuid.uuid4().hex[:8])])
-        wait_for(lambda: builds(_env(url, tmp_path / "s"), [first])[0].status == BuildStatus.SUCCEEDED,
-                 what="the first build")
-        _set_connections(url, False)
-        time.sleep(8)  # the worker's loop meets the outage (polls every 0.2 s, then backs off)
-        assert thread.is_alive()
-        assert "trying again in" in caplog.text and "OperationalError" in caplog.text
-        _set_connections(url, True)
-        (second,) = enqueue(_env(url, tmp_path / "s"), compiler.toolchain.id, [variant(uuid.uuid4().hex[:8])])
-        wait_for(lambda: builds(_env(url, tmp_path / "s"), [second])[0].status == BuildStatus.SUCCEEDED,
-                 timeout=300, what="a build after the outage")
-    finally:
-        _set_connections(url, True)
-        worker.request_stop()
-        thread.join(timeout=120)
-        drop_database(url)
+def test_a_build_finishes_across_a_stopped_postgresql_server(tmp_path: Path, registry_home: Path, compiler: Compiler,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A PostgreSQL server of the test's own, stopped for 20 s while a build compiles and started again:
+    the worker keeps going and records the build, the API says which dependency is missing meanwhile
+    and recovers, and the next build succeeds too."""
+    with own_cluster() as pg:
+        url = pg.url
+        db.upgrade(url)
+        worker = Worker(_settings(tmp_path, url, registry_home, lease_seconds=60.0))
+        thread = threading.Thread(target=worker.run, name="worker-under-test")
+        thread.start()
+        api = LiveServer(base_settings(tmp_path / "api", url)).start()
+        try:
+            (first,) = enqueue(_env(url, tmp_path / "s"), compiler.toolchain.id, [variant(uuid.uuid4().hex[:8])])
+            wait_for(lambda: builds(_env(url, tmp_path / "s"), [first])[0].stage == "generating code",
+                     timeout=120, what="the build to start compiling")
+            pg.stop()
+            time.sleep(20)
+            assert thread.is_alive()
+            health = httpx.get(f"{api.url}/healthz", timeout=30)
+            assert health.status_code == 503 and health.json()["error"]["details"]["dependency"] == "database"
+            pg.start()
+            wait_for(lambda: builds(_env(url, tmp_path / "s"), [first])[0].status == BuildStatus.SUCCEEDED,
+                     timeout=300, what="the build begun before the outage")
+            assert builds(_env(url, tmp_path / "s"), [first])[0].attempts == 1  # recorded, not compiled again
+            assert "trying again in" in caplog.text and "OperationalError" in caplog.text
+            wait_for(lambda: httpx.get(f"{api.url}/healthz", timeout=30).status_code == 200, timeout=60,
+                     what="the API to see its database again")
+            (second,) = enqueue(_env(url, tmp_path / "s"), compiler.toolchain.id, [variant(uuid.uuid4().hex[:8])])
+            wait_for(lambda: builds(_env(url, tmp_path / "s"), [second])[0].status == BuildStatus.SUCCEEDED,
+                     timeout=300, what="a build after the outage")
+            with db.make_sessionmaker(engine := db.make_engine(url))() as s:  # its heartbeat tells of the retries
+                (row,) = workers.by_toolchain(s)
+                assert row.live == 1 and row.retries >= 1, row
+            engine.dispose()
+        finally:
+            api.stop()
+            worker.request_stop()
+            thread.join(timeout=120)
     assert not thread.is_alive() and worker.processed == 2
 
 
@@ -148,13 +151,56 @@ def test_a_killed_embedded_worker_is_restarted_and_its_sandboxes_die(tmp_path: P
         wait_for(lambda: any(b"bwrap" in Path(f"/proc/{c}/cmdline").read_bytes() for c in _children(worker)),
                  timeout=60, what="the worker's spare code generation sandbox")
         sandboxes = [c for c in _children(worker) if b"bwrap" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        health = httpx.get(f"{server.url}/healthz").json()
+        assert health["status"] == "ok" and health["workers"][0]["live_workers"] == 1, health
+        work = registry_home / "cache" / "work"
+        assert any(f"-{worker}-" in p.name for p in work.iterdir())  # its spare's work folder
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: "restarted" in server.log_text(), timeout=60, what="the restart")
+        wait_for(lambda: not any(f"-{worker}-" in p.name for p in work.iterdir()), timeout=60,
+                 what="the restarted worker to remove the dead one's work folders")
+        assert "nestml_registry_worker_restarts_total 1.0" in httpx.get(f"{server.url}/metrics").text
         wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in sandboxes), timeout=30,
                  what="the dead worker's sandboxes to go")
         src = tmp_path / "after_restart.nestml"
         src.write_text(TINY.replace("model tiny_neuron:", "model tiny_after_restart_neuron:"))
         pushed = server.cli("push", str(src), "--wait", "--json")
         assert pushed.returncode == 0 and json.loads(pushed.stdout)["status"] == "succeeded", pushed.stderr
+    finally:
+        server.stop()
+
+
+def test_a_damaged_artifact_is_repaired_by_store_verify_and_pulled_again(tmp_path: Path, registry_home: Path) -> None:
+    """Real module, real worker: the stored file corrupted; ``store verify --repair`` restores it from the
+    worker's build cache; then deleted together with the cache's copy, so repair queues its build, which
+    compiles again to the very same bytes (same build key, same module) and stores them."""
+    server = start_server(tmp_path / "srv", registry_home)
+    try:
+        src = tmp_path / "repair_me.nestml"
+        src.write_text(TINY.replace("model tiny_neuron:", f"model tiny_repair_{uuid.uuid4().hex[:6]}_neuron:"))
+        pushed = server.cli("push", str(src), "--wait", "--json")
+        build = json.loads(pushed.stdout)
+        assert pushed.returncode == 0 and build["status"] == "succeeded", pushed.stderr
+        sha, model = build["module"]["sha256"], build["models"][0]["name"]
+        (stored,) = (server.home / "artifacts" / sha[:2] / sha).iterdir()
+        stored.write_bytes(stored.read_bytes()[:-100] + b"\0" * 100)
+        fresh = {"NESTML_REGISTRY_MODULE_CACHE": str(tmp_path / "pulled")}
+        refused = server.cli("pull", model, **fresh)
+        assert refused.returncode != 0 and "corrupt" in refused.stderr and "Traceback" not in refused.stderr
+
+        repaired = server.cli("store", "verify", "--repair")
+        assert repaired.returncode == 0 and "restored from" in repaired.stdout, repaired.stderr
+        assert server.cli("pull", model, **fresh).returncode == 0
+
+        stored.unlink()
+        (cached,) = (registry_home / "cache" / "modules" / sha).iterdir()
+        cached.unlink()
+        repaired = server.cli("store", "verify", "--repair")
+        assert repaired.returncode == 0 and f"rebuild queued (build {build['id']})" in repaired.stdout, repaired.stderr
+        rebuilt = server.cli("build", str(build["id"]), "--wait", "--json")
+        assert json.loads(rebuilt.stdout)["module"]["sha256"] == sha, rebuilt.stdout[-2000:]
+        again = server.cli("pull", model, NESTML_REGISTRY_MODULE_CACHE=str(tmp_path / "pulled-again"))
+        assert again.returncode == 0, again.stderr
+        assert server.cli("store", "verify").returncode == 0
     finally:
         server.stop()

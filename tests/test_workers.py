@@ -124,7 +124,7 @@ def test_build_that_keeps_killing_workers_ends_failed(env: dict[str, str], compi
     finish(start_worker(env, "--burst"))
     (build,) = builds(env, [build_id])
     assert build.status == BuildStatus.FAILED
-    assert "killed its worker 1 times" in build.error
+    assert "lost its worker 1 times" in build.error
 
 
 def test_sigterm_then_restart_finishes_every_build(env: dict[str, str], compiler: Compiler) -> None:

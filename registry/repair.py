@@ -1,0 +1,121 @@
+"""Every stored module checked against its sha256, and the damaged ones repaired.
+
+    report = verify_store(sessions, store, repair=True, copies=[cache_dir])
+
+A module is damaged when its file is missing or its bytes no longer hash to its sha256. Repair takes,
+in this order: a good copy (right sha256) in one of ``copies`` (the local build caches of compile
+workers: ``<cache>/modules/<sha256>/<file>``), stored again through the store's temporary file and
+rename; else the build that made it, queued again: the same build key gives the same module, which
+the worker stores again (a worker whose cache holds it stores that copy without compiling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry import queue
+from registry.errors import CorruptArtifact, InvalidInput, NotFound
+from registry.store import ArtifactStore
+from registry.tables import Build, BuildStatus, Module
+
+logger = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Damage:
+    sha256: str
+    name: str
+    state: str  # "missing" or "corrupt"
+    action: str  # what repair did ("" without --repair)
+
+
+@dataclass
+class Report:
+    checked: int = 0
+    damaged: list[Damage] = field(default_factory=list)
+
+    @property
+    def unrepaired(self) -> list[Damage]:
+        return [d for d in self.damaged if not d.action.startswith(("restored", "rebuild"))]
+
+
+def state_of(store: ArtifactStore, location: str) -> str | None:
+    """None when the stored file is intact, else ``"missing"`` or ``"corrupt"``."""
+    try:
+        store.open_verified(location)
+    except NotFound:
+        return "missing"
+    except (CorruptArtifact, InvalidInput):
+        return "corrupt"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_copy(copies: Sequence[Path], sha256: str, filename: str) -> Path | None:
+    """A file of ``sha256`` named ``filename`` in one of the build caches ``copies``."""
+    for root in copies:
+        candidate = Path(root) / "modules" / sha256 / filename
+        try:
+            if candidate.is_file() and not candidate.is_symlink() and _sha256(candidate) == sha256:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def requeue_builder(session: Session, module_id: int, why: str) -> str | None:
+    """Queue again the newest build that made the module; what was done, or None when no build made it."""
+    build = session.execute(select(Build.id, Build.status).where(Build.module_id == module_id)
+                            .order_by(Build.id.desc()).limit(1)).first()
+    if build is None:
+        return None
+    if build.status in (BuildStatus.QUEUED, BuildStatus.RUNNING):
+        return f"rebuild already queued (build {build.id})"
+    queue.requeue(session, build.id, why)
+    return f"rebuild queued (build {build.id})"
+
+
+def _repair(sessions: sessionmaker[Session], store: ArtifactStore, module: tuple[int, str, str, str],
+            copies: Sequence[Path]) -> str:
+    module_id, sha, _, location = module
+    filename = location.rsplit("/", 1)[-1]
+    copy = find_copy(copies, sha, filename)
+    if copy is not None:
+        stored = store.put_file(copy, filename)
+        if stored.sha256 == sha and state_of(store, location) is None:
+            return f"restored from {copy}"
+    with sessions.begin() as s:
+        done = requeue_builder(s, module_id, "queued again: its module was damaged in the artifact store")
+    return done or "not repaired: no build made it; push its sources again"
+
+
+def verify_store(sessions: sessionmaker[Session], store: ArtifactStore, *, repair: bool = False,
+                 copies: Sequence[Path] = ()) -> Report:
+    """Re-hash every registered module's file; with ``repair``, restore or rebuild the damaged ones."""
+    with sessions() as s:
+        modules = [(m.id, m.sha256, m.name, m.location) for m in s.scalars(select(Module).order_by(Module.id))]
+    report = Report()
+    for module in modules:
+        report.checked += 1
+        state = state_of(store, module[3])
+        if state is None:
+            continue
+        action = _repair(sessions, store, module, copies) if repair else ""
+        logger.warning("module %s (%s) is %s%s", module[1], module[2], state, f": {action}" if action else "")
+        report.damaged.append(Damage(module[1], module[2], state, action))
+    return report

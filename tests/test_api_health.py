@@ -1,0 +1,145 @@
+"""Truthful health: live compile workers per toolchain (from their heartbeats), ``degraded`` when queued
+builds have nobody to run them, a push document (and the CLI) that warns of it; and the repair of a
+damaged module: ``store verify --repair`` and a push with ``retry``. Real server, real database; the
+workers' heartbeats are written the way ``service.worker.Worker`` writes them, nothing compiles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from api_support import Api, api_fixture, model_for, sha256_of, tag, tiny
+
+from registry import queue, workers
+from registry.repair import verify_store
+from registry.tables import BuildStatus
+
+api = api_fixture()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _beat(api: Api, toolchain: str, worker_id: str, alive_for: float = 60.0) -> None:
+    with api.sessions.begin() as s:
+        workers.beat(s, workers.Beat(worker_id, toolchain, "test-host", os.getpid(), alive_for, retries=2))
+
+
+def _row(health: dict, toolchain: str) -> dict:
+    return next(r for r in health["workers"] if r["toolchain"] == toolchain)
+
+
+def test_health_counts_live_workers_and_says_degraded_when_builds_are_stranded(api: Api) -> None:
+    toolchain = api.register_toolchain()
+    build = api.post_build([tiny(tag())], toolchain=toolchain)
+    assert build.status_code == 202
+    (warning,) = build.json()["warnings"]
+    assert toolchain in warning and "nestml-registry worker" in warning and "none has reported yet" in warning
+    health = api.client.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert any(toolchain in p and "no live compile worker" in p for p in health["problems"])
+    assert _row(health, toolchain) == {"toolchain": toolchain, "live_workers": 0, "queued": 1, "running": 0,
+                                       "last_alive": None, "worker_retries": 0}
+
+    worker_id = f"w-{tag()}"
+    _beat(api, toolchain, worker_id)
+    health = api.client.get("/healthz").json()
+    assert _row(health, toolchain)["live_workers"] == 1 and _row(health, toolchain)["worker_retries"] == 2
+    assert not any(toolchain in p for p in health["problems"])
+    assert api.client.get(f"/v1/builds/{build.json()['id']}").json()["warnings"] == []
+    metrics = api.client.get("/metrics").text
+    assert f'nestml_registry_workers_live{{toolchain="{toolchain}"}} 1.0' in metrics
+
+    with api.sessions.begin() as s:
+        workers.stopped(s, worker_id)
+    (warning,) = api.client.get(f"/v1/builds/{build.json()['id']}").json()["warnings"]
+    assert "none has been since" in warning
+    assert api.client.get("/healthz").json()["status"] == "degraded"
+    with api.sessions.begin() as s:  # the stranded build ends: the toolchain is no longer a problem
+        queue.claim(s, "someone", [toolchain], 60)
+        queue.finish(s, build.json()["id"], "someone", BuildStatus.FAILED, [], None)
+    assert not any(toolchain in p for p in api.client.get("/healthz").json()["problems"])
+
+
+def test_the_cli_prints_the_warning_of_a_push_nobody_will_build(api: Api, tmp_path: Path) -> None:
+    toolchain = api.register_toolchain()
+    name, text = tiny(tag())
+    (tmp_path / name).write_bytes(text)
+    env = dict(os.environ, NESTML_REGISTRY_URL=api.url, NESTML_REGISTRY_HOME=str(tmp_path / "home"))
+    done = subprocess.run([sys.executable, "-m", "service.cli", "push", name, "--toolchain", toolchain],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "warning: queued, but no compile worker for the toolchain" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _damaged_module(api: Api) -> tuple[dict, str, Path, str]:
+    """A succeeded build whose stored module has then been damaged: (build, sha256, its file, its tag)."""
+    toolchain = api.register_toolchain()
+    t = tag()
+    build = api.post_build([tiny(t)], toolchain=toolchain).json()
+    content = f"module bytes {t}".encode() * 100
+    sha = api.succeed(build["id"], toolchain, [model_for(t)], content)
+    (path,) = (api.store.root / sha[:2] / sha).iterdir()
+    path.write_bytes(b"flipped" + content[7:])
+    return build, sha, path, t
+
+
+def test_a_push_with_retry_rebuilds_a_succeeded_build_whose_module_is_damaged(api: Api) -> None:
+    build, sha, _, t = _damaged_module(api)
+    artifact = api.client.get(f"/v1/modules/{sha}/artifact")
+    assert artifact.status_code == 500 and artifact.json()["error"]["code"] == "corrupt_artifact"
+    assert str(api.store.root) not in artifact.text  # no server paths for anyone
+    assert "store verify --repair" in artifact.json()["error"]["message"]
+    again = api.post_build([tiny(t)], toolchain=build["toolchain"])
+    assert again.status_code == 200 and again.json()["status"] == "succeeded"  # without retry: as it is
+    retried = api.post_build([tiny(t)], toolchain=build["toolchain"], retry=True)
+    assert retried.status_code == 202, retried.text
+    assert (retried.json()["id"], retried.json()["status"]) == (build["id"], "queued")
+    assert retried.json()["stage"] == "queued again: its module was corrupt in the artifact store"
+    # a worker builds it again: the same build key gives the same module, which it stores again
+    assert api.succeed(build["id"], build["toolchain"], [model_for(t)], f"module bytes {t}".encode() * 100) == sha
+    repaired = api.client.get(f"/v1/modules/{sha}/artifact")
+    assert repaired.status_code == 200 and sha256_of(repaired.content) == sha
+    assert api.client.get(f"/v1/builds/{build['id']}").json()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("with_copy", [True, False])
+def test_store_verify_repairs_from_a_cache_copy_or_queues_the_build(api: Api, tmp_path: Path, with_copy: bool) -> None:
+    build, sha, path, _ = _damaged_module(api)
+    copies = []
+    if with_copy:
+        cache = tmp_path / "cache"
+        (cache / "modules" / sha).mkdir(parents=True)
+        (cache / "modules" / sha / path.name).write_bytes(b"module " + path.read_bytes()[7:])
+        copies = [tmp_path / "empty", cache]
+    found = verify_store(api.sessions, api.store)
+    assert [(d.sha256, d.state, d.action) for d in found.damaged if d.sha256 == sha] == [(sha, "corrupt", "")]
+    repaired = verify_store(api.sessions, api.store, repair=True, copies=copies)
+    (damage,) = [d for d in repaired.damaged if d.sha256 == sha]
+    if with_copy:
+        assert damage.action.startswith("restored from")
+        assert api.client.get(f"/v1/modules/{sha}/artifact").status_code == 200
+        assert not [d for d in verify_store(api.sessions, api.store).damaged if d.sha256 == sha]
+    else:
+        assert damage.action == f"rebuild queued (build {build['id']})"
+        assert api.client.get(f"/v1/builds/{build['id']}").json()["status"] == "queued"
+
+
+def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, tmp_path: Path) -> None:
+    _, sha, path, _ = _damaged_module(api)
+    path.unlink()
+    env = dict(os.environ, NESTML_REGISTRY_DATABASE_URL=api.server.settings.database_url,
+               NESTML_REGISTRY_STORE=str(api.store.root), NESTML_REGISTRY_HOME=str(tmp_path / "home"),
+               NESTML_REGISTRY_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify", "--json"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert {"sha256": sha, "name": path.stem, "state": "missing", "action": ""} in report["damaged"]
+    repaired = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify", "--repair"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "rebuild queued" in repaired.stdout and "Traceback" not in repaired.stderr
