@@ -11,7 +11,6 @@ the worker stores again (a worker whose cache holds it stores that copy without 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +19,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from compiler.atomic import sha256_file
 from registry import queue
 from registry.errors import CorruptArtifact, InvalidInput, NotFound
 from registry.store import ArtifactStore
 from registry.tables import Build, BuildStatus, Module
 
 logger = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,12 @@ def state_of(store: ArtifactStore, location: str) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def find_copy(copies: Sequence[Path], sha256: str, filename: str) -> Path | None:
     """A file of ``sha256`` named ``filename`` in one of the build caches ``copies``."""
     for root in copies:
         candidate = Path(root) / "modules" / sha256 / filename
         try:
-            if candidate.is_file() and not candidate.is_symlink() and _sha256(candidate) == sha256:
+            if candidate.is_file() and not candidate.is_symlink() and sha256_file(candidate) == sha256:
                 return candidate
         except OSError:
             continue
