@@ -231,6 +231,29 @@ def _build_info(build: Build) -> dict[str, Any]:
             "stage": build.stage}
 
 
+def _resolve_quickly(session: Session, ref_name: str, wanted: int | None, toolchain: str) -> Resolution | None:
+    """The common case in one query of plain rows: the version exists and has a module for the toolchain.
+    None otherwise (:func:`resolve` then finds out what exists instead, to say so)."""
+    newest = select(ModelVersion.name, func.max(ModelVersion.version).label("version")) \
+        .where(ModelVersion.name.in_([ref_name, ref_name + DEFAULT_SUFFIX])).group_by(ModelVersion.name)
+    if wanted is not None:
+        newest = select(ModelVersion.name, ModelVersion.version) \
+            .where(ModelVersion.name.in_([ref_name, ref_name + DEFAULT_SUFFIX]), ModelVersion.version == wanted)
+    chosen = newest.subquery()
+    rows = session.execute(
+        select(ModelVersion.name, ModelVersion.version, ModelVersion.kind, Module.sha256, Module.name, Module.location)
+        .join(chosen, (chosen.c.name == ModelVersion.name) & (chosen.c.version == ModelVersion.version))
+        .join(ModelModule, (ModelModule.model_version_id == ModelVersion.id) & (ModelModule.toolchain == toolchain))
+        .join(Module, Module.id == ModelModule.module_id)).all()
+    exact = [r for r in rows if r[0] == ref_name]
+    if not exact and rows and session.get(ModelName, ref_name) is None:  # NAME for NAME_nestml
+        exact = rows
+    if not exact:
+        return None
+    name, version, kind, sha, module_name, location = exact[0]
+    return Resolution(name, version, kind, sha, module_name, location, toolchain)
+
+
 def _find_name(session: Session, name: str) -> str | None:
     for candidate in (name, name + DEFAULT_SUFFIX):
         if session.get(ModelName, candidate) is not None:
@@ -285,6 +308,9 @@ def resolve(session: Session, reference: str, toolchain: str) -> Resolution:
     """The module to load for ``reference`` on ``toolchain``: the newest version unless ``@VERSION``.
     Raises :class:`ResolveError` whose message and ``details`` say what exists instead."""
     ref_name, wanted = parse_reference(reference)
+    found = _resolve_quickly(session, ref_name, wanted, toolchain)
+    if found is not None:
+        return found
     name = _find_name(session, ref_name)
     if name is None:
         raise _unknown_name(session, reference, ref_name, toolchain)

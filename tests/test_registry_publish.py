@@ -169,6 +169,29 @@ def test_resolve(sessions: sessionmaker[Session]) -> None:
         assert (old.version, old.module_sha256, old.module_name) == (1, first.module.sha256, first.module.name)
 
 
+def test_the_quick_resolution_agrees_with_the_full_one(sessions: sessionmaker[Session],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name as given wins over its _nestml form, also when only the _nestml form has a module here."""
+    with sessions.begin() as s:
+        published_build(s, files=izh_files(0), models=[model_dict()])
+        published_build(s, files=izh_files(1), models=[model_dict()])
+        published_build(s, files=izh_files(2), models=[model_dict("custom_izh_neuron")], suffix="",
+                        toolchain=OTHER_TOOLCHAIN, module="custom_izh_neuron_module")
+
+    def outcome(ref: str, toolchain: str) -> object:
+        with sessions() as s:
+            try:
+                return queries.resolve(s, ref, toolchain)
+            except ResolveError as exc:
+                return exc.message
+
+    refs = ["custom_izh_neuron", IZH, "custom_izh_neuron@1", f"{IZH}@2", f"{IZH}@9", "zebra"]
+    quick = {(r, t): outcome(r, t) for r in refs for t in (TOOLCHAIN, OTHER_TOOLCHAIN)}
+    monkeypatch.setattr(queries, "_resolve_quickly", lambda *args: None)
+    assert quick == {(r, t): outcome(r, t) for r in refs for t in (TOOLCHAIN, OTHER_TOOLCHAIN)}
+    assert isinstance(quick[("custom_izh_neuron", TOOLCHAIN)], str)  # the bare name has no module there
+
+
 def test_resolve_errors_say_what_exists(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         published_build(s, files=izh_files(0), models=[model_dict()])
