@@ -193,8 +193,15 @@ def prepare(url: str, home: Path) -> None:
     if is_sqlite(url):
         home.mkdir(parents=True, exist_ok=True)
         upgrade(url)
-    else:
+        return
+    try:
         require_current(url)
+    except OperationalError as exc:
+        raise RegistryError(
+            f"cannot reach the database {_parse_url(url).render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0]}; check that the database server runs and the URL "
+            "(NESTML_REGISTRY_DATABASE_URL) is right"
+        ) from exc
 
 
 def insert_ignoring_conflicts(session: Session, entity: Any, rows: list[dict[str, Any]],

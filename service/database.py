@@ -23,7 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry.db import make_engine, make_sessionmaker
+from registry.db import is_sqlite, make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def api_engine(url: str, connections: int, wait_seconds: float) -> Engine:
     longer than the wait for a thread, and on PostgreSQL a connect timeout, so a database that does not
     answer is reported in seconds rather than after TCP gives up."""
     kwargs: dict[str, Any] = {"pool_size": connections, "max_overflow": 0, "pool_timeout": wait_seconds}
-    if not url.startswith("sqlite"):
+    if not is_sqlite(url):
         kwargs["connect_args"] = {"connect_timeout": max(1, int(wait_seconds))}
     return make_engine(url, **kwargs)
 

@@ -247,13 +247,13 @@ class Worker:
                 self.record(claimed, result)
                 return
             except SQLAlchemyError as exc:
-                if self.stopping.is_set() or time.monotonic() > deadline:
+                if time.monotonic() > deadline:
                     raise
                 delay = backoff.next()
                 self.retries, self.last_error = self.retries + 1, _short(exc)
                 logger.error("worker %s: recording build %d failed (%s); trying again in %.0f s", self.id,
                              claimed.id, self.last_error, delay)
-                self.stopping.wait(delay)
+                time.sleep(delay)  # also after SIGTERM: a stopping worker finishes its build, recording included
 
     def compile(self, claimed: Claimed, progress) -> BuildResult | str:
         """The compiler's result, or the reason the stored request cannot be compiled."""

@@ -143,3 +143,12 @@ def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, 
                               capture_output=True, text=True, timeout=120)
     assert repaired.returncode == 0, repaired.stderr
     assert "rebuild queued" in repaired.stdout and "Traceback" not in repaired.stderr
+
+
+def test_store_verify_on_a_database_that_does_not_answer_says_so_in_one_line(tmp_path: Path) -> None:
+    env = dict(os.environ, NESTML_REGISTRY_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
+               NESTML_REGISTRY_HOME=str(tmp_path / "home"))
+    done = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot reach the database" in done.stderr and "NESTML_REGISTRY_DATABASE_URL" in done.stderr
