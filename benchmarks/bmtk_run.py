@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bmtk_networks import FIVE_LINES, build_izhikevich_network, read_spikes  # noqa: E402
@@ -58,7 +59,7 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_URL=url, PYNEST_QUIET="1",
                OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"],
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     for _ in range(1500):
         try:
@@ -77,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nmlsim-"))
     server, _url, env = start_server(work / "home")
-    cli = [sys.executable, "-m", "service.cli"]
+    cli = CLI
     try:
         push = subprocess.run([*cli, "push", str(MODEL), "--wait", "--json"], env=env, cwd=ROOT, capture_output=True,
                               text=True, timeout=900)

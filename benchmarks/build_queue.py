@@ -28,13 +28,15 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from compiler.pch import PchBuild
-from compiler.request import BuildRequest
-from compiler.sources import Source
-from compiler.toolchain import detect
-from registry import db, queue
-from registry.tables import BuildStatus
-from service.submit import submit
+from nestml_registry.compiler.pch import PchBuild
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.sources import Source
+from nestml_registry.compiler.toolchain import detect
+from nestml_registry.registry import db, queue
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.submit import submit
+
+CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
 
 PG_ADMIN = os.environ.get("NESTML_REGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TOOLCHAIN = "bench-toolchain"
@@ -127,7 +129,7 @@ def compile_batch(models: list[Path], workers: int, root: Path, shared: Path) ->
     engine.dispose()
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_CCACHE="0")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "service.cli", "worker", "--burst", "--concurrency", str(workers)],
+    subprocess.run([*CLI, "worker", "--burst", "--concurrency", str(workers)],
                    env=env, check=True, capture_output=True)
     wall = time.perf_counter() - t0
     engine = db.make_engine(url)

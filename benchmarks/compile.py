@@ -26,16 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiler.pch import PchBuild
-from compiler.pipeline import Compiler, CompilerConfig
-from compiler.request import BuildRequest
-from compiler.sandbox import SandboxConfig
-from compiler.sources import Source
-from compiler.toolchain import detect, nest_config_prefix
+from nestml_registry.compiler.pch import PchBuild
+from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.sandbox import SandboxConfig
+from nestml_registry.compiler.sources import Source
+from nestml_registry.compiler.toolchain import detect, nest_config_prefix
 
+CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
 NESTML_PLAIN = r"""
 import sys
 from pynestml.codegeneration.nest_code_generator_utils import NESTCodeGeneratorUtils
+
 module, neuron = NESTCodeGeneratorUtils.generate_code_for(sys.argv[1], target_path=sys.argv[2],
         logging_level="ERROR", codegen_opts={"nest_path": sys.argv[3]})[:2]
 assert module and neuron, "nothing generated"
@@ -118,7 +120,7 @@ def main() -> None:
             (home / "cache").symlink_to(cold_cache)
             detect(cold_cache)  # a CLI run on a machine that has compiled before knows its toolchain
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "service.cli", "compile", str(model)], check=True,
+            subprocess.run([*CLI, "compile", str(model)], check=True,
                            capture_output=True, env=dict(os.environ, NESTML_REGISTRY_HOME=str(home)),
                            cwd=Path(__file__).resolve().parent.parent)
             t_cli = time.perf_counter() - start

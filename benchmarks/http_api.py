@@ -36,6 +36,8 @@ from pathlib import Path
 import httpx
 from load_waves import Wave, run_wave
 
+CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "examples" / "custom_izh_neuron.nestml"
 
@@ -86,7 +88,7 @@ def curl_downloads(url: str, sha: str, size: int, total: int, clients: int, work
 
 
 def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers",
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers",
                                str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     for _ in range(600):
         try:
@@ -154,7 +156,7 @@ def postgres_env(base: dict[str, str], admin_url: str, cache: Path) -> dict[str,
     home = Path(tempfile.mkdtemp(prefix="nmlservice-pg-"))
     env = dict(base, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_DATABASE_URL=url,
                NESTML_REGISTRY_CACHE=str(cache))
-    subprocess.run([sys.executable, "-m", "service.cli", "db", "upgrade"], env=env, check=True, cwd=ROOT,
+    subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     return env
 
@@ -172,7 +174,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home))
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"],
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         with httpx.Client(base_url=url, timeout=60) as client:

@@ -3,7 +3,7 @@
 Two ways, both argument lists with one time limit and the output in the build log:
 
 - :func:`build_direct`, for a toolchain whose compiler flags we know ourselves (the PyPI wheel, with
-  the ``nest-config`` that :mod:`compiler.toolchain` writes): each generated ``.cpp`` compiled in
+  the ``nest-config`` that :mod:`nestml_registry.compiler.toolchain` writes): each generated ``.cpp`` compiled in
   parallel, largest first, then linked, with exactly the commands the CMake project NESTML writes
   would run (``CMakeFiles/*/flags.make`` and ``link.txt``), but without configuring CMake (0.3 s)
   and without make.
@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.diagnostics import Diagnostic, first_cxx_error
-from compiler.steps import StepResult
-from compiler.toolchain import Toolchain
-from compiler.workspace import Workspace
+from nestml_registry.compiler.diagnostics import Diagnostic, first_cxx_error
+from nestml_registry.compiler.steps import StepResult
+from nestml_registry.compiler.toolchain import Toolchain
+from nestml_registry.compiler.workspace import Workspace
 
 
 @dataclass(frozen=True)

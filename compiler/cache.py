@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler.atomic import copy_atomic, sha256_file, write_atomic
-from compiler.result import BuildResult
+from nestml_registry.compiler.atomic import copy_atomic, sha256_file, write_atomic
+from nestml_registry.compiler.result import BuildResult
 
 if TYPE_CHECKING:
-    from compiler.workspace import Workspace
+    from nestml_registry.compiler.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

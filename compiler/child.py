@@ -1,5 +1,5 @@
-"""What the child-process entry points (:mod:`compiler.codegen`, :mod:`compiler.introspect`) share:
-how they hand their result to the parent and how they end."""
+"""What the child-process entry points (:mod:`nestml_registry.compiler.codegen`,
+:mod:`nestml_registry.compiler.introspect`) share: how they hand their result to the parent and how they end."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The two Python child steps of a build, as the parent drives them: NESTML's code generation
-(:mod:`compiler.codegen`) and the NEST load check (:mod:`compiler.introspect`), each sandboxed in the
-build's work folder, with their outputs read back and checked, and limits turned into diagnostics.
+(:mod:`nestml_registry.compiler.codegen`) and the NEST load check (:mod:`nestml_registry.compiler.introspect`),
+each sandboxed in the build's work folder, with their outputs read back and checked, and limits turned into diagnostics.
 """
 
 from __future__ import annotations
@@ -15,22 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.cache import LocalCache
-from compiler.diagnostics import Diagnostic
-from compiler.outputs import OutputError
-from compiler.request import BuildRequest
-from compiler.sandbox import GiB, Limits, Sandbox
-from compiler.sanitise import Sanitised
-from compiler.steps import EarlyStep, StepResult
-from compiler.toolchain import Toolchain, nest_config_prefix
-from compiler.work_folders import owner_prefix
-from compiler.workspace import Workspace
+from nestml_registry.compiler.cache import LocalCache
+from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.outputs import OutputError
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.sandbox import GiB, Limits, Sandbox
+from nestml_registry.compiler.sanitise import Sanitised
+from nestml_registry.compiler.steps import EarlyStep, StepResult
+from nestml_registry.compiler.toolchain import Toolchain, nest_config_prefix
+from nestml_registry.compiler.work_folders import owner_prefix
+from nestml_registry.compiler.workspace import Workspace
 
 if TYPE_CHECKING:
-    from compiler.pipeline import CompilerConfig
+    from nestml_registry.compiler.pipeline import CompilerConfig
 
 _OOM_RE = re.compile(r"out of memory|virtual memory exhausted|std::bad_alloc|Cannot allocate memory|MemoryError")
 _IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# the child steps, run as python -m MODULE
+CODEGEN, INTROSPECT = "nestml_registry.compiler.codegen", "nestml_registry.compiler.introspect"
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,14 @@ def _signal_of(step: StepResult) -> int | None:
 class CodegenRunner:
     """Runs NESTML for a build, in a fresh process each time (with ``warm_codegen``, one started early)."""
 
-    def __init__(self, config: CompilerConfig, cache: LocalCache, sandbox: Sandbox, toolchain: Toolchain,
-                 package_root: Path) -> None:
+    def __init__(self, config: CompilerConfig, cache: LocalCache, sandbox: Sandbox, toolchain: Toolchain) -> None:
         self.config, self.cache, self.sandbox, self.toolchain = config, cache, sandbox, toolchain
         # a fixed hash seed: NESTML orders some names through sets, and the same source should give
         # the same C++ (reproducible modules, ccache hits)
-        path = [str(package_root), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        self.env = {"PYTHONPATH": os.pathsep.join(path), "PYTHONHASHSEED": "0"}
+        # (the children import this package the way the parent does, through site-packages)
+        self.env = {"PYTHONHASHSEED": "0"}
+        if os.environ.get("PYTHONPATH"):
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         self._spare: tuple[Workspace, EarlyStep] | None = None
         self._taken: tuple[Workspace, EarlyStep] | None = None
 
@@ -97,7 +100,7 @@ class CodegenRunner:
 
     def _start_spare(self) -> tuple[Workspace, EarlyStep]:
         ws = self._new_workspace(owner_prefix("spare"))
-        step = ws.early("codegen", [sys.executable, "-m", "compiler.codegen", "--stdin"],
+        step = ws.early("codegen", [sys.executable, "-m", CODEGEN, "--stdin"],
                         log=ws.path.with_name(ws.path.name + ".log"), cpu_seconds=self.config.codegen_timeout + 60)
         return ws, step
 
@@ -146,7 +149,7 @@ class CodegenRunner:
             _append(spare.log, log)
             self._taken = None
         else:
-            step = ws.run("codegen", [sys.executable, "-m", "compiler.codegen", str(ws.path / "job.json"),
+            step = ws.run("codegen", [sys.executable, "-m", CODEGEN, str(ws.path / "job.json"),
                                       str(result_path)], log=log, timeout=timeout)
         return self._outcome(step, ws, log)
 
@@ -227,7 +230,7 @@ class Loader:
 
     def __init__(self, ws: Workspace, log: Path, timeout: float) -> None:
         self.ws, self.timeout = ws, timeout
-        argv = [sys.executable, "-m", "compiler.introspect", "--stdin", str(ws.path / "introspect.json")]
+        argv = [sys.executable, "-m", INTROSPECT, "--stdin", str(ws.path / "introspect.json")]
         self.step = ws.early("load", argv, log=log, cpu_seconds=timeout + 60)
 
     def run(self, module: Path) -> dict:

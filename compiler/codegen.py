@@ -4,11 +4,11 @@
     python -m compiler.codegen --stdin      (a warm spare: imports pynestml, then reads one JSON line
                                              {"job", "result", "cwd"} from stdin; none: exits)
 
-This is the only place (with :mod:`compiler.introspect`) that imports ``pynestml``. NESTML keeps
+This is the only place (with :mod:`nestml_registry.compiler.introspect`) that imports ``pynestml``. NESTML keeps
 process-wide state and may call ``sys.exit``, so each build gets a fresh process. Two things in
 NESTML are replaced here: its builder (the C++ is compiled afterwards as our own steps, see
-:mod:`compiler.build`) and its NEST version probe (we know the version from the toolchain); two of
-its hot spots get exact fixes (:mod:`compiler.nestml_patches`).
+:mod:`nestml_registry.compiler.build`) and its NEST version probe (we know the version from the toolchain); two of
+its hot spots get exact fixes (:mod:`nestml_registry.compiler.nestml_patches`).
 
 The job names the files (already written under the work directory with safe names) and the
 display name of each; the result holds diagnostics in our record shape and what the generated
@@ -26,8 +26,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from compiler import nestml_patches
-from compiler.child import collect_garbage_rarely, exit_now, write_result
+from nestml_registry.compiler import nestml_patches
+from nestml_registry.compiler.child import collect_garbage_rarely, exit_now, write_result
 
 _START_RE = re.compile(r'^Start processing "(.*)"!$')
 _DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated": the errors say it already
@@ -111,7 +111,7 @@ class _Frontend:
 
 def _declarations(blocks: list[Any]) -> list[dict]:
     """Declared variables; their descriptions are the source's comments on ``line``, which code
-    generation never sees (the parent adds them, see :mod:`compiler.sanitise`)."""
+    generation never sees (the parent adds them, see :mod:`nestml_registry.compiler.sanitise`)."""
     out = []
     for block in blocks:
         for decl in block.get_declarations():

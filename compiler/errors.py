@@ -1,7 +1,7 @@
 """Errors of the compiler package.
 
 A compile that fails because of the *model* is not an exception: it is a failed
-:class:`~compiler.result.BuildResult` with diagnostics. These exceptions are for
+:class:`~nestml_registry.compiler.result.BuildResult` with diagnostics. These exceptions are for
 inputs that cannot be compiled at all and for a broken toolchain.
 """
 

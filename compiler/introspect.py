@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from compiler.child import exit_now, write_result
+from nestml_registry.compiler.child import exit_now, write_result
 
 
 def _jsonable(value: object) -> object:

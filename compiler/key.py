@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from compiler.request import BuildRequest
+from nestml_registry.compiler.request import BuildRequest
 
 KEY_VERSION = 1
 
@@ -13,7 +13,7 @@ KEY_VERSION = 1
 def build_key(request: BuildRequest, toolchain_id: str) -> str:
     """Same sources, module name, suffix, pairs, weight variables and toolchain: same key, same module.
 
-    ``toolchain_id`` is :attr:`compiler.toolchain.Toolchain.id` (it carries the fingerprint), so a
+    ``toolchain_id`` is :attr:`nestml_registry.compiler.toolchain.Toolchain.id` (it carries the fingerprint), so a
     server that never imports NEST can compute the key for the toolchains its workers serve."""
     doc = {
         "v": KEY_VERSION,

@@ -19,8 +19,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from compiler.atomic import write_atomic
-from compiler.toolchain import Toolchain
+from nestml_registry.compiler.atomic import write_atomic
+from nestml_registry.compiler.toolchain import Toolchain
 
 logger = logging.getLogger(__name__)
 

@@ -15,25 +15,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import work_folders
-from compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
-from compiler.cache import LocalCache
-from compiler.children import CodegenRunner, Loader, limit_diagnostics
-from compiler.diagnostics import Diagnostic, has_errors
-from compiler.key import build_key
-from compiler.outputs import OutputError
-from compiler.pch import PchBuild
-from compiler.request import BuildRequest
-from compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
-from compiler.sandbox import Sandbox, SandboxConfig, python_paths
-from compiler.sanitise import Sanitised, sanitise
-from compiler.steps import default_jobs
-from compiler.toolchain import Toolchain, detect, nest_config_prefix
-from compiler.workspace import Workspace
+import nestml_registry
+from nestml_registry.compiler import work_folders
+from nestml_registry.compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
+from nestml_registry.compiler.cache import LocalCache
+from nestml_registry.compiler.children import CodegenRunner, Loader, limit_diagnostics
+from nestml_registry.compiler.diagnostics import Diagnostic, has_errors
+from nestml_registry.compiler.key import build_key
+from nestml_registry.compiler.outputs import OutputError
+from nestml_registry.compiler.pch import PchBuild
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
+from nestml_registry.compiler.sandbox import Sandbox, SandboxConfig, python_paths
+from nestml_registry.compiler.sanitise import Sanitised, sanitise
+from nestml_registry.compiler.steps import default_jobs
+from nestml_registry.compiler.toolchain import Toolchain, detect, nest_config_prefix
+from nestml_registry.compiler.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# what a child step imports of ours: this package and the namespace package above it (two folders in a
+# checkout installed in editable mode, one folder in site-packages otherwise)
+_CODE_DIRS = (Path(__file__).resolve().parent, Path(nestml_registry.__file__).resolve().parent)
 MAX_MODULE_BYTES = 512 * 1024 * 1024
 
 
@@ -77,10 +80,11 @@ class Compiler:
 
     @property
     def sandbox(self) -> Sandbox:
-        """The sandbox of every step: what it may read besides the system (see :mod:`compiler.sandbox`)."""
+        """The sandbox of every step: what it may read besides the system
+        (see :mod:`nestml_registry.compiler.sandbox`)."""
         if self._sandbox is None:
             tc = self.toolchain
-            readable = [*python_paths(), _PACKAGE_DIR, self.config.cache_dir / "toolchains",
+            readable = [*python_paths(), *_CODE_DIRS, self.config.cache_dir / "toolchains",
                         *(Path(d) for d in tc.include_dirs)]
             if tc.nest_config is not None:
                 readable.append(Path(tc.nest_config).resolve().parent.parent)
@@ -90,12 +94,12 @@ class Compiler:
     @property
     def codegen(self) -> CodegenRunner:
         if self._codegen is None:
-            self._codegen = CodegenRunner(self.config, self.cache, self.sandbox, self.toolchain, _PACKAGE_DIR.parent)
+            self._codegen = CodegenRunner(self.config, self.cache, self.sandbox, self.toolchain)
         return self._codegen
 
     def check_sandbox(self) -> None:
-        """Raise :class:`~compiler.sandbox.SandboxError` if build steps cannot be sandboxed here (checked
-        once per Compiler, before its first build)."""
+        """Raise :class:`~nestml_registry.compiler.sandbox.SandboxError` if build steps cannot be sandboxed
+        here (checked once per Compiler, before its first build)."""
         if not self._sandbox_checked:
             self.sandbox.check(self.cache.work_dir / "sandbox-check")
             self._sandbox_checked = True

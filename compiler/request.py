@@ -6,9 +6,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from compiler.diagnostics import Diagnostic
-from compiler.errors import InputError
-from compiler.sources import ModelDecl, Source
+from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.errors import InputError
+from nestml_registry.compiler.sources import ModelDecl, Source
 
 MODULE_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*module$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

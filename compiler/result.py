@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.diagnostics import Diagnostic
 
 SUCCEEDED, FAILED = "succeeded", "failed"
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.errors import ToolchainError
+from nestml_registry.compiler.errors import ToolchainError
 
 logger = logging.getLogger(__name__)
 

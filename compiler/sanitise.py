@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.diagnostics import Diagnostic
 
 # NESTML's STRING_LITERAL: '"' ('\\' (([ \t]+ ('\r'? '\n')?)|.) | ~[\\\r\n"])* '"'
 _STRING_RE = re.compile(r'"(?:\\(?:[ \t]+\r?\n?|.)|[^\\\r\n"])*"', re.DOTALL)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from compiler.errors import InputError
+from nestml_registry.compiler.errors import InputError
 
 MAX_SOURCE_BYTES = 1024 * 1024
 _MODEL_RE = re.compile(r"^[ \t]*model[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*:", re.MULTILINE)

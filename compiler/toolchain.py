@@ -22,8 +22,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from compiler.atomic import write_atomic
-from compiler.errors import ToolchainError
+from nestml_registry.compiler.atomic import write_atomic
+from nestml_registry.compiler.errors import ToolchainError
 
 logger = logging.getLogger(__name__)
 

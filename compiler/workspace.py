@@ -1,12 +1,12 @@
 """One build's work folder, and the sandbox every step of that build runs in.
 
     ws = Workspace.create(cache.work_dir, "1f2e3d-", sandbox, env)
-    ws.run("codegen", [python, "-m", "compiler.codegen", ...], log=log, timeout=120)
+    ws.run("codegen", [python, "-m", "nestml_registry.compiler.codegen", ...], log=log, timeout=120)
     result = ws.read_json("codegen.json")
     ws.remove()
 
-The folder is the only place the steps may write (see :mod:`compiler.sandbox`); what they leave
-there is read back through :mod:`compiler.outputs`, never by following a path they could have
+The folder is the only place the steps may write (see :mod:`nestml_registry.compiler.sandbox`); what they leave
+there is read back through :mod:`nestml_registry.compiler.outputs`, never by following a path they could have
 changed into a link.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler import outputs
-from compiler.sandbox import Sandbox, minimal_env
-from compiler.steps import EarlyStep, StepResult, run_step, run_steps_parallel
+from nestml_registry.compiler import outputs
+from nestml_registry.compiler.sandbox import Sandbox, minimal_env
+from nestml_registry.compiler.steps import EarlyStep, StepResult, run_step, run_steps_parallel
 
 
 class Workspace:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.errors import InvalidInput, RegistryError, SchemaOutOfDate
+from nestml_registry.registry.errors import InvalidInput, RegistryError, SchemaOutOfDate
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.errors import InvalidInput, NotFound
-from registry.queries import record_event
-from registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
+from nestml_registry.registry.errors import InvalidInput, NotFound
+from nestml_registry.registry.queries import record_event
+from nestml_registry.registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
 
 LOCAL = LOCAL_OWNER
 

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compiler.sources import Source as SourceText
-from registry.db import insert_ignoring_conflicts
-from registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
-from registry.tables import (
+from nestml_registry.compiler.sources import Source as SourceText
+from nestml_registry.registry.db import insert_ignoring_conflicts
+from nestml_registry.registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
+from nestml_registry.registry.tables import (
     KINDS,
     LOCAL_OWNER,
     AuditEvent,
@@ -141,7 +141,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
             actor: str | int | None, *, admin: bool = False) -> list[Published]:
     """Record the models a succeeded build's module registers, as versions of their names.
 
-    Each model dict has the keys of ``compiler.result.ModelInfo`` (name, kind, nestml_name, source,
+    Each model dict has the keys of ``nestml_registry.compiler.result.ModelInfo`` (name, kind, nestml_name, source,
     parameters, state, input_ports, receptor_types, variants), plus ``source_sha256`` if known. A new
     name is owned by ``actor``; a name owned by someone else raises :class:`NameOwned` unless ``admin``.
     New content gives the next version; content published before reuses its version. The version is

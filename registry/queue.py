@@ -31,10 +31,10 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from registry.db import insert_ignoring_conflicts
-from registry.errors import InvalidInput, NotFound
-from registry.queries import get_or_create_sources
-from registry.tables import Build, BuildSource, BuildStatus, Module, utcnow
+from nestml_registry.registry.db import insert_ignoring_conflicts
+from nestml_registry.registry.errors import InvalidInput, NotFound
+from nestml_registry.registry.queries import get_or_create_sources
+from nestml_registry.registry.tables import Build, BuildSource, BuildStatus, Module, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compiler.request import BuildRequest
-from compiler.sources import Source as SourceText
-from registry import queries
-from registry.errors import InvalidInput, NotFound, ResolveError
-from registry.queue import sources_of
-from registry.tables import Build, BuildStatus, ModelModule, ModelVersion
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.sources import Source as SourceText
+from nestml_registry.registry import queries
+from nestml_registry.registry.errors import InvalidInput, NotFound, ResolveError
+from nestml_registry.registry.queue import sources_of
+from nestml_registry.registry.tables import Build, BuildStatus, ModelModule, ModelVersion
 
 
 def published_by(session: Session, reference: str) -> tuple[ModelVersion, Build]:

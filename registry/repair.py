@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from compiler.atomic import sha256_file
-from registry import queue
-from registry.errors import CorruptArtifact, InvalidInput, NotFound
-from registry.store import ArtifactStore
-from registry.tables import Build, BuildStatus, Module
+from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.registry import queue
+from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.registry.tables import Build, BuildStatus, Module
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from registry.errors import CorruptArtifact, InvalidInput, NotFound, TooLarge
+from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound, TooLarge
 
 logger = logging.getLogger(__name__)
 

@@ -243,7 +243,7 @@ class AuditEvent(Base):
 
 
 class KnownToolchain(Base):
-    """A toolchain some compile worker serves (``compiler.toolchain.Toolchain.id``), as the worker
+    """A toolchain some compile worker serves (``nestml_registry.compiler.toolchain.Toolchain.id``), as the worker
     reported it when it started: the API queues builds only for toolchains seen here."""
 
     __tablename__ = "toolchains"

@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.errors import InvalidInput, NotFound
-from registry.tables import ROLES, Token, utcnow
+from nestml_registry.registry.errors import InvalidInput, NotFound
+from nestml_registry.registry.tables import ROLES, Token, utcnow
 
 PREFIX = "nrt_"
 

@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from registry.db import insert_ignoring_conflicts
-from registry.errors import InvalidInput
-from registry.tables import TOOLCHAIN_LEN, KnownToolchain, utcnow
+from nestml_registry.registry.db import insert_ignoring_conflicts
+from nestml_registry.registry.errors import InvalidInput
+from nestml_registry.registry.tables import TOOLCHAIN_LEN, KnownToolchain, utcnow
 
 TOOLCHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 def check_id(toolchain_id: object) -> str:
-    """``toolchain_id`` if it looks like a ``compiler.toolchain.Toolchain.id``."""
+    """``toolchain_id`` if it looks like a ``nestml_registry.compiler.toolchain.Toolchain.id``."""
     if not isinstance(toolchain_id, str) or not TOOLCHAIN_ID_RE.match(toolchain_id) \
             or len(toolchain_id) > TOOLCHAIN_LEN:
         raise InvalidInput(f"invalid toolchain id {toolchain_id!r}: give a toolchain id such as "

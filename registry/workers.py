@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from registry.db import insert_ignoring_conflicts
-from registry.tables import Build, BuildStatus, KnownToolchain, WorkerRow, utcnow
+from nestml_registry.registry.db import insert_ignoring_conflicts
+from nestml_registry.registry.tables import Build, BuildStatus, KnownToolchain, WorkerRow, utcnow
 
 KEEP_DEAD = timedelta(days=7)  # a worker that stopped beating is forgotten after this
 MAX_ERROR = 500

@@ -1,4 +1,4 @@
-"""The administration commands of the ``nestml-registry`` CLI (registered by :mod:`service.cli`):
+"""The administration commands of the ``nestml-registry`` CLI (registered by :mod:`nestml_registry.service.cli`):
 ``token create|list|revoke`` and ``owner set`` work on the database directly (whoever can reach it
 administers the registry); ``audit`` asks a server with an admin token."""
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from service.settings import Settings
+from nestml_registry.service.settings import Settings
 
 EXIT_OK = 0
 ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
@@ -62,7 +62,7 @@ def _actor() -> str:
 
 @contextlib.contextmanager
 def _session(settings: Settings) -> Iterator[Any]:
-    from registry.db import make_engine, make_sessionmaker, prepare
+    from nestml_registry.registry.db import make_engine, make_sessionmaker, prepare
 
     prepare(settings.database_url, settings.home)
     engine = make_engine(settings.database_url)
@@ -74,8 +74,8 @@ def _session(settings: Settings) -> Iterator[Any]:
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.queries import record_event
-    from registry.tokens import create_token
+    from nestml_registry.registry.queries import record_event
+    from nestml_registry.registry.tokens import create_token
 
     name = args.name or _actor()
     with _session(settings) as s:
@@ -94,7 +94,7 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from registry.tables import Token
+    from nestml_registry.registry.tables import Token
 
     with _session(settings) as s:
         rows = [{"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
@@ -112,8 +112,8 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.queries import record_event
-    from registry.tokens import revoke_token
+    from nestml_registry.registry.queries import record_event
+    from nestml_registry.registry.tokens import revoke_token
 
     with _session(settings) as s:
         token = revoke_token(s, args.id)
@@ -124,7 +124,7 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_owner_set(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.owners import set_owner
+    from nestml_registry.registry.owners import set_owner
 
     with _session(settings) as s:
         previous, owner = set_owner(s, args.name, args.user, _actor())
@@ -133,7 +133,7 @@ def cmd_owner_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
+    from nestml_registry.service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
 
     with RegistryClient.from_env(server=getattr(args, "server", None)) as client:
         events = client.audit(limit=args.limit, action=args.action)

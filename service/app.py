@@ -20,15 +20,15 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from registry.db import require_current
-from registry.store import ArtifactStore
-from service.artifacts import VerifiedArtifacts
-from service.database import open_database
-from service.errors import install_error_handlers
-from service.metrics import ApiMetrics
-from service.routes import audit, builds, health, models, modules, resolve, toolchains
-from service.settings import Settings
-from service.sweeper import LeaseSweeper
+from nestml_registry.registry.db import require_current
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.service.artifacts import VerifiedArtifacts
+from nestml_registry.service.database import open_database
+from nestml_registry.service.errors import install_error_handlers
+from nestml_registry.service.metrics import ApiMetrics
+from nestml_registry.service.routes import audit, builds, health, models, modules, resolve, toolchains
+from nestml_registry.service.settings import Settings
+from nestml_registry.service.sweeper import LeaseSweeper
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from registry.tables import LOCAL_OWNER
-from registry.tokens import find_token
-from service.errors import ApiError
-from service.settings import Settings, is_loopback
+from nestml_registry.registry.tables import LOCAL_OWNER
+from nestml_registry.registry.tokens import find_token
+from nestml_registry.service.errors import ApiError
+from nestml_registry.service.settings import Settings, is_loopback
 
 ROLE_RANK = {"reader": 1, "publisher": 2, "admin": 3}
 # headers that say a request was relayed for someone else (RFC 7239 and the common de-facto ones)

@@ -16,20 +16,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.errors import CompilerError
-from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
-from compiler.result import BuildResult
-from compiler.sources import Source
-from registry.errors import RegistryError
-from service import console
-from service.admin_command import add_parsers as add_admin_parsers
-from service.client_errors import FINAL_STATUSES, RegistryClientError
-from service.settings import Settings
-from service.store_command import add_parser as add_store_parser
-from simulator.command import add_parser as add_run_parser
+from nestml_registry.compiler.errors import CompilerError
+from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair, parse_weight_variable
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
+from nestml_registry.registry.errors import RegistryError
+from nestml_registry.service import console
+from nestml_registry.service.admin_command import add_parsers as add_admin_parsers
+from nestml_registry.service.client_errors import FINAL_STATUSES, RegistryClientError
+from nestml_registry.service.settings import Settings
+from nestml_registry.service.store_command import add_parser as add_store_parser
+from nestml_registry.simulator.command import add_parser as add_run_parser
 
 if TYPE_CHECKING:
-    from service.client import RegistryClient
+    from nestml_registry.service.client import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -139,13 +139,13 @@ def _request_options(p: argparse.ArgumentParser, suffix_default: str | None) -> 
 
 
 def _prepare_database(settings: Settings) -> None:
-    from registry.db import prepare
+    from nestml_registry.registry.db import prepare
 
     prepare(settings.database_url, settings.home)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from service.worker import run_workers
+    from nestml_registry.service.worker import run_workers
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -156,13 +156,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check_sandbox(settings: Settings) -> None:
     """Refuse to start compile workers that could not sandbox their builds (unless opted out)."""
-    from compiler.sandbox import check_sandbox
+    from nestml_registry.compiler.sandbox import check_sandbox
 
     check_sandbox(settings.sandbox_config(), settings.cache_dir / "work" / "sandbox-check")
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.db import current_revision, upgrade
+    from nestml_registry.registry.db import current_revision, upgrade
 
     if settings.database_url.startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from service.serve import listen, run_server, with_address
+    from nestml_registry.service.serve import listen, run_server, with_address
 
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
@@ -207,8 +207,10 @@ def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
     request = BuildRequest.create(_read_sources(args.files), module=args.module, suffix=args.suffix,
                                   pairs=[Pair.parse(p) for p in args.pair],
                                   weight_variables=dict(parse_weight_variable(w) for w in args.weight_variable))
-    from compiler.cache import export_module
-    from compiler.pipeline import Compiler  # not at start-up: `run` and the registry commands need neither
+    from nestml_registry.compiler.cache import export_module
+    from nestml_registry.compiler.pipeline import (
+        Compiler,  # not at start-up: `run` and the registry commands need neither
+    )
 
     compiler = Compiler(settings.compiler_config())
     if args.force:
@@ -256,7 +258,7 @@ def _print_result(result: BuildResult, seconds: float) -> None:
 
 
 def _client(args: argparse.Namespace) -> RegistryClient:
-    from service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
+    from nestml_registry.service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
 
     return RegistryClient.from_env(server=args.server)
 
@@ -350,7 +352,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _local_toolchain(settings: Settings) -> str:
     """This machine's toolchain id (detected once, then read from the build cache)."""
-    from compiler.toolchain import detect
+    from nestml_registry.compiler.toolchain import detect
 
     try:
         return detect(settings.cache_dir, cxxflags=settings.cxxflags).id
@@ -359,7 +361,7 @@ def _local_toolchain(settings: Settings) -> str:
 
 
 def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
-    from simulator.cache import ModuleCache
+    from nestml_registry.simulator.cache import ModuleCache
 
     cache = ModuleCache(args.cache)
     toolchain = args.toolchain or _local_toolchain(settings)

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from service.client_errors import FINAL_STATUSES, RegistryClientError
-from service.retries import RetryPolicy, retryable
+from nestml_registry.service.client_errors import FINAL_STATUSES, RegistryClientError
+from nestml_registry.service.retries import RetryPolicy, retryable
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def _file_part(item: FileArg) -> tuple[str, bytes]:
 
 
 def _pair_dict(pair: Any) -> dict[str, Any]:
-    """A pair as the API takes it, from a dict, a ``compiler.request.Pair`` or ``"NEURON:SYNAPSE[:PORT,...]"``."""
+    """A pair as the API takes it, from a dict, a :class:`nestml_registry.compiler.request.Pair` or
+    ``"NEURON:SYNAPSE[:PORT,...]"``."""
     if isinstance(pair, Mapping):
         return dict(pair)
     if hasattr(pair, "to_dict"):
@@ -167,7 +168,7 @@ class RegistryClient:
         return error
 
     def _retrying(self, method: str, send: Callable[[], T]) -> T:
-        """``send()``, tried again while it fails in a way that may pass (:mod:`service.retries`)."""
+        """``send()``, tried again while it fails in a way that may pass (:mod:`nestml_registry.service.retries`)."""
         started, attempt = time.monotonic(), 0
         while True:
             try:

@@ -23,7 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry.db import is_sqlite, make_engine, make_sessionmaker
+from nestml_registry.registry.db import is_sqlite, make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)
 

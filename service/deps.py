@@ -2,7 +2,7 @@
 
 What they hand out is built by ``create_app``'s lifespan and kept on ``app.state``. Every one is
 ``async``: none does blocking work, and none takes a thread of the server's thread pool. Routes reach
-the database through :class:`service.database.Database` (``await db.read(fn, ...)``), never with a
+the database through :class:`nestml_registry.service.database.Database` (``await db.read(fn, ...)``), never with a
 session held across the request.
 """
 
@@ -13,12 +13,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from registry.store import ArtifactStore
-from service.artifacts import VerifiedArtifacts
-from service.auth import Principal, check_admin, check_publisher, check_reader, principal_from_header
-from service.database import Database
-from service.metrics import ApiMetrics
-from service.settings import Settings
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.service.artifacts import VerifiedArtifacts
+from nestml_registry.service.auth import Principal, check_admin, check_publisher, check_reader, principal_from_header
+from nestml_registry.service.database import Database
+from nestml_registry.service.metrics import ApiMetrics
+from nestml_registry.service.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:

@@ -1,14 +1,14 @@
-"""API documents built from registry rows (kept apart from the routes that answer with them)."""
+"""API documents built from nestml_registry.registry rows (kept apart from the routes that answer with them)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import workers
-from registry.tables import AuditEvent, BuildStatus, ModelModule, ModelVersion, Module
-from registry.tables import Build as BuildRow
-from service import schemas
+from nestml_registry.registry import workers
+from nestml_registry.registry.tables import AuditEvent, BuildStatus, ModelModule, ModelVersion, Module
+from nestml_registry.registry.tables import Build as BuildRow
+from nestml_registry.service import schemas
 
 
 def artifact_url(sha256: str) -> str:

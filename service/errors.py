@@ -19,8 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from compiler.errors import InputError
-from registry.errors import (
+from nestml_registry.compiler.errors import InputError
+from nestml_registry.registry.errors import (
     Conflict,
     CorruptArtifact,
     InvalidInput,
@@ -30,8 +30,8 @@ from registry.errors import (
     SchemaOutOfDate,
     TooLarge,
 )
-from service.database import AtCapacity
-from service.schemas import ErrorResponse
+from nestml_registry.service.database import AtCapacity
+from nestml_registry.service.schemas import ErrorResponse
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, extract, func, select
 from sqlalchemy.orm import Session
 
-from registry import queue, toolchains, workers
-from registry.tables import Build, BuildStatus
+from nestml_registry.registry import queue, toolchains, workers
+from nestml_registry.registry.tables import Build, BuildStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)

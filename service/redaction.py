@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from service.settings import Settings
+from nestml_registry.service.settings import Settings
 
 
 class Redactor:

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from registry.errors import RegistryError
-from service.settings import Settings
+from nestml_registry.registry.errors import RegistryError
+from nestml_registry.service.settings import Settings
 
 logger = logging.getLogger(__name__)
 REGISTER_WAIT = 300.0  # seconds serve waits for its first worker to register (a first toolchain detection)
@@ -82,7 +82,7 @@ def _embedded_worker(settings: Settings, log_level: int, parent: int) -> None:
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     if not _die_with_parent(parent):
         return
-    from service.worker import Worker
+    from nestml_registry.service.worker import Worker
 
     Worker(settings).run()
 
@@ -179,8 +179,8 @@ class EmbeddedWorkers:
         listening socket's backlog."""
         if self.count == 0:
             return
-        from registry import toolchains
-        from registry.db import make_engine, make_sessionmaker
+        from nestml_registry.registry import toolchains
+        from nestml_registry.registry.db import make_engine, make_sessionmaker
 
         engine = make_engine(self.settings.database_url)
         try:
@@ -208,7 +208,7 @@ def run_server(settings: Settings, sock: socket.socket, workers: int, *, verbose
     """Serve the API on ``sock`` with ``workers`` embedded compile workers until a signal; return 0."""
     import uvicorn
 
-    from service.app import create_app
+    from nestml_registry.service.app import create_app
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,

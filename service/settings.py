@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler.steps import default_jobs
+from nestml_registry.compiler.steps import default_jobs
 
 if TYPE_CHECKING:
-    from compiler.pipeline import CompilerConfig
-    from compiler.sandbox import SandboxConfig
+    from nestml_registry.compiler.pipeline import CompilerConfig
+    from nestml_registry.compiler.sandbox import SandboxConfig
 
 ENV_PREFIX = "NESTML_REGISTRY_"
 
@@ -153,7 +153,7 @@ class Settings:
         )
 
     def compiler_config(self) -> CompilerConfig:
-        from compiler.pipeline import CompilerConfig
+        from nestml_registry.compiler.pipeline import CompilerConfig
 
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,
                               build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache,
@@ -161,7 +161,7 @@ class Settings:
                               max_cache_bytes=self.module_cache_bytes)
 
     def sandbox_config(self) -> SandboxConfig:
-        from compiler.sandbox import Limits, SandboxConfig
+        from nestml_registry.compiler.sandbox import Limits, SandboxConfig
 
         return SandboxConfig(self.sandbox, self.sandbox_user,
                              Limits(self.step_memory, self.step_file_bytes, self.step_processes))

@@ -1,5 +1,5 @@
 """``nestml-registry store verify [--repair]``: re-hash every module in the artifact store and repair the
-damaged ones (registered by :mod:`service.cli`). It runs where the store and the database are reachable
+damaged ones (registered by :mod:`nestml_registry.service.cli`). It runs where the store and the database are reachable
 (the registry's machine, or one that mounts its store): whoever can reach them administers the registry."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.settings import Settings
+from nestml_registry.service.settings import Settings
 
 EXIT_OK, EXIT_DAMAGED = 0, 1
 
@@ -30,9 +30,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_store_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.db import make_engine, make_sessionmaker, prepare
-    from registry.repair import verify_store
-    from registry.store import ArtifactStore
+    from nestml_registry.registry.db import make_engine, make_sessionmaker, prepare
+    from nestml_registry.registry.repair import verify_store
+    from nestml_registry.registry.store import ArtifactStore
 
     prepare(settings.database_url, settings.home)
     engine = make_engine(settings.database_url)

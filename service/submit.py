@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from compiler.key import build_key
-from compiler.request import BuildRequest
-from registry import queue
-from registry.tables import Build
+from nestml_registry.compiler.key import build_key
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.registry import queue
+from nestml_registry.registry.tables import Build
 
 
 def submit(session: Session, request: BuildRequest, toolchain_id: str, *, submitted_by: int | None = None,

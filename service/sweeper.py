@@ -14,9 +14,9 @@ import threading
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from registry import queue, workers
-from service.database import Database
-from service.metrics import ApiMetrics
+from nestml_registry.registry import queue, workers
+from nestml_registry.service.database import Database
+from nestml_registry.service.metrics import ApiMetrics
 
 logger = logging.getLogger(__name__)
 

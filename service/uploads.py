@@ -4,7 +4,7 @@ The body is parsed while it arrives (python-multipart's streaming parser), so no
 limits is ever held: a Content-Length over the limit is refused before the body is read, and a body
 without one (chunked) or with a wrong one is cut off as soon as it passes the limit. The number of
 files, the size of the other fields and of part headers are checked as their parts begin.
-File names are kept only as display names (``compiler.sources.display_name`` runs later); they are
+File names are kept only as display names (``nestml_registry.compiler.sources.display_name`` runs later); they are
 never used as paths.
 """
 
@@ -17,7 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from service.errors import ApiError
+from nestml_registry.service.errors import ApiError
 
 FILE_FIELD = "files"
 TEXT_FIELDS = ("module", "pairs", "suffix", "weight_variables", "toolchain", "retry")

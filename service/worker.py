@@ -26,19 +26,19 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from compiler.diagnostics import Diagnostic
-from compiler.errors import CompilerError
-from compiler.pipeline import Compiler
-from compiler.request import BuildRequest
-from compiler.result import BuildResult
-from compiler.sources import Source
-from registry import owners, queries, queue, toolchains, workers
-from registry.db import make_engine, make_sessionmaker
-from registry.errors import RegistryError
-from registry.store import ArtifactStore
-from registry.tables import BuildStatus
-from service.redaction import Redactor
-from service.settings import Settings
+from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.errors import CompilerError
+from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
+from nestml_registry.registry import owners, queries, queue, toolchains, workers
+from nestml_registry.registry.db import make_engine, make_sessionmaker
+from nestml_registry.registry.errors import RegistryError
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.redaction import Redactor
+from nestml_registry.service.settings import Settings
 
 logger = logging.getLogger(__name__)
 REGISTER_EVERY = 60.0  # seconds between a worker's renewals of its toolchain's last_seen

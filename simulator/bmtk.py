@@ -1,6 +1,6 @@
 """The BMTK PointNet hook: ``use_registry()`` switches on ``nestml:`` resolution for this process.
 
-    from simulator import use_registry
+    from nestml_registry.simulator import use_registry
     use_registry()                      # NESTML_REGISTRY_URL, NESTML_REGISTRY_TOKEN
     configure = pointnet.Config.from_json("config.json")
     ...                                 # the usual BMTK lines, unchanged
@@ -8,7 +8,7 @@
 What it changes in BMTK, and nothing else:
 
 - ``PointNetwork.from_config`` first resolves every ``nestml:`` node and edge type of the config
-  (:mod:`simulator.session`), before any file is read into the network or NEST is touched;
+  (:mod:`nestml_registry.simulator.session`), before any file is read into the network or NEST is touched;
 - ``PointSimulator._load_nest_modules`` (called after ``nest.ResetKernel``) installs the resolved
   modules by absolute path after the config's own ``nest_modules``;
 - a ``nestml:`` node type creates the NEST model its reference resolved to (user ``@cell_model``
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.references import reference_of
-from simulator.session import RegistrySession, active, set_active
+from nestml_registry.simulator.references import reference_of
+from nestml_registry.simulator.session import RegistrySession, active, set_active
 
 logger = logging.getLogger(__name__)
 _PATCHED = "_nestml_registry_patched"

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
-from simulator.plan import Plan
-from simulator.references import Use
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import Plan
+from nestml_registry.simulator.references import Use
 
 # keys NEST accepts in a synapse's parameters besides the model's own
 SYNAPSE_KEYS = frozenset({"weight", "delay", "receptor_type", "synapse_model"})

@@ -1,4 +1,4 @@
-"""The ``run`` command of the ``nestml-registry`` CLI (registered by :mod:`service.cli`)."""
+"""The ``run`` command of the ``nestml-registry`` CLI (registered by :mod:`nestml_registry.service.cli`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
+from nestml_registry.simulator.errors import SimulatorError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +64,7 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace, settings: Any) -> int:
-    from simulator.run import run
+    from nestml_registry.simulator.run import run
 
     os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner
     try:

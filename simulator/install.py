@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
-from simulator.plan import ModuleFile, Plan
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import ModuleFile, Plan
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from service.client import check_filename, check_sha256
-from simulator.errors import SimulatorError
-from simulator.plan import ModuleFile, Plan, Resolved
+from nestml_registry.service.client import check_filename, check_sha256
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import ModuleFile, Plan, Resolved
 
 LOCK_NAME = "nestml-registry.lock.json"
 FORMAT = 1

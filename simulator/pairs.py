@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.errors import SimulatorError
-from simulator.plan import Plan
-from simulator.references import network_files, read_types_table, reference_of
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import Plan
+from nestml_registry.simulator.references import network_files, read_types_table, reference_of
 
 PAIR_MARK = "__with_"
 

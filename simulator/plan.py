@@ -1,8 +1,8 @@
 """What a simulation loads: each model reference resolved to a model version and a module file.
 
-A :class:`Plan` is made by :mod:`simulator.resolve` (from the registry, or from a lock file) and used
-by :mod:`simulator.install` (``nest.Install``) and the BMTK hook (which NEST name each
-``nestml:`` template stands for). :mod:`simulator.lock` writes and reads it as JSON.
+A :class:`Plan` is made by :mod:`nestml_registry.simulator.resolve` (from the registry, or from a lock file) and used
+by :mod:`nestml_registry.simulator.install` (``nest.Install``) and the BMTK hook (which NEST name each
+``nestml:`` template stands for). :mod:`nestml_registry.simulator.lock` writes and reads it as JSON.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
+from nestml_registry.simulator.errors import SimulatorError
 
 SCHEMA = "nestml"
 PREFIX = SCHEMA + ":"

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from service.client import RegistryClient, RegistryClientError
-from simulator.cache import ModuleCache
-from simulator.errors import SimulatorError
-from simulator.plan import LocalToolchain, ModuleFile, Plan, Resolved
-from simulator.references import Use, distinct_references
+from nestml_registry.service.client import RegistryClient, RegistryClientError
+from nestml_registry.simulator.cache import ModuleCache
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import LocalToolchain, ModuleFile, Plan, Resolved
+from nestml_registry.simulator.references import Use, distinct_references
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ Progress = Callable[[str], None]
 
 def detect_toolchain(cache_dir: Any = None, cxxflags: str = "") -> LocalToolchain:
     """This machine's toolchain (detected once, then read from the build cache)."""
-    from compiler.errors import CompilerError
-    from compiler.toolchain import detect
+    from nestml_registry.compiler.errors import CompilerError
+    from nestml_registry.compiler.toolchain import detect
 
     try:
         return LocalToolchain.from_toolchain(detect(cache_dir, cxxflags=cxxflags))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
+from nestml_registry.simulator.errors import SimulatorError
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,12 @@ def run(config: str | os.PathLike, *, server: str | None = None, token: str | No
     if not config_path.is_file():
         raise SimulatorError(f"{config_path}: no such config file; give the BMTK simulation config (config.json)",
                              "missing_file")
-    from simulator.session import RegistrySession, load_config, read_config, set_active
+    from nestml_registry.simulator.session import RegistrySession, load_config, read_config, set_active
 
     session = RegistrySession.create(server, token, locked=locked, build=build, build_timeout=build_timeout,
                                      cache=cache, progress=progress)
     plan = session.prepare(load_config(config_path))  # before NEST is imported: refusals come at once
-    from simulator.bmtk import patch_bmtk
+    from nestml_registry.simulator.bmtk import patch_bmtk
 
     patch_bmtk()
     set_active(session)

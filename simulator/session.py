@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.client import RegistryClient, RegistryClientError
-from simulator import checks, install, lock, pairs
-from simulator.cache import ModuleCache
-from simulator.errors import SimulatorError
-from simulator.plan import LocalToolchain, Plan
-from simulator.references import find_uses
-from simulator.resolve import Resolver, detect_toolchain
+from nestml_registry.service.client import RegistryClient, RegistryClientError
+from nestml_registry.simulator import checks, install, lock, pairs
+from nestml_registry.simulator.cache import ModuleCache
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.plan import LocalToolchain, Plan
+from nestml_registry.simulator.references import find_uses
+from nestml_registry.simulator.resolve import Resolver, detect_toolchain
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class RegistrySession:
             client = RegistryClient.from_env(server, token)
         except RegistryClientError as exc:
             raise SimulatorError(exc.message, exc.code or "invalid_url") from exc
-        from service.settings import Settings
+        from nestml_registry.service.settings import Settings
 
         settings = Settings.from_env()
         return cls(client, ModuleCache(cache), Path(locked) if locked else None, build, build_timeout, progress,

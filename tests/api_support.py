@@ -1,6 +1,6 @@
 """Helpers of the API tests: a real uvicorn server on 127.0.0.1 (a free port, in a background thread)
 over a fresh database on SQLite or PostgreSQL, and a stand-in for a compile worker that claims,
-finishes and publishes builds the way ``service.worker.Worker`` does, with fake module bytes.
+finishes and publishes builds the way ``nestml_registry.service.worker.Worker`` does, with fake module bytes.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from registry_fixtures import TOOLCHAIN, create_database, drop_database
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import db, owners, queries, queue, tokens, toolchains
-from registry.store import ArtifactStore
-from registry.tables import BuildStatus
-from service.app import create_app
-from service.settings import Settings
+from nestml_registry.registry import db, owners, queries, queue, tokens, toolchains
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.app import create_app
+from nestml_registry.service.settings import Settings
 
 DATA = Path(__file__).parent / "data"
 TINY = (DATA / "tiny_neuron.nestml").read_text()

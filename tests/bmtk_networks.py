@@ -315,7 +315,7 @@ def load_with_jitter(cell, template_name, dynamics_params):
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     if "--registry" in argv:
-        from simulator import use_registry
+        from nestml_registry.simulator import use_registry
 
         use_registry()
     configure = pointnet.Config.from_json(args[0])

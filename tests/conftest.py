@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import Compiler, CompilerConfig
-from compiler.request import BuildRequest, Pair
-from compiler.result import BuildResult
-from compiler.sources import Source
+from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.request import BuildRequest, Pair
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,5 +1,5 @@
 """Fixtures and helpers for the registry tests: a fresh database on SQLite and on PostgreSQL, migrated
-to head with ``registry.db.upgrade``, and the functions that run in child processes (spawned, so they
+to head with ``nestml_registry.registry.db.upgrade``, and the functions that run in child processes (spawned, so they
 live in an importable module).
 
 The PostgreSQL server is ``NESTML_REGISTRY_TEST_POSTGRES_URL`` (default: trust auth as ``postgres`` on
@@ -22,8 +22,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import db, queries, queue
-from registry.tables import Build, BuildStatus, Module, utcnow
+from nestml_registry.registry import db, queries, queue
+from nestml_registry.registry.tables import Build, BuildStatus, Module, utcnow
 
 PG_URL = os.environ.get("NESTML_REGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TOOLCHAIN = "nest3.10.0-linux-x86_64-gcc12.2.0-abi0-572123386539"

@@ -23,6 +23,7 @@ import pytest
 from conftest import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command of this interpreter
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 # the one model the client tests compile for real (the other servers' workers find it in the build cache)
 PUBLISHED_MODEL = "tiny_e2e_neuron"
@@ -55,7 +56,7 @@ class Server:
 
     def cli(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
         """``nestml-registry ARGS`` as a user runs it against this server."""
-        return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True,
+        return subprocess.run([*CLI, *args], capture_output=True, text=True,
                               env=client_env(self.env, **env), cwd=ROOT, timeout=timeout)
 
     def log_text(self) -> str:
@@ -91,7 +92,7 @@ def start_server(directory: Path, registry_home: Path, *, workers: int = 1, toke
                      **{f"NESTML_REGISTRY_{k.upper()}": v for k, v in settings.items()})
     log = directory / "server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "-v", "serve", "--port", str(port),
+        proc = subprocess.Popen([*CLI, "-v", "serve", "--port", str(port),
                                  "--workers", str(workers)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     server = Server(url, directory / "home", log, env, proc)
     headers = {"Authorization": f"Bearer {token}"} if token else {}

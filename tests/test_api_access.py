@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ from api_support import (
     tiny,
     toolchain_details,
 )
-from server_fixtures import ROOT
+from server_fixtures import CLI, ROOT
 
-from registry import toolchains
+from nestml_registry.registry import toolchains
 
 RELAYED = {"X-Forwarded-For": "192.0.2.10"}  # a request a proxy on this machine relays (a header only)
 
@@ -73,7 +72,7 @@ def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path
         assert [e["action"] for e in only] == ["rebuild"]
         if backend == "sqlite":  # the CLI, as an administrator on another machine runs it
             env = {"PATH": "/usr/bin:/bin", "NESTML_REGISTRY_HOME": str(tmp_path / "cli-home")}
-            cmd = [sys.executable, "-m", "service.cli", "audit", "--server", api.url, "--action", "rebuild"]
+            cmd = [*CLI, "audit", "--server", api.url, "--action", "rebuild"]
             shown = subprocess.run([*cmd, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60,
                                    env={**env, "NESTML_REGISTRY_TOKEN": admin})
             assert shown.returncode == 0, shown.stderr
@@ -119,7 +118,7 @@ def test_admin_commands_on_the_database(tmp_path: Path, api: Api | None = None) 
     env = {"NESTML_REGISTRY_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True,
+        return subprocess.run([*CLI, *args], capture_output=True, text=True,
                               env=env, cwd=ROOT, timeout=120)
 
     made = cli("token", "create", "--role", "publisher", "--name", "alice", "--json")
@@ -134,8 +133,8 @@ def test_admin_commands_on_the_database(tmp_path: Path, api: Api | None = None) 
     assert missing.returncode == 2 and "no token 999" in missing.stderr and "Traceback" not in missing.stderr
     unknown = cli("owner", "set", "nope_nestml", "bob")
     assert unknown.returncode == 2 and "no model name 'nope_nestml'" in unknown.stderr
-    from registry import db
-    from registry.tables import AuditEvent
+    from nestml_registry.registry import db
+    from nestml_registry.registry.tables import AuditEvent
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'home' / 'registry.db'}")
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from api_support import assert_error_shape, model_for, running_api, tag, tiny
 
-from registry import tokens
-from registry.tables import Build, ModelName
-from service.settings import Settings, is_loopback
+from nestml_registry.registry import tokens
+from nestml_registry.registry.tables import Build, ModelName
+from nestml_registry.service.settings import Settings, is_loopback
 
 RELAYED = {"X-Forwarded-For": "192.0.2.10"}  # what a reverse proxy on this machine adds (a header only)
 

@@ -7,7 +7,7 @@ import json
 from api_support import Api, api_fixture, assert_error_shape, model_for, tag, tiny
 from sqlalchemy import select
 
-from registry.tables import Build
+from nestml_registry.registry.tables import Build
 
 api = api_fixture()
 

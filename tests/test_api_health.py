@@ -1,22 +1,22 @@
 """Truthful health: live compile workers per toolchain (from their heartbeats), ``degraded`` when queued
 builds have nobody to run them, a push document (and the CLI) that warns of it; and the repair of a
 damaged module: ``store verify --repair`` and a push with ``retry``. Real server, real database; the
-workers' heartbeats are written the way ``service.worker.Worker`` writes them, nothing compiles."""
+workers' heartbeats are written the way ``nestml_registry.service.worker.Worker`` writes them, nothing compiles."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from api_support import Api, api_fixture, model_for, sha256_of, tag, tiny
+from server_fixtures import CLI
 
-from registry import queue, workers
-from registry.repair import verify_store
-from registry.tables import BuildStatus
+from nestml_registry.registry import queue, workers
+from nestml_registry.registry.repair import verify_store
+from nestml_registry.registry.tables import BuildStatus
 
 api = api_fixture()
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def test_the_cli_prints_the_warning_of_a_push_nobody_will_build(api: Api, tmp_pa
     name, text = tiny(tag())
     (tmp_path / name).write_bytes(text)
     env = dict(os.environ, NESTML_REGISTRY_URL=api.url, NESTML_REGISTRY_HOME=str(tmp_path / "home"))
-    done = subprocess.run([sys.executable, "-m", "service.cli", "push", name, "--toolchain", toolchain],
+    done = subprocess.run([*CLI, "push", name, "--toolchain", toolchain],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "warning: queued, but no compile worker for the toolchain" in done.stderr
@@ -134,12 +134,12 @@ def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, 
     env = dict(os.environ, NESTML_REGISTRY_DATABASE_URL=api.server.settings.database_url,
                NESTML_REGISTRY_STORE=str(api.store.root), NESTML_REGISTRY_HOME=str(tmp_path / "home"),
                NESTML_REGISTRY_CACHE=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify", "--json"], env=env, cwd=ROOT,
+    done = subprocess.run([*CLI, "store", "verify", "--json"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert {"sha256": sha, "name": path.stem, "state": "missing", "action": ""} in report["damaged"]
-    repaired = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify", "--repair"], env=env, cwd=ROOT,
+    repaired = subprocess.run([*CLI, "store", "verify", "--repair"], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     assert repaired.returncode == 0, repaired.stderr
     assert "rebuild queued" in repaired.stdout and "Traceback" not in repaired.stderr
@@ -148,7 +148,7 @@ def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, 
 def test_store_verify_on_a_database_that_does_not_answer_says_so_in_one_line(tmp_path: Path) -> None:
     env = dict(os.environ, NESTML_REGISTRY_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
                NESTML_REGISTRY_HOME=str(tmp_path / "home"))
-    done = subprocess.run([sys.executable, "-m", "service.cli", "store", "verify"], env=env, cwd=ROOT,
+    done = subprocess.run([*CLI, "store", "verify"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot reach the database" in done.stderr and "NESTML_REGISTRY_DATABASE_URL" in done.stderr

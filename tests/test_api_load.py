@@ -18,11 +18,12 @@ import pytest
 from api_support import Api, assert_error_shape, model_for, running_api, tag, tiny
 from registry_fixtures import set_connections
 
-from service.client import RegistryClient
-from service.client_errors import RegistryClientError
-from service.retries import RetryPolicy
+from nestml_registry.service.client import RegistryClient
+from nestml_registry.service.client_errors import RegistryClientError
+from nestml_registry.service.retries import RetryPolicy
 
 CLIENTS = 400
+CLIENT_LOG = "nestml_registry.service.client"
 
 
 def _published(api: Api) -> tuple[str, str, str]:
@@ -118,11 +119,11 @@ def test_the_client_tries_again_when_a_server_it_reached_goes_away_and_not_for_a
         client = RegistryClient(api.url, retry=RetryPolicy(budget=1.5))
         assert client.models() == []
         api.server.stop()  # a restart, say: the port refuses connections
-        with caplog.at_level("INFO", logger="service.client"), pytest.raises(RegistryClientError) as gone:
+        with caplog.at_level("INFO", logger=CLIENT_LOG), pytest.raises(RegistryClientError) as gone:
             client.models()
         assert gone.value.code == "unreachable" and "trying again in" in caplog.text
     caplog.clear()
     never = RegistryClient(api.url, retry=RetryPolicy(budget=30))  # nothing ever answered there
-    with caplog.at_level("INFO", logger="service.client"), pytest.raises(RegistryClientError) as wrong:
+    with caplog.at_level("INFO", logger=CLIENT_LOG), pytest.raises(RegistryClientError) as wrong:
         never.models()
     assert wrong.value.code == "unreachable" and "trying again" not in caplog.text

@@ -9,9 +9,9 @@ from registry_fixtures import TOOLCHAIN, database_fixtures
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import db, toolchains
-from registry.errors import InvalidInput
-from registry.tables import Base
+from nestml_registry.registry import db, toolchains
+from nestml_registry.registry.errors import InvalidInput
+from nestml_registry.registry.tables import Base
 
 empty_db_url, db_url, engine, sessions = database_fixtures()
 

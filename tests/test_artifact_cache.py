@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.artifacts import Artifact, VerifiedArtifacts
+from nestml_registry.service.artifacts import Artifact, VerifiedArtifacts
 
 
 def art(sha: str, size: int) -> Artifact:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build_direct
-from compiler.pipeline import Compiler, CompilerConfig
-from compiler.request import BuildRequest
-from compiler.result import BuildResult
-from compiler.sandbox import Sandbox, SandboxConfig, python_paths
-from compiler.sources import Source
-from compiler.toolchain import Toolchain, nest_config_prefix
-from compiler.workspace import Workspace
+from nestml_registry.compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build_direct
+from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sandbox import Sandbox, SandboxConfig, python_paths
+from nestml_registry.compiler.sources import Source
+from nestml_registry.compiler.toolchain import Toolchain, nest_config_prefix
+from nestml_registry.compiler.workspace import Workspace
 
 MODULE = "izhikevich_neuron_nestml_module"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cache import LocalCache, export_module
-from compiler.pipeline import Compiler, CompilerConfig
-from compiler.request import BuildRequest
-from compiler.result import BuildResult
-from compiler.sources import Source
+from nestml_registry.compiler.cache import LocalCache, export_module
+from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
 
 
 def _no_child_processes(*args, **kwargs):
@@ -20,9 +20,9 @@ def _no_child_processes(*args, **kwargs):
 
 def test_second_compile_runs_nothing(compiler: Compiler, izh_build: BuildResult, models_dir: Path,
                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("compiler.workspace.run_step", _no_child_processes)
-    monkeypatch.setattr("compiler.workspace.run_steps_parallel", _no_child_processes)
-    monkeypatch.setattr("compiler.workspace.EarlyStep", _no_child_processes)
+    monkeypatch.setattr("nestml_registry.compiler.workspace.run_step", _no_child_processes)
+    monkeypatch.setattr("nestml_registry.compiler.workspace.run_steps_parallel", _no_child_processes)
+    monkeypatch.setattr("nestml_registry.compiler.workspace.EarlyStep", _no_child_processes)
     text = (models_dir / "neurons" / "izhikevich_neuron.nestml").read_text()
     # the same text with Windows line endings normalises to the same source
     request = BuildRequest.create([Source.from_text("izhikevich_neuron.nestml", text.replace("\n", "\r\n"))])

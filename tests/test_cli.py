@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import DATA
+from server_fixtures import CLI
 
-from compiler.result import BuildResult
+from nestml_registry.compiler.result import BuildResult
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 
 
 def cli(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*CLI, *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=600)
 
 

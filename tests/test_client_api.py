@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import console
-from service.client import RegistryClient, RegistryClientError
+from nestml_registry.service import console
+from nestml_registry.service.client import RegistryClient, RegistryClientError
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

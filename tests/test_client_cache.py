@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from service.client import RegistryClient, RegistryClientError
-from simulator.cache import ModuleCache, default_root
+from nestml_registry.service.client import RegistryClient, RegistryClientError
+from nestml_registry.simulator.cache import ModuleCache, default_root
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = b"\x7fELF not really a module, but bytes with a hash " * 1000
@@ -194,8 +194,8 @@ def test_bad_url_is_refused() -> None:
 FETCH = """
 import os, sys, time
 from pathlib import Path
-from service.client import RegistryClient
-from simulator.cache import ModuleCache
+from nestml_registry.service.client import RegistryClient
+from nestml_registry.simulator.cache import ModuleCache
 url, root, sha, name, sync = sys.argv[1:]
 Path(sync, f"ready-{os.getpid()}").touch()
 while not Path(sync, "go").exists():

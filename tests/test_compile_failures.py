@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import DATA, nestml
 
-from compiler.errors import InputError
-from compiler.pipeline import Compiler, CompilerConfig
-from compiler.request import BuildRequest
-from compiler.result import BuildResult
-from compiler.sources import Source
+from nestml_registry.compiler.errors import InputError
+from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 
@@ -143,7 +143,8 @@ def test_a_warm_code_generation_process_reports_like_a_fresh_one(registry_home: 
             result = warm.compile(BuildRequest.create([nestml(text, f"warm{i}.nestml")]))
             assert_failed(result)
             assert errors(result)[0].file == f"warm{i}.nestml" and errors(result)[0].line >= 1
-            assert "compiler.codegen --stdin   (started early; input on stdin)" in Path(result.log_path).read_text()
+            log = Path(result.log_path).read_text()
+            assert "nestml_registry.compiler.codegen --stdin   (started early; input on stdin)" in log
     finally:
         warm.close()
     assert warm.codegen._spare is None and not list((registry_home / "cache" / "work").glob("spare-*"))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from conftest import run_nest_script
 
-from compiler.atomic import sha256_file
-from compiler.pipeline import Compiler
-from compiler.request import BuildRequest
-from compiler.result import BuildResult
-from compiler.sources import Source
+from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sources import Source
 
 IZH_COMPARE = r"""
 import json, sys, nest

@@ -9,12 +9,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import run_nest_script
 from server_fixtures import (
+    CLI,
     PUBLISHED_FILE,
     PUBLISHED_MODEL,
     PUBLISHED_TEXT,
@@ -26,8 +26,8 @@ from server_fixtures import (
 )
 from sqlalchemy import func, select
 
-from registry import db
-from registry.tables import Build
+from nestml_registry.registry import db
+from nestml_registry.registry.tables import Build
 
 NAME = f"{PUBLISHED_MODEL}_nestml"
 PUSHES = 10
@@ -56,7 +56,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def pushed(server: Server, source: Path) -> dict:
     """Ten identical ``push --wait --json`` at once: every one gets the same build and module."""
-    procs = [subprocess.Popen([sys.executable, "-m", "service.cli", "push", str(source), "--wait", "--json"],
+    procs = [subprocess.Popen([*CLI, "push", str(source), "--wait", "--json"],
                               env=client_env(server.env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(PUSHES)]
     outs = [p.communicate(timeout=900) for p in procs]
@@ -110,7 +110,7 @@ def test_pull_on_another_machine_then_simulate_in_nest(server: Server, pushed: d
 def run_cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     full = client_env(dict(os.environ), NESTML_REGISTRY_HOME=str(home), **env)
     full.pop("NESTML_REGISTRY_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=full,
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=full,
                           cwd=ROOT, timeout=600)
 
 

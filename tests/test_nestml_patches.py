@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.nestml_patches import InsertionOrderedSet
-from compiler.toolchain import Toolchain, nest_config_prefix
+from nestml_registry.compiler.nestml_patches import InsertionOrderedSet
+from nestml_registry.compiler.toolchain import Toolchain, nest_config_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ TOKENS = r"""
 import json, sys
 from antlr4 import CommonTokenStream, InputStream
 from pynestml.generated.PyNestMLLexer import PyNestMLLexer
-from compiler.nestml_patches import cache_lexer_start_states
+from nestml_registry.compiler.nestml_patches import cache_lexer_start_states
 
 def tokens(text):
     stream = CommonTokenStream(PyNestMLLexer(InputStream(text)))
@@ -61,7 +61,7 @@ def test_the_cached_lexer_start_state_gives_the_same_tokens(models_dir: Path) ->
 
 CODEGEN = r"""
 import sys
-import compiler.codegen as codegen
+import nestml_registry.compiler.codegen as codegen
 if sys.argv[3] == "plain":
     codegen.nestml_patches.install = lambda: None
 codegen.main(sys.argv[1:3])
@@ -112,7 +112,7 @@ import copy, random
 from pynestml.symbol_table.scope import Scope, ScopeType
 from pynestml.symbols.template_type_symbol import TemplateTypeSymbol
 from pynestml.symbols.variable_symbol import VariableSymbol
-from compiler.nestml_patches import index_scope_elements
+from nestml_registry.compiler.nestml_patches import index_scope_elements
 
 original = Scope.add_symbol
 index_scope_elements()

@@ -10,9 +10,9 @@ from registry_fixtures import Children, child_open, child_upgrade, children_fixt
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from registry import db, tokens
-from registry.errors import InvalidInput, SchemaOutOfDate
-from registry.tables import Base
+from nestml_registry.registry import db, tokens
+from nestml_registry.registry.errors import InvalidInput, SchemaOutOfDate
+from nestml_registry.registry.tables import Base
 
 empty_db_url, db_url, engine, sessions = database_fixtures()
 children = children_fixture(2)

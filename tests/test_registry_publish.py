@@ -20,9 +20,9 @@ from registry_fixtures import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import owners, queries, queue
-from registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
-from registry.tables import AuditEvent, ModelModule, ModelName, ModelVersion
+from nestml_registry.registry import owners, queries, queue
+from nestml_registry.registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
+from nestml_registry.registry.tables import AuditEvent, ModelModule, ModelName, ModelVersion
 
 empty_db_url, db_url, engine, sessions = database_fixtures()
 children = children_fixture(10)

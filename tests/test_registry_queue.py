@@ -25,9 +25,9 @@ from registry_fixtures import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import queue, tokens
-from registry.errors import InvalidInput
-from registry.tables import Build, BuildSource, BuildStatus, Source, utcnow
+from nestml_registry.registry import queue, tokens
+from nestml_registry.registry.errors import InvalidInput
+from nestml_registry.registry.tables import Build, BuildSource, BuildStatus, Source, utcnow
 
 empty_db_url, db_url, engine, sessions = database_fixtures()
 children = children_fixture(20)

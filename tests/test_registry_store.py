@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.errors import CorruptArtifact, InvalidInput, NotFound, TooLarge
-from registry.store import ArtifactStore
+from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound, TooLarge
+from nestml_registry.registry.store import ArtifactStore
 
 DATA = b"\x7fELF" + bytes(range(256)) * 40
 

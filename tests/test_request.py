@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import DATA, nestml
 
-from compiler.diagnostics import first_cxx_error
-from compiler.errors import InputError
-from compiler.request import BuildRequest, Pair, parse_weight_variable
-from compiler.sources import Source, display_name
+from nestml_registry.compiler.diagnostics import first_cxx_error
+from nestml_registry.compiler.errors import InputError
+from nestml_registry.compiler.request import BuildRequest, Pair, parse_weight_variable
+from nestml_registry.compiler.sources import Source, display_name
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 SYN = 'model my_synapse:\n    parameters:\n        w real = 1\n    input:\n        pre_spikes <- spike\n'

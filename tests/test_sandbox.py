@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import children, outputs
-from compiler.sandbox import Limits, Sandbox, SandboxConfig, SandboxError, python_paths
-from compiler.workspace import Workspace
+from nestml_registry.compiler import children, outputs
+from nestml_registry.compiler.sandbox import Limits, Sandbox, SandboxConfig, SandboxError, python_paths
+from nestml_registry.compiler.workspace import Workspace
 
 PROBE = r"""
 import json, os, socket, sys, resource

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.sanitise import sanitise
+from nestml_registry.compiler.sanitise import sanitise
 
 MODEL = '''# leading comment */ code(); /*
 model m_neuron: # on the model line

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from compiler.children import CodegenRunner
-from compiler.pipeline import Compiler
-from compiler.request import BuildRequest, Pair
-from compiler.result import BuildResult
-from compiler.sandbox import Limits, SandboxConfig
-from compiler.sanitise import Sanitised, sanitise
-from compiler.sources import Source
+from nestml_registry.compiler.children import CodegenRunner
+from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.compiler.request import BuildRequest, Pair
+from nestml_registry.compiler.result import BuildResult
+from nestml_registry.compiler.sandbox import Limits, SandboxConfig
+from nestml_registry.compiler.sanitise import Sanitised, sanitise
+from nestml_registry.compiler.sources import Source
 
 pytestmark = pytest.mark.slow
 HOSTILE = DATA / "hostile"
@@ -78,7 +78,7 @@ def test_an_exploding_model_fails_at_the_memory_limit_and_the_next_build_works(c
             for pid in (p for p in os.listdir("/proc") if p.isdigit()):
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                    if b"compiler.codegen" in cmd and cmd[0].endswith(b"python"):
+                    if b"nestml_registry.compiler.codegen" in cmd and cmd[0].endswith(b"python"):
                         status = Path(f"/proc/{pid}/status").read_text()
                         seen["uid"] = next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1]
                         seen["net"] = os.readlink(f"/proc/{pid}/ns/net")

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import DATA, run_nest_script
 from registry_fixtures import create_database, drop_database
-from server_fixtures import ROOT, client_env, start_server
+from server_fixtures import CLI, ROOT, client_env, start_server
 
-from registry import db
+from nestml_registry.registry import db
 
 pytestmark = pytest.mark.slow
 HOSTILE = DATA / "hostile"
@@ -79,7 +78,7 @@ def test_a_worker_that_cannot_sandbox_refuses_to_start(tmp_path: Path, registry_
                      NESTML_REGISTRY_CACHE=str(registry_home / "cache"),
                      NESTML_REGISTRY_SANDBOX_USER="no-such-sandbox-user")
     env.pop("NESTML_REGISTRY_DATABASE_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--burst"], capture_output=True, text=True,
+    proc = subprocess.run([*CLI, "worker", "--burst"], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "no-such-sandbox-user' does not exist" in proc.stderr and "Traceback" not in proc.stderr

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator import checks, install, lock
-from simulator.errors import SimulatorError
-from simulator.pairs import partner_of
-from simulator.plan import LocalToolchain, ModuleFile, Plan, Resolved
-from simulator.references import find_uses, reference_of
+from nestml_registry.simulator import checks, install, lock
+from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.pairs import partner_of
+from nestml_registry.simulator.plan import LocalToolchain, ModuleFile, Plan, Resolved
+from nestml_registry.simulator.references import find_uses, reference_of
 
 TC = LocalToolchain("nest3.10.0-linux-x86_64-gcc12.2.0-abi0-572123386539", "3.10.0", 0, "linux-x86_64",
                     frozenset({"iaf_psc_alpha", "izhikevich"}))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,9 +26,9 @@ from bmtk_networks import (
     write_cell_model_override,
 )
 from conftest import DATA
-from server_fixtures import ROOT, Server, client_env, free_port, server_fixture
+from server_fixtures import CLI, ROOT, Server, client_env, free_port, server_fixture
 
-from compiler.result import BuildResult
+from nestml_registry.compiler.result import BuildResult
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +65,7 @@ def modules(server: Server, models_dir: Path, stdp_pair_build: BuildResult, tmp_
 
 def run_registry(server: Server, net: Network, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``nestml-registry run CONFIG`` as a simulation job runs it (a fresh process, a fresh NEST)."""
-    return subprocess.run([sys.executable, "-m", "service.cli", "run", str(net.config), *args],
+    return subprocess.run([*CLI, "run", str(net.config), *args],
                           capture_output=True, text=True, timeout=600, cwd=net.dir,
                           env=client_env(server.env, OMP_NUM_THREADS="1", **env))
 
@@ -242,7 +241,7 @@ def test_a_model_not_built_for_this_toolchain_is_built_on_demand(server: Server,
     proc = run_registry(server, net, **flags)
     assert proc.returncode == 2 and "no compile worker of the registry serves it" in error_line(proc)
 
-    worker = subprocess.Popen([sys.executable, "-m", "service.cli", "-v", "worker"], cwd=ROOT,
+    worker = subprocess.Popen([*CLI, "-v", "worker"], cwd=ROOT,
                               env=client_env(server.env, **flags), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300

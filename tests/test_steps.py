@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from compiler.steps import EarlyStep
+from nestml_registry.compiler.steps import EarlyStep
 
 ECHO = "import sys; line = sys.stdin.readline(); print('got', line.strip() or '(nothing)'); sys.exit(3 if line else 0)"
 SLOW = "import sys, time; sys.stdin.readline(); time.sleep(60)"

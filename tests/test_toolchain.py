@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from compiler.toolchain import Toolchain, abi_of_library, detect, nest_config_prefix
+from nestml_registry.compiler.toolchain import Toolchain, abi_of_library, detect, nest_config_prefix
 
 
 def test_detects_the_kernel_abi_from_its_symbols(toolchain: Toolchain) -> None:
@@ -45,7 +45,7 @@ def test_nest_config_prefix_answers_like_nest_config(toolchain: Toolchain, tmp_p
 
 def test_a_working_nest_config_of_nests_own_is_used(toolchain: Toolchain, tmp_path: Path) -> None:
     """A source or conda build of NEST ships a nest-config that works: it is taken as it is."""
-    from compiler.toolchain import _own_nest_config
+    from nestml_registry.compiler.toolchain import _own_nest_config
 
     prefix = tmp_path / "nest-install"
     (prefix / "bin").mkdir(parents=True)

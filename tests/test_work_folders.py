@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from compiler import work_folders
-from compiler.atomic import sha256_file
-from compiler.cache import LocalCache
+from nestml_registry.compiler import work_folders
+from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.compiler.cache import LocalCache
 
 
 def _dead_pid() -> int:

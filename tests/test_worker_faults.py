@@ -22,12 +22,12 @@ from pg_cluster import own_cluster
 from server_fixtures import TINY, start_server
 from test_workers import builds, enqueue, variant, wait_for
 
-from compiler.pipeline import Compiler
-from registry import db, queue, workers
-from registry.tables import BuildStatus
-from service.settings import Settings
-from service.submit import submit
-from service.worker import Worker
+from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.registry import db, queue, workers
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.settings import Settings
+from nestml_registry.service.submit import submit
+from nestml_registry.service.worker import Worker
 
 pytestmark = pytest.mark.slow
 

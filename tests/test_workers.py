@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,13 +13,14 @@ from pathlib import Path
 import pytest
 from conftest import DATA, nestml
 from registry_fixtures import create_database, drop_database
+from server_fixtures import CLI
 
-from compiler.pipeline import Compiler
-from compiler.request import BuildRequest
-from registry import db, queries
-from registry.store import ArtifactStore
-from registry.tables import Build, BuildStatus
-from service.submit import submit
+from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.registry import db, queries
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.registry.tables import Build, BuildStatus
+from nestml_registry.service.submit import submit
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 LEASE = 3.0
@@ -52,7 +52,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, registry_home: Path) -> 
 
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "-v", "worker", *args],
+    return subprocess.Popen([*CLI, "-v", "worker", *args],
                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -1,4 +1,4 @@
-"""Alembic environment of the registry. The URL comes from the Config that ``registry.db.upgrade``
+"""Alembic environment of the registry. The URL comes from the Config that ``nestml_registry.registry.db.upgrade``
 builds in code (main option ``sqlalchemy.url``); there is no alembic.ini."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import logging
 from alembic import context
 from sqlalchemy import text
 
-from registry.db import is_sqlite, make_engine
-from registry.tables import Base
+from nestml_registry.registry.db import is_sqlite, make_engine
+from nestml_registry.registry.tables import Base
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.tables import AuditEvent
-from service import schemas
-from service.deps import AdminDep, DatabaseDep
-from service.errors import error_responses
+from nestml_registry.registry.tables import AuditEvent
+from nestml_registry.service import schemas
+from nestml_registry.service.deps import AdminDep, DatabaseDep
+from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

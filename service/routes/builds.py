@@ -14,22 +14,22 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from compiler.errors import InputError
-from compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
-from compiler.sources import Source
-from registry import owners, queries, queue, rebuilds, repair, toolchains
-from registry.store import ArtifactStore
-from registry.tables import Build as BuildRow
-from registry.tables import BuildStatus
-from service import schemas
-from service.auth import may_read_failed_log
-from service.database import Database
-from service.deps import DatabaseDep, MetricsDep, PublisherDep, ReaderDep, SettingsDep, StoreDep
-from service.documents import build_document
-from service.errors import ApiError, error_responses
-from service.settings import Settings
-from service.submit import submit
-from service.uploads import FILE_FIELD, Rejected, Upload, read_upload
+from nestml_registry.compiler.errors import InputError
+from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
+from nestml_registry.compiler.sources import Source
+from nestml_registry.registry import owners, queries, queue, rebuilds, repair, toolchains
+from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.registry.tables import Build as BuildRow
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service import schemas
+from nestml_registry.service.auth import may_read_failed_log
+from nestml_registry.service.database import Database
+from nestml_registry.service.deps import DatabaseDep, MetricsDep, PublisherDep, ReaderDep, SettingsDep, StoreDep
+from nestml_registry.service.documents import build_document
+from nestml_registry.service.errors import ApiError, error_responses
+from nestml_registry.service.settings import Settings
+from nestml_registry.service.submit import submit
+from nestml_registry.service.uploads import FILE_FIELD, Rejected, Upload, read_upload
 
 logger = logging.getLogger(__name__)
 

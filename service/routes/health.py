@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from registry import toolchains, workers
-from service import schemas
-from service.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
-from service.errors import ApiError, error_responses
-from service.metrics import CONTENT_TYPE, sandboxed
+from nestml_registry.registry import toolchains, workers
+from nestml_registry.service import schemas
+from nestml_registry.service.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
+from nestml_registry.service.errors import ApiError, error_responses
+from nestml_registry.service.metrics import CONTENT_TYPE, sandboxed
 
 logger = logging.getLogger(__name__)
 

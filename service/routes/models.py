@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
-from registry import queries
-from registry.errors import NotFound, ResolveError
-from service import schemas
-from service.deps import DatabaseDep, ReaderDep
-from service.documents import artifact_url
-from service.errors import ApiError, error_responses
+from nestml_registry.registry import queries
+from nestml_registry.registry.errors import NotFound, ResolveError
+from nestml_registry.service import schemas
+from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.documents import artifact_url
+from nestml_registry.service.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
 Reference = Annotated[str, PathParam(max_length=300, description="NAME, NAME_nestml or NAME@VERSION")]

@@ -2,7 +2,7 @@
 
 The artifact's bytes are checked against its sha256 when read from the store
 (``ArtifactStore.read_verified``): a damaged file is never served. Checked bytes are kept in memory
-(:mod:`service.artifacts`) for the next downloads. Its URL never changes content, so clients cache it
+(:mod:`nestml_registry.service.artifacts`) for the next downloads. Its URL never changes content, so clients cache it
 forever (ETag = the sha256).
 """
 
@@ -19,13 +19,13 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from registry import queries
-from registry.errors import NotFound
-from service import schemas
-from service.artifacts import Artifact
-from service.deps import ArtifactsDep, DatabaseDep, MetricsDep, ReaderDep, StoreDep
-from service.documents import artifact_url, models_of_module
-from service.errors import ApiError, error_responses
+from nestml_registry.registry import queries
+from nestml_registry.registry.errors import NotFound
+from nestml_registry.service import schemas
+from nestml_registry.service.artifacts import Artifact
+from nestml_registry.service.deps import ArtifactsDep, DatabaseDep, MetricsDep, ReaderDep, StoreDep
+from nestml_registry.service.documents import artifact_url, models_of_module
+from nestml_registry.service.errors import ApiError, error_responses
 
 logger = logging.getLogger(__name__)
 

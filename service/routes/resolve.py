@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from registry import queries
-from registry.errors import ResolveError
-from registry.queries import Resolution
-from registry.tables import TOOLCHAIN_LEN
-from registry.toolchains import TOOLCHAIN_ID_RE
-from service import schemas
-from service.deps import DatabaseDep, ReaderDep
-from service.documents import artifact_url
-from service.errors import ApiError, error_responses
+from nestml_registry.registry import queries
+from nestml_registry.registry.errors import ResolveError
+from nestml_registry.registry.queries import Resolution
+from nestml_registry.registry.tables import TOOLCHAIN_LEN
+from nestml_registry.registry.toolchains import TOOLCHAIN_ID_RE
+from nestml_registry.service import schemas
+from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.documents import artifact_url
+from nestml_registry.service.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
 MAX_REFERENCES = 100

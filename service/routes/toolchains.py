@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from registry import toolchains
-from service import schemas
-from service.deps import DatabaseDep, ReaderDep
-from service.errors import error_responses
+from nestml_registry.registry import toolchains
+from nestml_registry.service import schemas
+from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["toolchains"])
 
