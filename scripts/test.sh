@@ -8,5 +8,7 @@ if [ -z "${NESTML_REGISTRY_TEST_POSTGRES_URL:-}" ]; then
     NESTML_REGISTRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh | tail -n 1)
     export NESTML_REGISTRY_TEST_POSTGRES_URL
 fi
+# the whole suite: a PostgreSQL that does not answer fails its tests (pytest -m "not slow" alone skips them)
+export NESTML_REGISTRY_TEST_POSTGRES_REQUIRED=1
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from registry_fixtures import TOOLCHAIN, create_database, drop_database
+from registry_fixtures import TOOLCHAIN, backend_params, create_database, drop_database
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from nestml_registry.registry import db, owners, queries, queue, tokens, toolchains
+from nestml_registry.registry import db, owners, publishing, queue, records, tokens, toolchains
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service.app import create_app
@@ -147,14 +147,14 @@ class Api:
         content = content or f"fake module {module_name} {uuid.uuid4().hex}".encode()
         stored = self.store.put_stream([content], f"{module_name}.so")
         with self.sessions.begin() as s:
-            module = queries.get_or_create_module(s, stored.sha256, module_name, stored.size, toolchain_id,
+            module = records.get_or_create_module(s, stored.sha256, module_name, stored.size, toolchain_id,
                                                   stored.location)
             assert queue.finish(s, build_id, WORKER_ID, BuildStatus.SUCCEEDED, [], f"log of build {build_id}\n",
                                 module)
             build = queue.get_build(s, build_id)
             shas = {name: sha for name, sha, _ in sources}
             submitter, admin = owners.submitter_of(s, build)
-            queries.publish(s, build, module, [dict(m, source_sha256=shas.get(m.get("source") or ""))
+            publishing.publish(s, build, module, [dict(m, source_sha256=shas.get(m.get("source") or ""))
                                                for m in models], submitter, admin=admin)
         return stored.sha256
 
@@ -214,7 +214,7 @@ def api_fixture(**overrides: Any) -> Any:
     (each test uses its own model names and toolchain ids)."""
     import pytest
 
-    @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+    @pytest.fixture(scope="module", params=backend_params())
     def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         with running_api(request.param, tmp_path_factory.mktemp(f"api-{request.param}"), **overrides) as live:
             yield live

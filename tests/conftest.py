@@ -16,6 +16,15 @@ from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source
 
 DATA = Path(__file__).parent / "data"
+# fixtures that compile, detect the toolchain (which runs NEST) or start a server with compile workers: a
+# test that uses one is in the slow lane (pytest -m "not slow" is the fast one, which compiles nothing)
+COMPILING_FIXTURES = frozenset({"compiler", "toolchain", "izh_build", "stdp_pair_build", "server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if COMPILING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def shipped_models_dir() -> Path:

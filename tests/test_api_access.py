@@ -18,6 +18,7 @@ from api_support import (
     tiny,
     toolchain_details,
 )
+from registry_fixtures import backend_params
 from server_fixtures import CLI, ROOT
 
 from nestml_registry.registry import toolchains
@@ -29,7 +30,7 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", backend_params())
 def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path: Path) -> None:
     with running_api(backend, tmp_path) as api:
         toolchain, second = api.register_toolchain(), api.register_toolchain()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from api_support import assert_error_shape, model_for, running_api, tag, tiny
+from registry_fixtures import backend_params
 
 from nestml_registry.registry import tokens
 from nestml_registry.registry.tables import Build, ModelName
@@ -22,7 +23,7 @@ def _post_relayed(api, files, headers=RELAYED, **fields):
                            headers=headers)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", backend_params())
 def test_publishing_from_another_machine_needs_a_publisher_token(backend: str, tmp_path: Path) -> None:
     # listening on every interface changes nothing: what counts is where the request comes from
     with running_api(backend, tmp_path, host="0.0.0.0") as api:

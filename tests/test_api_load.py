@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api_support import Api, assert_error_shape, model_for, running_api, tag, tiny
-from registry_fixtures import set_connections
+from registry_fixtures import backend_params, set_connections
 
 from nestml_registry.service.client import RegistryClient
 from nestml_registry.service.client_errors import RegistryClientError
@@ -55,7 +55,7 @@ async def _crowd(url: str, paths: list[str], sha: str) -> Counter[str]:
     return outcomes
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", backend_params())
 def test_hundreds_of_clients_at_once_all_get_answers(backend: str, tmp_path: Path) -> None:
     with running_api(backend, tmp_path) as api:
         sha, name, toolchain = _published(api)
@@ -99,6 +99,7 @@ def test_a_server_at_capacity_says_so_and_the_client_waits_for_it(tmp_path: Path
         assert "nestml_registry_requests_at_capacity_total 3.0" in metrics, metrics[:2000]
 
 
+@pytest.mark.slow  # PostgreSQL
 def test_a_database_that_does_not_answer_is_named_as_the_missing_dependency(tmp_path: Path) -> None:
     with running_api("postgresql", tmp_path) as api:
         set_connections(api.server.settings.database_url, False)  # PostgreSQL refuses everyone, superusers too

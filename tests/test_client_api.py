@@ -13,12 +13,15 @@ import pytest
 
 from nestml_registry.service import console
 from nestml_registry.service.client import RegistryClient, RegistryClientError
+from nestml_registry.service.retries import RetryPolicy
 
 Handler = Callable[[httpx.Request], httpx.Response]
+NO_RETRIES = RetryPolicy(budget=0)  # (test_retries.py tries again)
 
 
-def client(handler: Handler, token: str | None = None) -> RegistryClient:
-    return RegistryClient("http://registry.test:8000/", token=token, transport=httpx.MockTransport(handler))
+def client(handler: Handler, token: str | None = None, retry: RetryPolicy = NO_RETRIES) -> RegistryClient:
+    return RegistryClient("http://registry.test:8000/", token=token, transport=httpx.MockTransport(handler),
+                          retry=retry)
 
 
 def test_from_env_reads_url_and_token() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import DATA, run_nest_script
-from registry_fixtures import create_database, drop_database
+from registry_fixtures import backend_params, create_database, drop_database
 from server_fixtures import CLI, ROOT, client_env, start_server
 
 from nestml_registry.registry import db
@@ -32,7 +32,7 @@ print("ok", n.get("V_m"))
 """
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", backend_params())
 def test_hostile_pushes_through_real_workers(backend: str, tmp_path: Path, registry_home: Path) -> None:
     for planted in Path("/tmp").glob("PWNED*"):
         planted.unlink()

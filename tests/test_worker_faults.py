@@ -19,6 +19,7 @@ import httpx
 import pytest
 from api_support import LiveServer, base_settings, running_api, tiny
 from pg_cluster import own_cluster
+from registry_fixtures import backend_params
 from server_fixtures import TINY, start_server
 from test_workers import builds, enqueue, variant, wait_for
 
@@ -113,7 +114,7 @@ def test_a_full_store_fails_the_build_with_why_and_the_worker_goes_on(tmp_path: 
     assert all(b.status == BuildStatus.SUCCEEDED for b in builds(_env(url, store), again))
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", backend_params())
 def test_the_api_sweeps_a_dead_workers_build(backend: str, tmp_path: Path) -> None:
     """No worker alive: the API process puts the build back in the queue when its lease runs out."""
     with running_api(backend, tmp_path, lease_seconds=3.0) as api:

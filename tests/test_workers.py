@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, nestml
-from registry_fixtures import create_database, drop_database
+from registry_fixtures import backend_params, create_database, drop_database
 from server_fixtures import CLI
 
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
-from nestml_registry.registry import db, queries
+from nestml_registry.registry import db, records, resolving
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build, BuildStatus
 from nestml_registry.service.submit import submit
@@ -34,7 +34,7 @@ def variant(tag: str, broken: bool = False) -> BuildRequest:
     return BuildRequest.create([nestml(text, f"tiny_{tag}.nestml")])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=backend_params())
 def env(request: pytest.FixtureRequest, tmp_path: Path, registry_home: Path) -> Iterator[dict[str, str]]:
     url = create_database(request.param, tmp_path)
     db.upgrade(url)
@@ -105,10 +105,10 @@ def test_sigkilled_worker_build_is_finished_by_another(env: dict[str, str], comp
     assert build.attempts == 2
     engine = db.make_engine(env["NESTML_REGISTRY_DATABASE_URL"])
     with db.make_sessionmaker(engine)() as s:
-        module = queries.get_module(s, build.module.sha256)
+        module = records.get_module(s, build.module.sha256)
         assert ArtifactStore(Path(env["NESTML_REGISTRY_STORE"])).open_verified(module.location).is_file()
         name = build.request["module"].removesuffix("_module")
-        assert queries.resolve(s, name, compiler.toolchain.id).module_sha256 == module.sha256
+        assert resolving.resolve(s, name, compiler.toolchain.id).module_sha256 == module.sha256
     engine.dispose()
 
 
