@@ -56,14 +56,47 @@ class CorruptArtifact(RegistryError):
 
 
 class ResolveError(RegistryError):
-    """A model reference that resolves to no module; ``details`` says what exists instead.
+    """A model reference that resolves to no module; ``details`` says what exists instead. The subclasses
+    name the reason (the API's status for each is in ``nestml_registry.service.errors``); this class itself
+    is several references that do not resolve, each in ``details["errors"]`` with its own ``code``.
 
     Keys that may appear in ``details``: ``reference``, ``toolchain``, ``close_names``, ``versions``,
     ``toolchains`` (those the version has a module for), ``build`` (a queued, running or failed build
-    for it: ``id``, ``status``, ``error``), ``conflicts``.
+    for it: ``id``, ``status``, ``error``), ``conflicts``, ``module_conflicts``, ``errors``.
     """
 
     code = "unresolved"
+
+
+class InvalidReference(ResolveError):
+    """Text that is not a model reference (``details["syntax"]`` says how to write one)."""
+
+    code = "invalid_reference"
+
+
+class UnknownModel(ResolveError):
+    """No model of that name (``close_names``), or not the version asked for (``versions``)."""
+
+    code = "unknown_model"
+
+
+class NotBuilt(ResolveError):
+    """The version exists but has no module for the toolchain (yet): ``toolchains`` lists those it has, and
+    ``build`` a build for this toolchain that is queued, running or failed."""
+
+    code = "not_built"
+
+
+class VersionConflict(ResolveError):
+    """One simulation asks for two versions of one model (``conflicts``)."""
+
+    code = "version_conflict"
+
+
+class ModuleClash(ResolveError):
+    """The references resolve to modules that register the same NEST name (``module_conflicts``)."""
+
+    code = "module_clash"
 
 
 class SchemaOutOfDate(RegistryError):

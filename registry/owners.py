@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry.errors import InvalidInput, NotFound
-from nestml_registry.registry.queries import record_event
+from nestml_registry.registry.records import record_event
 from nestml_registry.registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
 
 LOCAL = LOCAL_OWNER

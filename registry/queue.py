@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, aliased
 
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound
-from nestml_registry.registry.queries import get_or_create_sources
+from nestml_registry.registry.records import get_or_create_sources
 from nestml_registry.registry.tables import Build, BuildSource, BuildStatus, Module, utcnow
 
 logger = logging.getLogger(__name__)

@@ -11,21 +11,18 @@ from sqlalchemy.orm import Session
 
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.sources import Source as SourceText
-from nestml_registry.registry import queries
-from nestml_registry.registry.errors import InvalidInput, NotFound, ResolveError
+from nestml_registry.registry import listing, resolving
+from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.queue import sources_of
 from nestml_registry.registry.tables import Build, BuildStatus, ModelModule, ModelVersion
 
 
 def published_by(session: Session, reference: str) -> tuple[ModelVersion, Build]:
     """The model version ``reference`` (``NAME[@VERSION]``, newest without a version) and the succeeded
-    build that published it. Raises InvalidInput for a reference that is not one, NotFound (listing
+    build that published it. Raises InvalidReference for a reference that is not one, NotFound (listing
     the versions, or close names) when there is none."""
-    try:
-        _, wanted = queries.parse_reference(reference)
-    except ResolveError as exc:
-        raise InvalidInput(exc.message, exc.details) from None
-    detail = queries.model_detail(session, reference)  # NotFound with close names for an unknown model
+    _, wanted = resolving.parse_reference(reference)
+    detail = listing.model_detail(session, reference)  # NotFound with close names for an unknown model
     name = detail["name"]
     numbers = sorted(v["version"] for v in detail["versions"])
     if not numbers or (wanted is not None and wanted not in numbers):

@@ -74,7 +74,7 @@ def _session(settings: Settings) -> Iterator[Any]:
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from nestml_registry.registry.queries import record_event
+    from nestml_registry.registry.records import record_event
     from nestml_registry.registry.tokens import create_token
 
     name = args.name or _actor()
@@ -112,7 +112,7 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from nestml_registry.registry.queries import record_event
+    from nestml_registry.registry.records import record_event
     from nestml_registry.registry.tokens import revoke_token
 
     with _session(settings) as s:

@@ -24,11 +24,16 @@ from nestml_registry.registry.errors import (
     Conflict,
     CorruptArtifact,
     InvalidInput,
+    InvalidReference,
+    ModuleClash,
+    NotBuilt,
     NotFound,
     RegistryError,
     ResolveError,
     SchemaOutOfDate,
     TooLarge,
+    UnknownModel,
+    VersionConflict,
 )
 from nestml_registry.service.database import AtCapacity
 from nestml_registry.service.schemas import ErrorResponse
@@ -39,8 +44,11 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404:
                  405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 411: "length_required",
                  413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 429: "too_many_requests",
                  500: "internal_error", 503: "unavailable"}
+# the first class an error is an instance of gives its status (subclasses before their bases)
 _REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
-    (TooLarge, 413), (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (ResolveError, 404),
+    (TooLarge, 413), (InvalidInput, 422), (NotFound, 404), (Conflict, 409),
+    (InvalidReference, 422), (UnknownModel, 404), (NotBuilt, 404), (VersionConflict, 409), (ModuleClash, 409),
+    (ResolveError, 404),
     (CorruptArtifact, 500), (SchemaOutOfDate, 503)]
 MAX_VALIDATION_ERRORS = 20
 

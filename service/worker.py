@@ -32,7 +32,7 @@ from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import owners, queries, queue, toolchains, workers
+from nestml_registry.registry import owners, publishing, queue, records, toolchains, workers
 from nestml_registry.registry.db import make_engine, make_sessionmaker
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
@@ -294,14 +294,14 @@ class Worker:
             return
         try:
             with self.sessions.begin() as s:
-                module = queries.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
+                module = records.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
                                                       result.toolchain, stored.location)
                 if not queue.finish(s, claimed.id, self.id, BuildStatus.SUCCEEDED, diagnostics, log, module):
                     return
                 build = queue.get_build(s, claimed.id)
                 models = [_model_dict(m, claimed.sources) for m in result.models]
                 submitter, admin = owners.submitter_of(s, build)
-                queries.publish(s, build, module, models, submitter, admin=admin)
+                publishing.publish(s, build, module, models, submitter, admin=admin)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
             self._finish_failed(claimed, [*diagnostics, _error(self.redact(str(exc)))], log)
 

@@ -91,9 +91,8 @@ class Resolver:
             except RegistryClientError as exc:
                 details = dict(exc.details or {})
                 where = _where(uses, reference)
-                if exc.status != 404 or "toolchains" not in details or asked_build:
-                    code = "unknown_model" if exc.status == 404 else (exc.code or "registry")
-                    raise SimulatorError(f"{where}: {exc.message}", code, details) from exc
+                if exc.code != "not_built" or asked_build:
+                    raise SimulatorError(f"{where}: {exc.message}", exc.code or "registry", details) from exc
                 self._build_for_toolchain(reference, details, where)
                 asked_build = True
 

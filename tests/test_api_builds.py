@@ -163,4 +163,4 @@ def test_a_published_model_is_built_again_for_another_toolchain(api: Api) -> Non
     assert_error_shape(api.client.post("/v1/models/no_such_neuron/builds", json={}), 404)
     assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"toolchain": "a b"}), 422)
     assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"tool": "x"}), 422)
-    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron@x/builds", json={}), 422, "invalid_input")
+    assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron@x/builds", json={}), 422, "invalid_reference")

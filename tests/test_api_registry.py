@@ -135,13 +135,13 @@ def test_resolve_one_and_many(api: Api) -> None:
         (name, sha2), (f"tiny_{u}_neuron_nestml", other_sha)]
     conflict = api.client.get("/v1/resolve", params=[("model", f"{name}@1"), ("model", f"{name}@2"),
                                                      ("toolchain", toolchain)])
-    error = assert_error_shape(conflict, 409, "conflict")
+    error = assert_error_shape(conflict, 409, "version_conflict")
     assert error["details"]["conflicts"][0]["model"] == name
     missing = api.client.get("/v1/resolve", params={"model": f"tiny_{t}_neuronx", "toolchain": toolchain})
-    error = assert_error_shape(missing, 404, "unresolved")
+    error = assert_error_shape(missing, 404, "unknown_model")
     assert name in error["details"]["close_names"]
     elsewhere = api.client.get("/v1/resolve", params={"model": name, "toolchain": "nest3.10.0-other-toolchain"})
-    error = assert_error_shape(elsewhere, 404, "unresolved")
+    error = assert_error_shape(elsewhere, 404, "not_built")
     assert error["details"]["toolchains"] == [toolchain]
     assert_error_shape(api.client.get("/v1/resolve", params={"model": "x@0", "toolchain": toolchain}), 422,
                        "invalid_reference")
@@ -153,7 +153,7 @@ def test_resolve_names_the_unfinished_build(api: Api) -> None:
     t, toolchain = tag(), api.register_toolchain()
     build_id = api.post_build([tiny(t)], toolchain=toolchain).json()["id"]
     error = assert_error_shape(api.client.get("/v1/resolve", params={"model": f"tiny_{t}_neuron",
-                                                                     "toolchain": toolchain}), 404, "unresolved")
+                                                                     "toolchain": toolchain}), 404, "unknown_model")
     assert error["details"]["build"]["id"] == build_id and error["details"]["build"]["status"] == "queued"
     assert f"/v1/builds/{build_id}" in error["message"]
 

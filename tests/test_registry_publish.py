@@ -20,7 +20,7 @@ from registry_fixtures import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nestml_registry.registry import owners, queries, queue
+from nestml_registry.registry import listing, owners, publishing, queue, records, resolving
 from nestml_registry.registry.errors import InvalidInput, NameOwned, NotFound, ResolveError
 from nestml_registry.registry.tables import AuditEvent, ModelModule, ModelName, ModelVersion
 
@@ -37,7 +37,7 @@ def izh_files(variant: int = 0) -> list[tuple[str, str, str]]:
 def test_publish_creates_versions_and_reuses_them_for_the_same_content(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         build, published = published_build(s, files=izh_files(), models=[model_dict()])
-        assert published == [queries.Published(IZH, "neuron", 1, True)]
+        assert published == [publishing.Published(IZH, "neuron", 1, True)]
         name = s.get(ModelName, IZH)
         assert name is not None and name.owner == "alice"
         version = s.scalars(select(ModelVersion)).one()
@@ -46,14 +46,14 @@ def test_publish_creates_versions_and_reuses_them_for_the_same_content(sessions:
         assert build.module is not None and build.module.registers == [IZH]
         # the same source in another module (another build key): same content, same version, first module kept
         _, again = published_build(s, files=izh_files(), models=[model_dict()], module="lab_module")
-        assert again == [queries.Published(IZH, "neuron", 1, False)]
-        assert queries.resolve(s, IZH, TOOLCHAIN).module_name == "custom_izh_neuron_nestml_module"
+        assert again == [publishing.Published(IZH, "neuron", 1, False)]
+        assert resolving.resolve(s, IZH, TOOLCHAIN).module_name == "custom_izh_neuron_nestml_module"
         # the same content built for another toolchain: same version, a second module
         published_build(s, files=izh_files(), models=[model_dict()], toolchain=OTHER_TOOLCHAIN)
         assert s.scalar(select(func.count()).select_from(ModelModule)) == 2
         # new content: the next version
         _, newer = published_build(s, files=izh_files(1), models=[model_dict()])
-        assert newer == [queries.Published(IZH, "neuron", 2, True)]
+        assert newer == [publishing.Published(IZH, "neuron", 2, True)]
         # another suffix changes the behaviour's inputs: a new version too
         _, other_suffix = published_build(s, files=izh_files(1), models=[model_dict()], suffix="_v")
         assert other_suffix[0].version == 3
@@ -68,7 +68,7 @@ def test_ten_concurrent_publishers_get_versions_one_to_ten(db_url: str, sessions
         rows = s.scalars(select(ModelVersion).order_by(ModelVersion.version)).all()
         assert [v.version for v in rows] == list(range(1, 11))
         assert len({v.content_digest for v in rows}) == 10
-        assert queries.resolve(s, "custom_izh_neuron", TOOLCHAIN).version == 10
+        assert resolving.resolve(s, "custom_izh_neuron", TOOLCHAIN).version == 10
     with sessions.begin() as s:  # publishing one of those contents again is not a new version
         _, again = published_build(s, files=izh_files(4), models=[model_dict()], module="again_module")
         assert again[0].created is False and 1 <= again[0].version <= 10
@@ -119,7 +119,7 @@ def test_paired_models_depend_on_their_partner_source(sessions: sessionmaker[Ses
     syn = "model stdp_synapse:\n    state:\n        w real = 1\n"
     pair = [{"neuron": "iaf_neuron", "synapse": "stdp_synapse"}]
 
-    def build(syn_text: str) -> list[queries.Published]:
+    def build(syn_text: str) -> list[publishing.Published]:
         files = [source("iaf.nestml", neuron_text("iaf_neuron")), source("stdp.nestml", syn_text),
                  source("izh.nestml", neuron_text())]
         models = [model_dict("iaf_neuron_nestml", "iaf.nestml"),
@@ -137,7 +137,7 @@ def test_paired_models_depend_on_their_partner_source(sessions: sessionmaker[Ses
     assert second["stdp_synapse_nestml__with_iaf_neuron_nestml"] == 2
     assert second[IZH] == 1  # not part of the pair: same behaviour, same version
     with sessions() as s:
-        registers = queries.get_module(s, queries.resolve(s, IZH, TOOLCHAIN).module_sha256).registers
+        registers = records.get_module(s, resolving.resolve(s, IZH, TOOLCHAIN).module_sha256).registers
         assert "stdp_synapse_nestml__with_iaf_neuron_nestml_hpc" in registers
 
 
@@ -147,13 +147,13 @@ def test_paired_models_depend_on_their_partner_source(sessions: sessionmaker[Ses
     ("custom_izh_neuron@3", ("custom_izh_neuron", 3)),
     (" nestml:izh_nestml@12 ", ("izh_nestml", 12))])
 def test_parse_reference(text: str, expected: tuple[str, int | None]) -> None:
-    assert queries.parse_reference(text) == expected
+    assert resolving.parse_reference(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "izh@", "izh@0", "izh@-1", "izh@v2", "nest:izh", "9izh", "a/b", "izh@1@2"])
 def test_parse_reference_refuses_bad_syntax(text: str) -> None:
     with pytest.raises(ResolveError, match=r"invalid model reference.*NAME@VERSION"):
-        queries.parse_reference(text)
+        resolving.parse_reference(text)
 
 
 def test_resolve(sessions: sessionmaker[Session]) -> None:
@@ -162,10 +162,10 @@ def test_resolve(sessions: sessionmaker[Session]) -> None:
         second, _ = published_build(s, files=izh_files(1), models=[model_dict()])
     with sessions() as s:
         for ref in ("custom_izh_neuron", IZH, f"nestml:{IZH}", "custom_izh_neuron@2"):
-            res = queries.resolve(s, ref, TOOLCHAIN)
+            res = resolving.resolve(s, ref, TOOLCHAIN)
             assert (res.model, res.version, res.module_sha256, res.kind) == (IZH, 2, second.module.sha256, "neuron")
             assert res.location == second.module.location and res.toolchain == TOOLCHAIN
-        old = queries.resolve(s, "custom_izh_neuron@1", TOOLCHAIN)
+        old = resolving.resolve(s, "custom_izh_neuron@1", TOOLCHAIN)
         assert (old.version, old.module_sha256, old.module_name) == (1, first.module.sha256, first.module.name)
 
 
@@ -181,13 +181,13 @@ def test_the_quick_resolution_agrees_with_the_full_one(sessions: sessionmaker[Se
     def outcome(ref: str, toolchain: str) -> object:
         with sessions() as s:
             try:
-                return queries.resolve(s, ref, toolchain)
+                return resolving.resolve(s, ref, toolchain)
             except ResolveError as exc:
                 return exc.message
 
     refs = ["custom_izh_neuron", IZH, "custom_izh_neuron@1", f"{IZH}@2", f"{IZH}@9", "zebra"]
     quick = {(r, t): outcome(r, t) for r in refs for t in (TOOLCHAIN, OTHER_TOOLCHAIN)}
-    monkeypatch.setattr(queries, "_resolve_quickly", lambda *args: None)
+    monkeypatch.setattr(resolving, "_resolve_quickly", lambda *args: None)
     assert quick == {(r, t): outcome(r, t) for r in refs for t in (TOOLCHAIN, OTHER_TOOLCHAIN)}
     assert isinstance(quick[("custom_izh_neuron", TOOLCHAIN)], str)  # the bare name has no module there
 
@@ -199,17 +199,17 @@ def test_resolve_errors_say_what_exists(sessions: sessionmaker[Session]) -> None
     with sessions() as s:
         with pytest.raises(ResolveError, match=r"no model 'custom_izh_neuronn'.*did you mean custom_izh_neuron_nestml"
                            ) as info:
-            queries.resolve(s, "custom_izh_neuronn", TOOLCHAIN)
+            resolving.resolve(s, "custom_izh_neuronn", TOOLCHAIN)
         assert info.value.details["close_names"] == [IZH]
         with pytest.raises(ResolveError, match=r"no model 'zebra'.*push its .nestml source") as info:
-            queries.resolve(s, "zebra", TOOLCHAIN)
+            resolving.resolve(s, "zebra", TOOLCHAIN)
         assert info.value.details["close_names"] == []
         with pytest.raises(ResolveError, match=r"has no version 7: it has versions 1, 2") as info:
-            queries.resolve(s, "custom_izh_neuron@7", TOOLCHAIN)
+            resolving.resolve(s, "custom_izh_neuron@7", TOOLCHAIN)
         assert info.value.details["versions"] == [1, 2]
         with pytest.raises(ResolveError, match=f"no module for toolchain {OTHER_TOOLCHAIN}; it is built for "
                            f"{TOOLCHAIN}") as info:
-            queries.resolve(s, IZH, OTHER_TOOLCHAIN)
+            resolving.resolve(s, IZH, OTHER_TOOLCHAIN)
         assert info.value.details["toolchains"] == [TOOLCHAIN] and "build" not in info.value.details
 
 
@@ -225,10 +225,10 @@ def test_resolve_reports_builds_in_progress_and_failed(sessions: sessionmaker[Se
         assert queue.claim(s, "w", [TOOLCHAIN], 60).id == new.id
     with sessions() as s:
         with pytest.raises(ResolveError, match=f"build {other.id} is queued; wait") as info:
-            queries.resolve(s, IZH, OTHER_TOOLCHAIN)
+            resolving.resolve(s, IZH, OTHER_TOOLCHAIN)
         assert info.value.details["build"]["status"] == "queued"
         with pytest.raises(ResolveError, match=f"not in the registry yet: its build {new.id} is running") as info:
-            queries.resolve(s, "brand_new_neuron", TOOLCHAIN)
+            resolving.resolve(s, "brand_new_neuron", TOOLCHAIN)
         assert info.value.details["build"]["id"] == new.id
     with sessions.begin() as s:
         assert queue.claim(s, "w2", [OTHER_TOOLCHAIN], 60).id == other.id
@@ -238,11 +238,11 @@ def test_resolve_reports_builds_in_progress_and_failed(sessions: sessionmaker[Se
         assert queue.finish(s, new.id, "w", "failed", [], "log", error="NESTML's process died")
     with sessions() as s:
         with pytest.raises(ResolveError, match=r"failed: izh.nestml:8:29: error: No free-standing") as info:
-            queries.resolve(s, IZH, OTHER_TOOLCHAIN)
+            resolving.resolve(s, IZH, OTHER_TOOLCHAIN)
         assert info.value.details["build"]["error"].startswith("izh.nestml:8:29")
         assert info.value.details["toolchains"] == [TOOLCHAIN]
         with pytest.raises(ResolveError, match=r"its build .* failed: NESTML's process died"):
-            queries.resolve(s, "brand_new_neuron_nestml", TOOLCHAIN)
+            resolving.resolve(s, "brand_new_neuron_nestml", TOOLCHAIN)
 
 
 def test_resolve_many(sessions: sessionmaker[Session]) -> None:
@@ -252,15 +252,15 @@ def test_resolve_many(sessions: sessionmaker[Session]) -> None:
         aeif = [source("aeif.nestml", neuron_text("aeif_neuron"))]
         published_build(s, files=aeif, models=[model_dict("aeif_neuron_nestml", "aeif.nestml")], module="aeif_module")
     with sessions() as s:
-        got = queries.resolve_many(s, ["custom_izh_neuron", "aeif_neuron", "custom_izh_neuron_nestml@2"], TOOLCHAIN)
+        got = resolving.resolve_many(s, ["custom_izh_neuron", "aeif_neuron", "custom_izh_neuron_nestml@2"], TOOLCHAIN)
         assert [(r.model, r.version) for r in got] == [(IZH, 2), ("aeif_neuron_nestml", 1), (IZH, 2)]
         with pytest.raises(ResolveError, match=r"two versions of a model: custom_izh_neuron_nestml as version 1 "
                            r"\(custom_izh_neuron@1\) and version 2 \(custom_izh_neuron\).*one version") as info:
-            queries.resolve_many(s, ["custom_izh_neuron@1", "aeif_neuron", "custom_izh_neuron"], TOOLCHAIN)
+            resolving.resolve_many(s, ["custom_izh_neuron@1", "aeif_neuron", "custom_izh_neuron"], TOOLCHAIN)
         assert info.value.details["conflicts"] == [{"model": IZH, "versions": {"1": ["custom_izh_neuron@1"],
                                                                                "2": ["custom_izh_neuron"]}}]
         with pytest.raises(ResolveError, match=r"2 model references do not resolve") as info:
-            queries.resolve_many(s, ["nope_one", "aeif_neuron", "nope_two"], TOOLCHAIN)
+            resolving.resolve_many(s, ["nope_one", "aeif_neuron", "nope_two"], TOOLCHAIN)
         assert len(info.value.details["errors"]) == 2
 
 
@@ -274,8 +274,8 @@ def test_resolve_many_refuses_modules_that_register_the_same_name(sessions: sess
                         module="both_module")
     with sessions() as s:
         with pytest.raises(ResolveError, match=r"register the same names: custom_izh_neuron_nestml \(in "):
-            queries.resolve_many(s, ["custom_izh_neuron", "aeif_neuron"], TOOLCHAIN)
-        assert len(queries.resolve_many(s, ["aeif_neuron"], TOOLCHAIN)) == 1
+            resolving.resolve_many(s, ["custom_izh_neuron", "aeif_neuron"], TOOLCHAIN)
+        assert len(resolving.resolve_many(s, ["aeif_neuron"], TOOLCHAIN)) == 1
 
 
 def test_list_models_and_model_detail(sessions: sessionmaker[Session]) -> None:
@@ -287,11 +287,11 @@ def test_list_models_and_model_detail(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         published_build(s, files=izh_files(1), models=[model_dict()])
     with sessions() as s:
-        listed = queries.list_models(s)
+        listed = listing.list_models(s)
         assert [(m["name"], m["version"], m["versions"]) for m in listed] == [(IZH, 2, 2), ("aeif_neuron_nestml", 1, 1)]
         assert listed[0]["kind"] == "neuron" and listed[0]["owner"] == "alice"
         assert listed[0]["toolchains"] == [TOOLCHAIN]
-        detail = queries.model_detail(s, "custom_izh_neuron")
+        detail = listing.model_detail(s, "custom_izh_neuron")
         assert detail["name"] == IZH and detail["version"] == 2
         assert [v["version"] for v in detail["versions"]] == [2, 1]
         newest = detail["versions"][0]
@@ -300,4 +300,4 @@ def test_list_models_and_model_detail(sessions: sessionmaker[Session]) -> None:
         assert newest["input_ports"] == [{"name": "spikes", "type": "spike"}]
         assert newest["modules"][0]["toolchain"] == TOOLCHAIN
         with pytest.raises(NotFound, match=r"did you mean"):
-            queries.model_detail(s, "custom_izh")
+            listing.model_detail(s, "custom_izh")

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from nestml_registry.compiler.errors import InputError
 from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import owners, queries, queue, rebuilds, repair, toolchains
+from nestml_registry.registry import owners, queue, rebuilds, records, repair, toolchains
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
@@ -227,7 +227,7 @@ def _rebuild_request(session: Session, reference: str, body: schemas.RebuildRequ
                      actor: str) -> tuple[BuildRequest, int | None]:
     """The request of the build that published ``reference``, and its submitter; the audit log names who asked."""
     _, original = rebuilds.published_by(session, reference)
-    queries.record_event(session, actor, "rebuild", reference,
+    records.record_event(session, actor, "rebuild", reference,
                          {"build": original.id, "toolchain": body.toolchain, "retry": body.retry})
     return rebuilds.request_of(original), original.submitted_by
 
@@ -238,7 +238,7 @@ async def _rebuild_if_damaged(db: Database, store: ArtifactStore, document: sche
     build key gives the same module, stored again); of any other build it changes nothing."""
     if document.status != BuildStatus.SUCCEEDED.value or document.module is None:
         return document, created
-    module = await db.read(queries.get_module, document.module.sha256)
+    module = await db.read(records.get_module, document.module.sha256)
     state = await run_in_threadpool(repair.state_of, store, module.location)
     if state is None:
         return document, created

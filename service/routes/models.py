@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
-from nestml_registry.registry import queries
-from nestml_registry.registry.errors import NotFound, ResolveError
+from nestml_registry.registry import listing, resolving
+from nestml_registry.registry.errors import NotFound
 from nestml_registry.service import schemas
 from nestml_registry.service.deps import DatabaseDep, ReaderDep
 from nestml_registry.service.documents import artifact_url
-from nestml_registry.service.errors import ApiError, error_responses
+from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
 Reference = Annotated[str, PathParam(max_length=300, description="NAME, NAME_nestml or NAME@VERSION")]
@@ -40,7 +40,7 @@ def _version(v: dict[str, Any]) -> schemas.ModelVersion:
 @router.get("/models", response_model=list[schemas.ModelSummary], summary="Every model, newest version first",
             responses=error_responses(401))
 async def list_models(db: DatabaseDep, _reader: ReaderDep) -> list[schemas.ModelSummary]:
-    return [schemas.ModelSummary.model_validate(m) for m in await db.read(queries.list_models)]
+    return [schemas.ModelSummary.model_validate(m) for m in await db.read(listing.list_models)]
 
 
 @router.get("/models/{reference}", response_model=schemas.ModelDetail,
@@ -48,11 +48,8 @@ async def list_models(db: DatabaseDep, _reader: ReaderDep) -> list[schemas.Model
             responses=error_responses(401, 404, 422))
 async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -> schemas.ModelDetail:
     """All versions, newest first; ``NAME@VERSION`` lists only that version."""
-    try:
-        _, wanted = queries.parse_reference(reference)
-    except ResolveError as exc:
-        raise ApiError(422, "invalid_reference", exc.message, exc.details) from None
-    detail = await db.read(queries.model_detail, reference)
+    _, wanted = resolving.parse_reference(reference)  # InvalidReference: 422
+    detail = await db.read(listing.model_detail, reference)
     versions = detail["versions"]
     if wanted is not None:
         versions = [v for v in versions if v["version"] == wanted]

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nestml_registry.registry import queries
+from nestml_registry.registry import records
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.service import schemas
 from nestml_registry.service.artifacts import Artifact
@@ -42,7 +42,7 @@ async def get_module(sha256: Sha256, db: DatabaseDep, _reader: ReaderDep) -> sch
 
 
 def _module_document(session: Session, sha256: str) -> schemas.Module:
-    module = queries.get_module(session, sha256)
+    module = records.get_module(session, sha256)
     return schemas.Module(sha256=module.sha256, name=module.name, size=module.size, toolchain=module.toolchain,
                           created_at=module.created_at, registers=list(module.registers or []),
                           models=models_of_module(session, module), url=artifact_url(module.sha256))
@@ -88,7 +88,7 @@ async def get_artifact(sha256: Sha256, request: Request, db: DatabaseDep, store:
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     artifact = artifacts.get(sha256)
-    module = None if artifact is not None else await db.read(queries.get_module, sha256)
+    module = None if artifact is not None else await db.read(records.get_module, sha256)
     if _matches(request.headers.get("if-none-match"), etag):
         metrics.not_modified.inc()
         return Response(status_code=304, headers=headers)

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import queries
-from nestml_registry.registry.errors import ResolveError
-from nestml_registry.registry.queries import Resolution
+from nestml_registry.registry import resolving
+from nestml_registry.registry.resolving import Resolution
 from nestml_registry.registry.tables import TOOLCHAIN_LEN
 from nestml_registry.registry.toolchains import TOOLCHAIN_ID_RE
 from nestml_registry.service import schemas
@@ -32,15 +31,6 @@ def _document(r: Resolution) -> schemas.Resolution:
                                                        url=artifact_url(r.module_sha256)))
 
 
-def _error(exc: ResolveError) -> ApiError:
-    details = exc.details
-    if "syntax" in details:
-        return ApiError(422, "invalid_reference", exc.message, details)
-    if "conflicts" in details or "module_conflicts" in details:
-        return ApiError(409, "conflict", exc.message, details)
-    return ApiError(404, exc.code, exc.message, details)
-
-
 @router.get("/resolve", response_model=schemas.Resolution | schemas.Resolutions,
             summary="The module to load for a model on a toolchain", responses=error_responses(401, 404, 409, 422))
 async def resolve(model: Models, toolchain: ToolchainId, db: DatabaseDep,
@@ -49,15 +39,13 @@ async def resolve(model: Models, toolchain: ToolchainId, db: DatabaseDep,
     refused (409) when two of them are versions of one model or their modules register the same name."""
     if any(len(m) > 300 for m in model):
         raise ApiError(422, "invalid_reference", "a model reference is longer than 300 characters: write "
-                       + queries.REFERENCE_SYNTAX)
+                       + resolving.REFERENCE_SYNTAX)
     return await db.read(_resolved, model, toolchain)
 
 
 def _resolved(session: Session, model: list[str], toolchain: str) -> schemas.Resolution | schemas.Resolutions:
-    try:
-        if len(model) == 1:
-            return _document(queries.resolve(session, model[0], toolchain))
-        return schemas.Resolutions(toolchain=toolchain,
-                                   resolutions=[_document(r) for r in queries.resolve_many(session, model, toolchain)])
-    except ResolveError as exc:
-        raise _error(exc) from None
+    # a ResolveError is answered by its kind (service.errors: 422, 404 or 409)
+    if len(model) == 1:
+        return _document(resolving.resolve(session, model[0], toolchain))
+    return schemas.Resolutions(toolchain=toolchain,
+                               resolutions=[_document(r) for r in resolving.resolve_many(session, model, toolchain)])
