@@ -52,6 +52,8 @@ _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH")
 class SandboxError(ToolchainError):
     """Build steps cannot be sandboxed on this machine (and the operator did not opt out)."""
 
+    code = "sandbox_unavailable"
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -49,11 +49,12 @@ class Source:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> Source:
-        """Decode and normalise ``data``; raise :class:`InputError` for what NESTML cannot read."""
+    def from_bytes(cls, name: str, data: bytes, max_bytes: int | None = MAX_SOURCE_BYTES) -> Source:
+        """Decode and normalise ``data``; raise :class:`InputError` for what NESTML cannot read, or for more
+        than ``max_bytes`` (None: the caller has limited the size already, as the API's upload limit does)."""
         shown = display_name(name)
-        if len(data) > MAX_SOURCE_BYTES:
-            raise InputError(f"{shown}: file is {len(data)} bytes, more than the {MAX_SOURCE_BYTES} allowed")
+        if max_bytes is not None and len(data) > max_bytes:
+            raise InputError(f"{shown}: file is {len(data)} bytes, more than the {max_bytes} allowed")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -77,7 +78,7 @@ class Source:
         return cls(shown, text)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> Source:
+    def from_path(cls, path: str | Path, max_bytes: int | None = MAX_SOURCE_BYTES) -> Source:
         p = Path(path)
         try:
             data = p.read_bytes()
@@ -87,7 +88,7 @@ class Source:
             raise InputError(f"{path}: is a directory; give the .nestml files in it") from exc
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-        return cls.from_bytes(p.name, data)
+        return cls.from_bytes(p.name, data, max_bytes)
 
     def models(self) -> list[ModelDecl]:
         """The models this file declares, found without running NESTML (docstrings are skipped)."""

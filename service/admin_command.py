@@ -13,13 +13,13 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from nestml_registry.service.command_line import EXIT_OK, print_json, registry_client, remote_options
 from nestml_registry.service.settings import Settings
 
-EXIT_OK = 0
 ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
 
 
-def add_parsers(sub: Any, server_help: str) -> None:
+def add_parsers(sub: Any) -> None:
     tk = sub.add_parser("token", help="API tokens (works on the database directly)")
     tk_sub = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tc = tk_sub.add_parser("create", help="create a token and print it (it is shown only once)")
@@ -46,8 +46,7 @@ def add_parsers(sub: Any, server_help: str) -> None:
     au = sub.add_parser("audit", help="the audit log: who published, rebuilt, made tokens... (admin token)")
     au.add_argument("--limit", type=int, default=50, help="at most this many events, newest first (default 50)")
     au.add_argument("--action", help="only events of this action (publish, rebuild, token_create, ...)")
-    au.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=server_help)
-    au.add_argument("--json", action="store_true", help="print the events as a JSON list")
+    remote_options(au, "print the events as a JSON list")
     au.set_defaults(func=cmd_audit)
 
 
@@ -101,7 +100,7 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
                  "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
                 for t in s.scalars(select(Token).order_by(Token.id))]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return EXIT_OK
     for t in rows:
         state = f"revoked {t['revoked_at'][:19]}" if t["revoked_at"] else "active"
@@ -133,12 +132,10 @@ def cmd_owner_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from nestml_registry.service.client import RegistryClient  # the HTTP stack, only for commands that talk to a server
-
-    with RegistryClient.from_env(server=getattr(args, "server", None)) as client:
+    with registry_client(args) as client:
         events = client.audit(limit=args.limit, action=args.action)
     if args.json:
-        print(json.dumps(events, indent=2))
+        print_json(events)
         return EXIT_OK
     for e in events:
         print(f"{e['at'][:19]}  {e['actor'] or '-':<24}  {e['action']:<13}  {e.get('subject') or ''}  "

@@ -8,9 +8,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nestml_registry.compiler.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from nestml_registry.compiler.result import BuildResult
 
 SPINNER_UTF8 = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_ASCII = "|/-\\"
@@ -174,3 +177,31 @@ def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
     rows = [["NAME", "KIND", "UNIT/TYPE", "RECEPTOR"]]
     rows += [[p.get("name"), p.get("kind"), _unit(p), receptors.get(str(p.get("name")).upper())] for p in ports]
     table(rows, stream, "  ")
+
+
+class Stages:
+    """Prints the stages of a local build to a terminal as they happen (nothing when not a terminal)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+
+    def __call__(self, stage: str) -> None:
+        if self.stream.isatty():
+            print(f"  [{time.monotonic() - self.start:5.1f} s] {stage}...", file=self.stream, flush=True)
+
+
+def print_result(result: BuildResult, seconds: float, out: TextIO, err: TextIO) -> None:
+    """A local build's outcome: its diagnostics on ``err``; the module, its models and path on ``out``."""
+    for d in result.diagnostics:
+        print(d.format(), file=err)
+    if not result.ok:
+        errors = sum(d.severity == "error" for d in result.diagnostics)
+        print(f"build failed: {errors} error{'s' if errors != 1 else ''}"
+              + (f" (build log: {result.log_path})" if result.log_path else ""), file=err)
+        return
+    how = "cached" if result.cached else f"built in {seconds:.1f} s"
+    print(f"{result.module_name} ({how}), sha256 {result.module_sha256}", file=out)
+    for m in result.models:
+        print(f"  {m.kind:8} {m.name}", file=out)
+    print(result.module_path, file=out)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nestml_registry.compiler.request import MAX_FILES
 from nestml_registry.compiler.steps import default_jobs
 
 if TYPE_CHECKING:
@@ -23,48 +24,63 @@ def _default_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "nestml-registry"
 
 
+class SettingsError(ValueError):
+    """A ``NESTML_REGISTRY_*`` variable with a value that cannot be used; the message says which and why."""
+
+    code = "invalid_setting"
+
+
 class _Env:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def text(self, name: str, default: str | None = None) -> str | None:
         value = self.env.get(ENV_PREFIX + name)
         return default if value is None or value == "" else value
 
-    def number(self, name: str, default: float, *, whole: bool = False) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float, *, whole: bool = False, zero: bool = False) -> float:
+        """A positive number (or 0 too, with ``zero``)."""
+        raw = self.text(name)
         if raw is None:
             return default
         try:
             value = int(raw) if whole else float(raw)
         except ValueError as exc:
-            raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a {'whole ' if whole else ''}number") from exc
-        if value <= 0:
-            raise ValueError(f"{ENV_PREFIX}{name} must be positive, not {raw!r}")
+            raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a {'whole ' if whole else ''}number") from exc
+        if value < 0 or (value == 0 and not zero):
+            raise SettingsError(f"{ENV_PREFIX}{name} must be {'0 or more' if zero else 'positive'}, not {raw!r}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
-        raw = self.str(name)
+        raw = self.text(name)
         if raw is None:
             return default
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: use 1 or 0")
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: use 1 or 0")
 
     def size(self, name: str, default: int) -> int:
         """Bytes, given as a whole number with an optional K, M or G (powers of 1024)."""
-        raw = self.str(name)
+        raw = self.text(name)
         if raw is None:
             return default
         m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", raw, re.IGNORECASE)
         if m is None or int(m.group(1)) <= 0:
-            raise ValueError(f"{ENV_PREFIX}{name}={raw!r}: give a size in bytes, e.g. 4G, 512M or 1073741824")
+            raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: give a size in bytes, e.g. 4G, 512M or 1073741824")
         return int(m.group(1)) * 1024 ** " KMG".index((m.group(2) or " ").upper())
 
+    def files(self, name: str) -> int:
+        """How many .nestml files one build may have: at most the compiler's own limit."""
+        value = int(self.number(name, MAX_FILES, whole=True))
+        if value > MAX_FILES:
+            raise SettingsError(f"{ENV_PREFIX}{name}={value}: one module takes at most {MAX_FILES} .nestml files (the "
+                                f"compiler's limit); give {MAX_FILES} or fewer")
+        return value
+
     def optional_flag(self, name: str) -> bool | None:
-        return None if self.str(name) is None else self.flag(name, False)
+        return None if self.text(name) is None else self.flag(name, False)
 
 
 def is_loopback(host: str) -> bool:
@@ -103,8 +119,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_bytes: int = 5 * 1024 * 1024  # a whole POST /v1/builds body
-    max_files: int = 64  # .nestml files in one build
-    artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads
+    max_files: int = MAX_FILES  # .nestml files in one build (at most the compiler's limit)
+    artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads (0: none)
     read_requires_token: bool = False
     allow_anonymous_publish: bool | None = None  # None: only for requests from this machine (service.auth)
     db_connections: int = 10  # the API's database connections, and threads that use them (service.database)
@@ -121,30 +137,30 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = _Env(dict(os.environ if env is None else env))
-        home = Path(e.str("HOME") or _default_home()).expanduser()
+        home = Path(e.text("HOME") or _default_home()).expanduser()
         return cls(
             home=home,
-            database_url=e.str("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
-            store_dir=Path(e.str("STORE") or home / "artifacts").expanduser(),
-            cache_dir=Path(e.str("CACHE") or home / "cache").expanduser(),
+            database_url=e.text("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
+            store_dir=Path(e.text("STORE") or home / "artifacts").expanduser(),
+            cache_dir=Path(e.text("CACHE") or home / "cache").expanduser(),
             codegen_timeout=e.number("CODEGEN_TIMEOUT", 300.0),
             build_timeout=e.number("BUILD_TIMEOUT", 600.0),
             jobs=int(e.number("JOBS", default_jobs(), whole=True)),
             ccache=e.flag("CCACHE", False),
             sandbox=e.flag("SANDBOX", True),
-            sandbox_user=e.str("SANDBOX_USER") or "nestml-build",
+            sandbox_user=e.text("SANDBOX_USER") or "nestml-build",
             step_memory=e.size("STEP_MEMORY", 4 * 1024 ** 3),
             step_file_bytes=e.size("STEP_FILE_BYTES", 1024 ** 3),
             step_processes=int(e.number("STEP_PROCESSES", 512, whole=True)),
-            cxxflags=(e.str("CXXFLAGS") or "").strip(),
+            cxxflags=(e.text("CXXFLAGS") or "").strip(),
             lease_seconds=e.number("LEASE_SECONDS", 60.0),
             max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
             poll_seconds=e.number("POLL_SECONDS", 1.0),
-            host=e.str("HOST") or "127.0.0.1",
+            host=e.text("HOST") or "127.0.0.1",
             port=int(e.number("PORT", 8000, whole=True)),
             max_upload_bytes=int(e.number("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, whole=True)),
-            max_files=int(e.number("MAX_FILES", 64, whole=True)),
-            artifact_cache_bytes=int(e.number("ARTIFACT_CACHE_BYTES", 64 * 1024 * 1024, whole=True)),
+            max_files=e.files("MAX_FILES"),
+            artifact_cache_bytes=int(e.number("ARTIFACT_CACHE_BYTES", 64 * 1024 * 1024, whole=True, zero=True)),
             read_requires_token=e.flag("READ_REQUIRES_TOKEN", False),
             allow_anonymous_publish=e.optional_flag("ALLOW_ANONYMOUS_PUBLISH"),
             db_connections=int(e.number("DB_CONNECTIONS", 10, whole=True)),

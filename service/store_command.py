@@ -5,14 +5,14 @@ damaged ones (registered by :mod:`nestml_registry.service.cli`). It runs where t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from nestml_registry.service.command_line import EXIT_FAILED, EXIT_OK, print_json
 from nestml_registry.service.settings import Settings
 
-EXIT_OK, EXIT_DAMAGED = 0, 1
+EXIT_DAMAGED = EXIT_FAILED
 
 
 def add_parser(sub: Any) -> None:
@@ -42,7 +42,7 @@ def cmd_store_verify(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     if args.json:
-        print(json.dumps({"checked": report.checked, "damaged": [vars(d) for d in report.damaged]}, indent=2))
+        print_json({"checked": report.checked, "damaged": [vars(d) for d in report.damaged]})
     else:
         for d in report.damaged:
             print(f"{d.sha256}  {d.name:<32}  {d.state:<8}  {d.action or 'run with --repair to repair it'}")

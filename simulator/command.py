@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import traceback
@@ -12,12 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nestml_registry.service.command_line import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    print_json,
+    remote_options,
+    report_error,
+)
 from nestml_registry.simulator.errors import SimulatorError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-
-def add_parser(sub: Any, server_help: str) -> None:
+def add_parser(sub: Any) -> None:
     r = sub.add_parser("run", help="run a BMTK PointNet config whose node/edge types say nestml:<model>")
     r.add_argument("config", metavar="CONFIG.json", help="the BMTK simulation config")
     r.add_argument("--locked", metavar="LOCKFILE", type=Path,
@@ -30,20 +35,13 @@ def add_parser(sub: Any, server_help: str) -> None:
     r.add_argument("--cache", type=Path, metavar="DIR",
                    help="the module cache (default: $NESTML_REGISTRY_MODULE_CACHE, else "
                         "~/.cache/nestml-registry/modules)")
-    r.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=server_help)
-    r.add_argument("--json", action="store_true", help="print the run's models, output folder and lock file as JSON")
+    remote_options(r, "print the run's models, output folder and lock file as JSON")
     r.add_argument("--traceback", action="store_true", help="print the whole traceback when the run fails")
     r.set_defaults(func=cmd_run)
 
 
 def _say(text: str) -> None:
     print(f"nestml-registry: {text}", file=sys.stderr, flush=True)
-
-
-def _error(args: argparse.Namespace, code: str, message: str, details: Any = None) -> None:
-    if args.json:
-        print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
-    print(f"nestml-registry: error: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -72,17 +70,17 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
             result = run(args.config, server=args.server, locked=args.locked, build=args.build,
                          build_timeout=args.build_timeout, cache=args.cache, progress=_say)
     except SimulatorError as exc:
-        _error(args, exc.code, exc.message, exc.details)
-        return EXIT_USAGE if exc.input_error else EXIT_FAILED
+        return report_error(args, exc, EXIT_USAGE if exc.input_error else EXIT_FAILED)
     except Exception as exc:  # BMTK and NEST raise many types; the user gets NEST's own message
         if args.traceback:
             traceback.print_exc()
         name = type(exc).__name__
-        _error(args, "run_failed", f"the run failed: {name}: {exc}".rstrip(": ")
-               + ("" if args.traceback else " (--traceback shows where)"), {"type": name})
-        return EXIT_FAILED
+        failed = SimulatorError(f"the run failed: {name}: {exc}".rstrip(": ")
+                                + ("" if args.traceback else " (--traceback shows where)"), "run_failed",
+                                {"type": name}, input_error=False)
+        return report_error(args, failed, EXIT_FAILED)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
     else:
         for m in result.models:
             _say(f"{m['reference']} was {m['model']}@{m['version']} from {m['module']} ({m['sha256'][:12]})")

@@ -114,6 +114,7 @@ def test_openapi_declares_authentication_as_enforced(tmp_path: Path) -> None:
         assert _security(doc, "/v1/builds", "post") == [bearer]
 
 
+@pytest.mark.slow
 def test_admin_commands_on_the_database(tmp_path: Path, api: Api | None = None) -> None:
     """token create/list/revoke and owner set, as a lab's administrator runs them; each is audited."""
     env = {"NESTML_REGISTRY_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}

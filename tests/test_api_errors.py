@@ -129,6 +129,7 @@ def test_metrics_parse_as_prometheus_text(api: Api) -> None:
     assert "nestml_registry_upload_rejections" in after
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_finds_no_server_error(api: Api) -> None:
     """Positive and negative examples for every operation (bounded), checked for 5xx, the error shape,
     the documented content types and the response schemas; the server keeps serving."""

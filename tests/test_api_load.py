@@ -55,6 +55,7 @@ async def _crowd(url: str, paths: list[str], sha: str) -> Counter[str]:
     return outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", backend_params())
 def test_hundreds_of_clients_at_once_all_get_answers(backend: str, tmp_path: Path) -> None:
     with running_api(backend, tmp_path) as api:
@@ -81,6 +82,7 @@ def _hold_every_connection(api: Api, seconds: float) -> concurrent.futures.Futur
     return future
 
 
+@pytest.mark.slow
 def test_a_server_at_capacity_says_so_and_the_client_waits_for_it(tmp_path: Path) -> None:
     with running_api("sqlite", tmp_path, db_connections=1, db_wait_seconds=0.3) as api:
         held = _hold_every_connection(api, 3.0)

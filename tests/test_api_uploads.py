@@ -89,7 +89,8 @@ def test_hostile_requests_get_4xx_in_the_error_shape(api: Api) -> None:
         ("not UTF-8", {"files": [("files", ("a.nestml", b"model a_neuron:\n\xff\xfe\n"))]}, 422),
         ("empty file", {"files": [("files", ("a.nestml", b""))]}, 422),
         ("passwd content", {"files": [("files", ("passwd", b"root:x:0:0:root:/root:/bin/bash\n"))]}, 422),
-        ("a file too big", {"files": [("files", ("a.nestml", b"model a_neuron:\n" + b"#" * 1_100_000))]}, 422),
+        # one limit for a file, the upload's (NESTML_REGISTRY_MAX_UPLOAD_BYTES, 5 MiB here)
+        ("a file too big", {"files": [("files", ("a.nestml", b"model a_neuron:\n" + b"#" * 5_300_000))]}, 413),
         ("bad pairs JSON", {"files": [("files", (good_name, good))], "data": {"pairs": "[{'neuron': 1}"}}, 422),
         ("bad toolchain", {"files": [("files", (good_name, good))], "data": {"toolchain": "../../etc"}}, 422),
         ("toolchain with NUL", {"files": [("files", (good_name, good))], "data": {"toolchain": "a\x00b"}}, 422),

@@ -44,6 +44,7 @@ def test_compile_human_output(registry_home: Path, izh_build: BuildResult, model
     assert proc.stdout.strip().splitlines()[-1] == izh_build.module_path
 
 
+@pytest.mark.slow
 def test_failed_compile_exits_1_with_compiler_style_diagnostics(registry_home: Path, tmp_path: Path) -> None:
     bad = tmp_path / "izh_old.nestml"
     bad.write_text(TINY.replace("V_m' = (E_L - V_m) / tau_m + I_e / C_m", "V_m' = ((E_L - V_m) / mV) / ms"))
@@ -80,7 +81,8 @@ def test_bad_input_exits_2_with_one_line(registry_home: Path, tmp_path: Path, ar
     assert "Traceback" not in proc.stderr
     proc = cli(registry_home, *args, "--json", cwd=tmp_path)
     assert proc.returncode == 2
-    assert message in json.loads(proc.stdout)["error"]["message"]
+    error = json.loads(proc.stdout)["error"]  # the API's shape, with the error's own code
+    assert message in error["message"] and error["code"] == "invalid_input" and error["details"] == {}
 
 
 def test_usage_error_exits_2(registry_home: Path) -> None:

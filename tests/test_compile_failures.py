@@ -81,6 +81,7 @@ def test_cxx_compile_failure_shows_first_compiler_error(compiler: Compiler) -> N
     assert Path(result.log_path).is_file()
 
 
+@pytest.mark.slow
 def test_time_limit(registry_home: Path) -> None:
     quick = Compiler(CompilerConfig(cache_dir=registry_home / "cache", codegen_timeout=0.5))
     result = quick.compile(BuildRequest.create([nestml(tiny("tau_m ms = 10 ms", "tau_m ms = 11 ms"), "slow.nestml")]))
@@ -132,6 +133,7 @@ def test_unreadable_files_are_refused_before_compiling(name: str, data: bytes, e
     assert name in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_warm_code_generation_process_reports_like_a_fresh_one(registry_home: Path) -> None:
     """Workers keep a spare code generation process (pynestml imported) for their next build."""
     warm = Compiler(CompilerConfig(cache_dir=registry_home / "cache", warm_codegen=True))

@@ -47,6 +47,7 @@ ODD_STARTS = [
 ]
 
 
+@pytest.mark.slow
 def test_the_cached_lexer_start_state_gives_the_same_tokens(models_dir: Path) -> None:
     files = [models_dir / "neurons" / f"{n}.nestml" for n in ("izhikevich_neuron", "aeif_cond_exp_neuron",
                                                                "hh_psc_alpha_neuron")]
@@ -158,6 +159,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_the_scope_index_adds_symbols_as_nestml_does() -> None:
     """Random sequences of adds, re-adds, deletions, sub-scopes and deep copies, with NESTML's
     ``add_symbol`` and ours side by side: the same elements in the same order."""

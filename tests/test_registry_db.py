@@ -45,6 +45,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_upgrades_of_one_database(empty_db_url: str, children: Children) -> None:
     # an API and its workers may all run `db upgrade` as they start
     assert children.run(child_upgrade, [(empty_db_url,)] * 2) == [db.head_revision()] * 2

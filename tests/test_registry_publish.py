@@ -60,6 +60,7 @@ def test_publish_creates_versions_and_reuses_them_for_the_same_content(sessions:
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "publish")) == 5
 
 
+@pytest.mark.slow
 def test_ten_concurrent_publishers_get_versions_one_to_ten(db_url: str, sessions: sessionmaker[Session],
                                                            children: Children) -> None:
     versions = children.run(child_publish, [(db_url, i) for i in range(10)])

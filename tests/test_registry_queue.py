@@ -73,6 +73,7 @@ def test_enqueue_checks_its_input(sessions: sessionmaker[Session]) -> None:
             queue.enqueue(s, key_of(1), TOOLCHAIN, request_doc(), [(name, "0" * 64, text)])
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_identical_enqueues_make_one_build(db_url: str, sessions: sessionmaker[Session],
                                                             children: Children) -> None:
     key = key_of("concurrent")

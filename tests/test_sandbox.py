@@ -141,6 +141,7 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_limits_stop_a_step_that_grows(sandbox: Sandbox, tmp_path: Path) -> None:
     small = Sandbox(SandboxConfig(limits=Limits(memory_bytes=1024 ** 3, file_bytes=1024 ** 2, processes=64)),
                     python_paths())

@@ -81,7 +81,7 @@ def _source(name: str, data: bytes) -> Source:
         raise InputError(f"invalid file name {name[:80]!r}{'...' if len(name) > 80 else ''}: give each file its own "
                          f"name (no '/' or '\\', no control characters, at most {MAX_FILE_NAME} characters), "
                          "e.g. my_neuron.nestml")
-    source = Source.from_bytes(name, data)
+    source = Source.from_bytes(name, data, max_bytes=None)  # the upload's own limit (max_upload_bytes) applies
     if not source.models():
         raise InputError(f"{source.name}: declares no model; a NESTML file defines at least one 'model <name>:'")
     return source

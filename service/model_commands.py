@@ -1,0 +1,86 @@
+"""The model commands of the ``nestml-registry`` CLI: ``models`` (the list), ``show`` (one model's
+parameters, state and ports) and ``pull`` (a model's module for this machine, into the module cache)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from nestml_registry.compiler.errors import CompilerError
+from nestml_registry.service import console
+from nestml_registry.service.command_line import EXIT_OK, UsageError, print_json, registry_client, remote_options
+from nestml_registry.service.settings import Settings
+
+
+def add_parsers(sub: Any) -> None:
+    m = sub.add_parser("models", help="list the registry's models, newest version first")
+    remote_options(m, "print the list as JSON")
+    m.set_defaults(func=cmd_models)
+
+    sh = sub.add_parser("show", help="show a model: parameters (units, defaults), state, input ports")
+    sh.add_argument("model", metavar="MODEL[@VERSION]")
+    remote_options(sh, "print the model document as JSON")
+    sh.set_defaults(func=cmd_show)
+
+    pl = sub.add_parser("pull", help="download a model's module for this machine's NEST and print its path")
+    pl.add_argument("model", metavar="MODEL[@VERSION]")
+    pl.add_argument("--toolchain", metavar="ID", help="the toolchain to resolve for (default: this machine's)")
+    pl.add_argument("--cache", type=Path, metavar="DIR",
+                    help="the module cache (default: $NESTML_REGISTRY_MODULE_CACHE, else "
+                         "~/.cache/nestml-registry/modules)")
+    remote_options(pl, 'print {"model", "version", "path", "sha256"} as JSON')
+    pl.set_defaults(func=cmd_pull)
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    with registry_client(args) as client:
+        models = client.models()
+    if args.json:
+        print_json(models)
+    elif not models:
+        print("no models in the registry yet: publish some with 'nestml-registry push FILE.nestml'", file=sys.stderr)
+    else:
+        console.print_models(models, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    with registry_client(args) as client:
+        detail = client.model(args.model)
+    if args.json:
+        print_json(detail)
+    else:
+        console.print_model(detail, args.model, sys.stdout)
+    return EXIT_OK
+
+
+def _local_toolchain(settings: Settings) -> str:
+    """This machine's toolchain id (detected once, then read from the build cache)."""
+    from nestml_registry.compiler.toolchain import detect
+
+    try:
+        return detect(settings.cache_dir, cxxflags=settings.cxxflags).id
+    except CompilerError as exc:
+        raise UsageError(f"cannot tell this machine's NEST toolchain: {exc}; or name it with --toolchain ID") from exc
+
+
+def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
+    from nestml_registry.simulator.cache import ModuleCache
+
+    cache = ModuleCache(args.cache)
+    toolchain = args.toolchain or _local_toolchain(settings)
+    with registry_client(args) as client:
+        found = client.resolve(args.model, toolchain)
+        module = found.get("module") or {}
+        path = cache.fetch(client, module["sha256"], module["name"])
+    if args.json:
+        print_json({"model": found.get("model"), "version": found.get("version"), "path": str(path),
+                    "sha256": module["sha256"], "kind": found.get("kind"), "module": module["name"],
+                    "toolchain": toolchain})
+    else:
+        print(f"{found.get('model')}@{found.get('version')} ({found.get('kind')}) in {module['name']}, "
+              f"sha256 {module['sha256']}", file=sys.stderr)
+        print(path)
+    return EXIT_OK
