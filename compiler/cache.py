@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nestml_registry.compiler.atomic import copy_atomic, sha256_file, write_atomic
+from nestml_registry.compiler.integrity import copy_atomic, sha256_file, write_atomic
 from nestml_registry.compiler.result import BuildResult
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from nestml_registry.compiler.atomic import CHUNK
+from nestml_registry.compiler.integrity import CHUNK
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 

@@ -19,7 +19,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from nestml_registry.compiler.atomic import write_atomic
+from nestml_registry.compiler.integrity import write_atomic
 from nestml_registry.compiler.toolchain import Toolchain
 
 logger = logging.getLogger(__name__)

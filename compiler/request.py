@@ -29,12 +29,12 @@ class Pair:
     def parse(cls, text: str) -> Pair:
         """``NEURON:SYNAPSE`` or ``NEURON:SYNAPSE:PORT[,PORT...]``."""
         parts = text.split(":")
-        if len(parts) not in (2, 3) or not all(_IDENT_RE.match(p) for p in parts[:2]):
+        if len(parts) not in (2, 3) or not all(_IDENT_RE.fullmatch(p) for p in parts[:2]):
             raise InputError(f"invalid pair {text!r}: write NEURON:SYNAPSE, e.g. iaf_psc_exp_neuron:stdp_synapse")
         ports = None
         if len(parts) == 3:
             ports = tuple(p.strip() for p in parts[2].split(",") if p.strip())
-            if not ports or not all(_IDENT_RE.match(p) for p in ports):
+            if not ports or not all(_IDENT_RE.fullmatch(p) for p in ports):
                 raise InputError(f"invalid post ports in pair {text!r}: give port names separated by commas")
         return cls(parts[0], parts[1], ports)
 
@@ -81,7 +81,7 @@ class BuildRequest:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise InputError(f"two files have the same name {dupes[0]!r}: rename one of them")
-        if not _SUFFIX_RE.match(suffix):
+        if not _SUFFIX_RE.fullmatch(suffix):
             raise InputError(f"invalid suffix {suffix!r}: use letters, digits and '_' only")
         ordered = tuple(sorted(sources, key=lambda s: s.name))
         declared = {m.name for s in ordered for m in s.models()}
@@ -89,7 +89,7 @@ class BuildRequest:
         weights = tuple(sorted(_check_weight(s, v, declared, suffix) for s, v in (weight_variables or {}).items()))
         if module is None:
             module = default_module_name(ordered, suffix)
-        elif not MODULE_NAME_RE.match(module):
+        elif not MODULE_NAME_RE.fullmatch(module):
             raise InputError(
                 f"invalid module name {module!r}: it must start with a letter or '_', contain only letters, "
                 "digits and '_', and end in 'module' (e.g. my_neurons_module)"
@@ -158,7 +158,7 @@ def _check_pair(pair: Pair, declared: set[str], suffix: str) -> Pair:
 def parse_weight_variable(text: str) -> tuple[str, str]:
     """``SYNAPSE:VARIABLE`` (or ``SYNAPSE=VARIABLE``)."""
     parts = text.replace("=", ":").split(":")
-    if len(parts) != 2 or not all(_IDENT_RE.match(p) for p in parts):
+    if len(parts) != 2 or not all(_IDENT_RE.fullmatch(p) for p in parts):
         raise InputError(f"invalid weight variable {text!r}: write SYNAPSE:VARIABLE, e.g. stdp_synapse:w")
     return parts[0], parts[1]
 
@@ -170,7 +170,7 @@ def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str) 
     if synapse not in synapses:
         raise InputError(f"weight variable for '{synapse}': no such synapse model in the given files "
                          f"(synapses: {', '.join(synapses) or 'none'})")
-    if not _IDENT_RE.match(variable):
+    if not _IDENT_RE.fullmatch(variable):
         raise InputError(f"invalid weight variable name {variable!r} for '{synapse}'")
     return synapse, variable
 

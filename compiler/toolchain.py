@@ -22,8 +22,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nestml_registry.compiler.atomic import write_atomic
 from nestml_registry.compiler.errors import ToolchainError
+from nestml_registry.compiler.integrity import nest_string_abi, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ info = {"version": nest.__version__, "prefix": nest.build_info.get("prefix", "")
         "node_models": list(nest.node_models), "synapse_models": list(nest.synapse_models)}
 sys.stdout.write("\n@@PROBE@@" + json.dumps(info) + "\n")
 """
-_NEST_SYMBOL_RE = re.compile(rb"_ZNK?4nest[A-Za-z0-9_]+")
 _VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 _NEEDED_HEADERS = ("gsl/gsl_errno.h", "boost/version.hpp", "ltdl.h")  # libgsl-dev, libboost-dev, libltdl-dev
 _HEADER_CHECK = "".join(f"#include <{h}>\n" for h in _NEEDED_HEADERS) + "int main() {}\n"
@@ -125,12 +124,10 @@ def abi_of_library(path: Path) -> int:
 
     Symbols that take a ``std::string`` mangle it as ``Ss`` under the old ABI and as
     ``NSt7__cxx1112basic_string...`` under the new one."""
-    symbols = set(_NEST_SYMBOL_RE.findall(path.read_bytes()))
-    if not symbols:
+    abi = nest_string_abi(path.read_bytes())
+    if abi is None:
         raise ToolchainError(f"{path} exports no nest:: symbols; cannot tell its C++ ABI")
-    if any(b"__cxx11" in s for s in symbols):
-        return 1
-    return 0
+    return abi
 
 
 def _which_cxx() -> str:

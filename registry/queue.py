@@ -71,7 +71,7 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     failed one with ``retry=True``: it is queued again (``created`` is then True for the one caller
     that did it). ``sources`` are ``(name, sha256, text)`` in the order the compiler takes them.
     """
-    if not KEY_RE.match(key or ""):
+    if not KEY_RE.fullmatch(key or ""):
         raise InvalidInput(f"invalid build key {key!r}: give the compiler's build key (64 hex digits)")
     if max_attempts < 1:
         raise InvalidInput(f"max_attempts is {max_attempts}: a build needs at least one attempt")

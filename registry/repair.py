@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.compiler.integrity import sha256_file
 from nestml_registry.registry import queue
 from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound
 from nestml_registry.registry.store import ArtifactStore

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -20,14 +19,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from nestml_registry.compiler.integrity import MAX_FILE_NAME, is_file_name, is_sha256
 from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound, TooLarge
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-FILENAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-MAX_FILENAME = 255
 INCOMING = ".incoming"
 
 
@@ -44,17 +41,16 @@ class StoredArtifact:
 
 def check_filename(filename: str) -> str:
     """``filename`` if it is a plain file name; request input is never used as a path."""
-    if not isinstance(filename, str) or not FILENAME_RE.match(filename) or filename in {".", ".."} \
-            or filename.startswith(".") or len(filename) > MAX_FILENAME:
+    if not is_file_name(filename):
         raise InvalidInput(
             f"invalid artifact file name {filename!r}: use letters, digits, '_', '-' and '.' only "
-            f"(no '/', not starting with '.', at most {MAX_FILENAME} characters), e.g. my_module.so"
+            f"(no '/', not starting with '.', at most {MAX_FILE_NAME} characters), e.g. my_module.so"
         )
     return filename
 
 
 def check_sha256(sha256: str) -> str:
-    if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+    if not is_sha256(sha256):
         raise InvalidInput(f"invalid sha256 {sha256!r}: give 64 lower-case hexadecimal digits")
     return sha256
 
@@ -115,7 +111,7 @@ class ArtifactStore:
     def parse_location(self, location: str) -> tuple[str, str]:
         """``(sha256, filename)`` of a location ``<sha[:2]>/<sha>/<filename>``; refuses anything else."""
         parts = location.split("/") if isinstance(location, str) else []
-        if len(parts) != 3 or not SHA256_RE.match(parts[1]) or parts[0] != parts[1][:2]:
+        if len(parts) != 3 or not is_sha256(parts[1]) or parts[0] != parts[1][:2]:
             raise InvalidInput(f"invalid artifact location {location!r}: expected <sha[:2]>/<sha256>/<file name>")
         return parts[1], check_filename(parts[2])
 

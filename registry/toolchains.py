@@ -19,7 +19,7 @@ TOOLCHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 def check_id(toolchain_id: object) -> str:
     """``toolchain_id`` if it looks like a ``nestml_registry.compiler.toolchain.Toolchain.id``."""
-    if not isinstance(toolchain_id, str) or not TOOLCHAIN_ID_RE.match(toolchain_id) \
+    if not isinstance(toolchain_id, str) or not TOOLCHAIN_ID_RE.fullmatch(toolchain_id) \
             or len(toolchain_id) > TOOLCHAIN_LEN:
         raise InvalidInput(f"invalid toolchain id {toolchain_id!r}: give a toolchain id such as "
                            "nest3.10.0-linux-x86_64-gcc12.2.0-abi0-572123386539 (letters, digits, '.', '_', '+', '-', "

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from nestml_registry.compiler.integrity import is_file_name, is_sha256
 from nestml_registry.service.client_errors import FINAL_STATUSES, RegistryClientError
 from nestml_registry.service.retries import RetryPolicy, retryable
 
@@ -35,8 +36,6 @@ TOKEN_ENV = "NESTML_REGISTRY_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 1024 * 1024
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 _DISPOSITION_RE = re.compile(r'filename="?([^";]+)"?')
 
 FileArg = str | os.PathLike | tuple[str, bytes]
@@ -47,13 +46,13 @@ _TRANSIENT = (*_CONNECT, httpx.RemoteProtocolError, httpx.ReadError, httpx.Write
 
 
 def check_sha256(sha256: str) -> str:
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+    if not is_sha256(sha256):
         raise ValueError(f"invalid sha256 {sha256!r}: give 64 lower-case hexadecimal digits")
     return sha256
 
 
 def check_filename(name: str) -> str:
-    if not isinstance(name, str) or not _FILENAME_RE.match(name) or name in {".", ".."}:
+    if not is_file_name(name):
         raise ValueError(f"invalid module file name {name!r}: use letters, digits, '_', '-' and '.' only")
     return name
 
@@ -366,7 +365,7 @@ class RegistryClient:
     @staticmethod
     def _served_name(response: httpx.Response, sha256: str) -> str:
         m = _DISPOSITION_RE.search(response.headers.get("content-disposition", ""))
-        if m and _FILENAME_RE.match(m.group(1)):
+        if m and is_file_name(m.group(1)):
             return m.group(1)
         return f"{sha256}.so"
 

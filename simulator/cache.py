@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.compiler.integrity import sha256_file
 from nestml_registry.service.client import RegistryClientError, check_filename, check_sha256
 
 logger = logging.getLogger(__name__)

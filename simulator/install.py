@@ -11,36 +11,31 @@ from __future__ import annotations
 
 import logging
 import platform
-import re
 from pathlib import Path
 from typing import Any
 
+from nestml_registry.compiler.integrity import elf_machine, nest_string_abi
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import ModuleFile, Plan
 
 logger = logging.getLogger(__name__)
 
-_NEST_SYMBOL_RE = re.compile(rb"_ZNK?4nest[A-Za-z0-9_]+")
-# ELF e_machine values of the platforms NEST wheels exist for
-_MACHINES = {62: "x86_64", 183: "aarch64", 3: "i386", 40: "arm", 21: "ppc64le", 243: "riscv64"}
 
 
 def check_file(path: Path, module: ModuleFile, abi: int) -> None:
     """Refuse a file that is not a shared library for this machine or uses the other C++ ABI."""
     head = path.read_bytes()
     label = f"module {module.name} ({module.sha256[:12]}) at {path}"
-    if head[:4] != b"\x7fELF":
+    machine = elf_machine(head)
+    if machine is None:
         raise SimulatorError(f"{label} is not a shared library (no ELF header); it is not loaded. Remove it from "
                              "the cache and run again", "bad_module")
-    endian = "little" if head[5] == 1 else "big"
-    machine = _MACHINES.get(int.from_bytes(head[18:20], endian), f"machine {int.from_bytes(head[18:20], endian)}")
     here = platform.machine()
     if machine != here and not (machine == "aarch64" and here == "arm64"):
         raise SimulatorError(f"{label} is built for {machine}, this machine is {here}; it is not loaded",
                              "wrong_toolchain", {"module_machine": machine, "machine": here})
-    symbols = set(_NEST_SYMBOL_RE.findall(head))
-    module_abi = 1 if any(b"__cxx11" in s for s in symbols) else 0
-    if symbols and module_abi != abi:
+    module_abi = nest_string_abi(head)
+    if module_abi is not None and module_abi != abi:
         raise SimulatorError(f"{label} uses the C++ string ABI {module_abi}, this NEST uses {abi}: loading it would "
                              "crash NEST, so it is not loaded. Use a module built for this machine's toolchain",
                              "wrong_toolchain", {"module_abi": module_abi, "abi": abi})

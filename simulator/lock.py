@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from nestml_registry.compiler.integrity import write_atomic
 from nestml_registry.service.client import check_filename, check_sha256
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import ModuleFile, Plan, Resolved
@@ -38,9 +39,7 @@ def write(plan: Plan, directory: str | os.PathLike, config: str | None = None) -
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
-    tmp = directory / f".{LOCK_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(to_document(plan, config), indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(to_document(plan, config), indent=1, sort_keys=True) + "\n").encode())
     return path
 
 

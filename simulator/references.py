@@ -48,7 +48,7 @@ def reference_of(template: object) -> str | None:
     if not isinstance(template, str) or not template.strip().startswith(PREFIX):
         return None
     reference = template.strip()[len(PREFIX):].strip()
-    if not _REFERENCE_RE.match(reference):
+    if not _REFERENCE_RE.fullmatch(reference):
         raise SimulatorError(f"invalid model template {template!r}: write {SYNTAX}", "invalid_reference",
                              {"template": template})
     return reference

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import run_nest_script
 
-from nestml_registry.compiler.atomic import sha256_file
+from nestml_registry.compiler.integrity import sha256_file
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from nestml_registry.compiler import work_folders
-from nestml_registry.compiler.atomic import sha256_file
 from nestml_registry.compiler.cache import LocalCache
+from nestml_registry.compiler.integrity import sha256_file
 
 
 def _dead_pid() -> int:
