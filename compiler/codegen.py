@@ -52,6 +52,7 @@ class _Frontend:
         NESTTools.detect_nest_version = classmethod(lambda cls: nest_version)
         nestml_patches.install()
         self.captured: list[Any] = []
+        self.parsed: list[Any] = []
         orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models
 
         def generate_code(code_generator, models, metadata):
@@ -65,7 +66,6 @@ class _Frontend:
 
         fe.generate_code = generate_code
         fe.get_parsed_models = get_parsed_models
-        self.parsed: list[Any] = []
 
     def run(self, files: list[str], target: str, platform: str, module: str, suffix: str,
             codegen_opts: dict | None) -> str | None:

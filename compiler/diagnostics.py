@@ -38,7 +38,7 @@ class Diagnostic:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnostic:
         fields = cls.__dataclass_fields__
-        return cls(**{k: data.get(k) for k in fields})
+        return cls(**{k: data.get(k) for k in fields})  # type: ignore[arg-type]  # (a stored document)
 
     @classmethod
     def error(cls, message: str, file: str | None = None, line: int | None = None,

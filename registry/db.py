@@ -210,9 +210,12 @@ def insert_ignoring_conflicts(session: Session, entity: Any, rows: list[dict[str
     execute; add ``.returning(...)`` to learn which rows were new)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(entity).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(entity).values(rows).on_conflict_do_nothing(index_elements=index_elements)
     else:  # pragma: no cover - make_engine refuses other databases
         raise InvalidInput(f"unsupported database {dialect!r}: the registry runs on SQLite or PostgreSQL")
-    return insert(entity).values(rows).on_conflict_do_nothing(index_elements=index_elements)

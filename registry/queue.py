@@ -93,7 +93,7 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     build = get_build_by_key(session, key)
     assert build is not None  # the conflicting row exists: rows are never deleted
     if retry and build.status == BuildStatus.FAILED:
-        requeued = session.execute(update(Build).where(Build.id == build.id, Build.status == BuildStatus.FAILED)
+        requeued = session.execute(update(Build).where(Build.id == build.id, Build.status == BuildStatus.FAILED)  # type: ignore[attr-defined]  # a CursorResult
                                    .values(status=BuildStatus.QUEUED, attempts=0, max_attempts=max_attempts,
                                            lease_owner=None, lease_expires_at=None, heartbeat_at=None,
                                            started_at=None, finished_at=None, stage="queued again", error=None,
@@ -108,7 +108,7 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
 def requeue(session: Session, build_id: int, stage: str) -> bool:
     """Queue a finished build again (its attempts start over; a succeeded one keeps naming its module,
     which the new attempt stores again); False when it is not finished."""
-    return session.execute(update(Build).where(Build.id == build_id,
+    return session.execute(update(Build).where(Build.id == build_id,  # type: ignore[attr-defined]  # a CursorResult
                                                Build.status.in_([BuildStatus.SUCCEEDED, BuildStatus.FAILED]))
                            .values(status=BuildStatus.QUEUED, attempts=0, lease_owner=None, lease_expires_at=None,
                                    heartbeat_at=None, started_at=None, finished_at=None, stage=stage, error=None,
@@ -116,7 +116,7 @@ def requeue(session: Session, build_id: int, stage: str) -> bool:
                            .execution_options(**_NO_SYNC)).rowcount == 1
 
 
-def _fair_order(toolchains: Sequence[str]) -> Select[tuple[int]]:
+def _fair_order(toolchains: Sequence[str]) -> Select[Any]:
     """Queued builds for ``toolchains`` in the order they should be served: first those of submitters with
     the fewest builds running now, among them the submitter served longest ago (round robin), then the
     oldest. So one publisher's fifty slow builds cannot hold every worker while another's one waits."""
@@ -144,7 +144,7 @@ def claim(session: Session, worker_id: str, toolchains: Sequence[str], lease_sec
         if candidate is None:
             return None
         now = utcnow()
-        taken = session.execute(
+        taken = session.execute(  # type: ignore[attr-defined]  # a CursorResult
             update(Build).where(Build.id == candidate, Build.status == BuildStatus.QUEUED)
             .values(status=BuildStatus.RUNNING, attempts=Build.attempts + 1, lease_owner=worker_id,
                     lease_expires_at=now + timedelta(seconds=lease_seconds), started_at=now, heartbeat_at=now,
@@ -165,7 +165,7 @@ def renew(session: Session, build_id: int, worker_id: str, lease_seconds: float,
     values: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=lease_seconds), "heartbeat_at": now}
     if stage is not None:
         values["stage"] = stage
-    return session.execute(
+    return session.execute(  # type: ignore[attr-defined]  # a CursorResult
         update(Build).where(Build.id == build_id, Build.status == BuildStatus.RUNNING, Build.lease_owner == worker_id)
         .values(**values).execution_options(**_NO_SYNC)).rowcount == 1
 
@@ -190,7 +190,7 @@ def finish(session: Session, build_id: int, worker_id: str, status: BuildStatus 
         error = next((d.get("message") for d in diagnostics if d.get("severity") == "error"),
                      "the build failed without an error message; see its log")
     now = utcnow()
-    done = session.execute(
+    done = session.execute(  # type: ignore[attr-defined]  # a CursorResult
         update(Build).where(Build.id == build_id, Build.status == BuildStatus.RUNNING, Build.lease_owner == worker_id)
         .values(status=status, finished_at=now, heartbeat_at=now, lease_expires_at=None, stage=status.value,
                 diagnostics=list(diagnostics), log=log, error=error if status == BuildStatus.FAILED else None,
@@ -226,7 +226,7 @@ def sweep(session: Session, now: datetime | None = None) -> list[int]:
                        "(a restart, the machine going down, running out of memory) or it could not reach the "
                        "database for longer than its lease. Look at the workers' logs (and /healthz), then "
                        "submit the build again with retry"))
-        if session.execute(stmt.execution_options(**_NO_SYNC)).rowcount == 1:
+        if session.execute(stmt.execution_options(**_NO_SYNC)).rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult
             touched.append(build_id)
             logger.warning("build %d: lease of worker %s expired (attempt %d of %d); %s", build_id, owner, attempts,
                            max_attempts, "queued again" if attempts < max_attempts else "failed")

@@ -17,7 +17,7 @@ from nestml_registry.registry.queue import sources_of
 from nestml_registry.registry.tables import Build, BuildStatus, ModelModule, ModelVersion
 
 
-def published_by(session: Session, reference: str) -> tuple[ModelVersion, Build]:
+def publishing_build(session: Session, reference: str) -> tuple[ModelVersion, Build]:
     """The model version ``reference`` (``NAME[@VERSION]``, newest without a version) and the succeeded
     build that published it. Raises InvalidReference for a reference that is not one, NotFound (listing
     the versions, or close names) when there is none."""

@@ -88,7 +88,7 @@ def _resolve_quickly(session: Session, ref_name: str, wanted: int | None, toolch
         .join(chosen, (chosen.c.name == ModelVersion.name) & (chosen.c.version == ModelVersion.version))
         .join(ModelModule, (ModelModule.model_version_id == ModelVersion.id) & (ModelModule.toolchain == toolchain))
         .join(Module, Module.id == ModelModule.module_id)).all()
-    exact = [r for r in rows if r[0] == ref_name]
+    exact: Sequence[Any] = [r for r in rows if r[0] == ref_name]
     if not exact and rows and session.get(ModelName, ref_name) is None:  # NAME for NAME_nestml
         exact = rows
     if not exact:
@@ -125,7 +125,7 @@ def _unfinished_build(session: Session, toolchain: str, *, source_sha256: str | 
                 continue
         found.append(build)
     active = [b for b in found if b.status in (BuildStatus.QUEUED, BuildStatus.RUNNING)]
-    return (active or found or [None])[0]
+    return (active or found or [None])[0]  # type: ignore[list-item]
 
 
 def unknown_name(session: Session, reference: str, name: str, toolchain: str) -> ResolveError:
@@ -209,7 +209,7 @@ def resolve_many(session: Session, references: Sequence[str], toolchain: str) ->
     by_model: dict[str, dict[int, list[str]]] = {}
     for ref, res in zip(references, results, strict=True):
         by_model.setdefault(res.model, {}).setdefault(res.version, []).append(ref)
-    conflicts = [{"model": model, "versions": {str(v): refs for v, refs in sorted(vs.items())}}
+    conflicts: list[dict[str, Any]] = [{"model": model, "versions": {str(v): refs for v, refs in sorted(vs.items())}}
                  for model, vs in by_model.items() if len(vs) > 1]
     if conflicts:
         text = "; ".join(f"{c['model']} as " + " and ".join(f"version {v} ({', '.join(refs)})"

@@ -59,7 +59,7 @@ def stopped(session: Session, worker_id: str) -> None:
 def forget_dead(session: Session, now: datetime | None = None) -> int:
     """Drop the rows of workers silent for longer than :data:`KEEP_DEAD`; how many."""
     cutoff = (now or utcnow()) - KEEP_DEAD
-    return session.execute(delete(WorkerRow).where(WorkerRow.expires_at < cutoff)
+    return session.execute(delete(WorkerRow).where(WorkerRow.expires_at < cutoff)  # type: ignore[attr-defined]  # a CursorResult
                            .execution_options(synchronize_session=False)).rowcount or 0
 
 

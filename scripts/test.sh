@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything (Debian packages, .venv, a PostgreSQL server if none answers) and run the
-# whole test suite: lint, then pytest against real NEST, real compiles, SQLite and PostgreSQL.
+# whole test suite: lint (ruff), type check (mypy), then pytest against real NEST, real compiles,
+# SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -11,4 +12,5 @@ fi
 # the whole suite: a PostgreSQL that does not answer fails its tests (pytest -m "not slow" alone skips them)
 export NESTML_REGISTRY_TEST_POSTGRES_REQUIRED=1
 .venv/bin/ruff check .
+bash scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

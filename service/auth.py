@@ -107,7 +107,8 @@ def check_admin(principal: Principal | None) -> Principal:
     return principal
 
 
-def may_read_failed_log(principal: Principal | None, submitter: str, settings: Settings, request: Request) -> bool:
+def may_read_failed_log(principal: Principal | None, submitter: str | None, settings: Settings,
+                        request: Request) -> bool:
     """A failed build's log: its submitter's principal (``local``: whoever may publish anonymously) and admins."""
     if principal is None:
         return submitter == LOCAL_OWNER and anonymous_publishing(settings, request)

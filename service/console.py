@@ -150,7 +150,7 @@ def _unit(var: dict[str, Any]) -> Any:
 def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
     """A model's newest (or named) version: parameters with units and defaults, state, input ports."""
     v = choose_version(detail, reference) or {}
-    numbers = sorted(x.get("version") for x in detail.get("versions") or [] if isinstance(x, dict))
+    numbers = sorted(x["version"] for x in detail.get("versions") or [] if isinstance(x, dict) and "version" in x)
     stream.write(f"{detail.get('name')}  {v.get('kind') or detail.get('kind') or ''} version {v.get('version')}"
                  f" (versions {', '.join(map(str, numbers)) or '-'})"
                  + (f", owner {detail['owner']}" if detail.get("owner") else "") + "\n")

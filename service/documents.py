@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import workers
+from nestml_registry.registry.resolving import Resolution
 from nestml_registry.registry.tables import AuditEvent, BuildStatus, ModelModule, ModelVersion, Module
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.service import schemas
@@ -33,10 +36,10 @@ def models_of_module(session: Session, module: Module) -> list[schemas.ModelRef]
                            .join(ModelModule, ModelModule.model_version_id == ModelVersion.id)
                            .where(ModelModule.module_id == module.id)
                            .order_by(ModelVersion.name, ModelVersion.version)).all()
-    return [schemas.ModelRef(name=n, kind=k, version=v) for n, k, v in rows]
+    return [schemas.ModelRef.model_validate({"name": n, "kind": k, "version": v}) for n, k, v in rows]
 
 
-def published_by(session: Session, build: BuildRow) -> list[schemas.ModelRef]:
+def models_published_by(session: Session, build: BuildRow) -> list[schemas.ModelRef]:
     """The models a succeeded build published, with their versions (from the publish event the worker
     recorded with the build's id; else the versions that resolve to the build's module)."""
     module = build.module
@@ -50,19 +53,21 @@ def published_by(session: Session, build: BuildRow) -> list[schemas.ModelRef]:
         if details.get("build") != build.id:
             continue
         wanted = [(m.get("name"), m.get("version")) for m in details.get("models") or [] if isinstance(m, dict)]
-        kinds = _kinds(session, [(n, v) for n, v in wanted if isinstance(n, str) and isinstance(v, int)])
-        return [schemas.ModelRef(name=n, kind=kinds[(n, v)], version=v) for n, v in wanted if (n, v) in kinds]
+        known = [(n, v) for n, v in wanted if isinstance(n, str) and isinstance(v, int)]
+        kinds: dict[Any, str] = _kinds(session, known)
+        return [schemas.ModelRef.model_validate({"name": n, "kind": kinds[(n, v)], "version": v})
+                for n, v in wanted if (n, v) in kinds]
     return models_of_module(session, module)
 
 
 def build_document(session: Session, build: BuildRow) -> schemas.Build:
     request = dict(build.request or {})
     return schemas.Build(
-        id=build.id, key=build.key, status=build.status.value if hasattr(build.status, "value") else build.status,
+        id=build.id, key=build.key, status=BuildStatus(build.status).value,
         toolchain=build.toolchain, stage=build.stage, attempts=build.attempts, max_attempts=build.max_attempts,
         error=build.error, created_at=build.created_at, started_at=build.started_at, finished_at=build.finished_at,
         module=module_ref(build.module) if build.module is not None else None,
-        models=published_by(session, build),
+        models=models_published_by(session, build),
         diagnostics=[schemas.Diagnostic.model_validate(d) for d in build.diagnostics or [] if isinstance(d, dict)],
         sources=[schemas.SourceRef(name=bs.name, sha256=bs.source.sha256) for bs in build.sources],
         request={k: request[k] for k in ("module", "suffix", "pairs", "weight_variables") if k in request},
@@ -79,3 +84,9 @@ def _warnings(session: Session, build: BuildRow) -> list[str]:
     since = f"none has been since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "none has reported yet"
     return [f"queued, but no compile worker for the toolchain {build.toolchain} is alive ({since}): the build waits "
             "until one starts; start one with `nestml-registry worker` on a machine of that toolchain"]
+
+
+def resolution_document(r: Resolution) -> schemas.Resolution:
+    return schemas.Resolution(model=r.model, version=r.version, kind=cast(schemas.Kind, r.kind), toolchain=r.toolchain,
+                              module=schemas.ModuleRef(name=r.module_name, sha256=r.module_sha256,
+                                                       url=artifact_url(r.module_sha256)))

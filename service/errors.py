@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -121,10 +122,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                    + (f": use {allowed}" if allowed else "") + "; see /docs")
     else:
         message = str(exc.detail) if exc.detail else f"HTTP {status}"
-    return error_response(status, _STATUS_CODES.get(status, "http_error"), message, {}, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(status, _STATUS_CODES.get(status, "http_error"), message, {}, headers)
 
 
-def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+def _where(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("path", "query", "header", "cookie", "body"):
         kind = {"path": "path parameter", "query": "query parameter", "header": "header",

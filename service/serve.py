@@ -39,10 +39,8 @@ class ServeError(RegistryError):
 
 
 def with_address(settings: Settings, host: str, port: int) -> Settings:
-    """``settings`` with ``host`` and ``port``, if Settings has those fields."""
-    names = {f.name for f in dataclasses.fields(settings)}
-    changes = {k: v for k, v in (("host", host), ("port", port)) if k in names}
-    return dataclasses.replace(settings, **changes) if changes else settings
+    """``settings`` with ``host`` and ``port``."""
+    return dataclasses.replace(settings, host=host, port=port)
 
 
 def listen(host: str, port: int) -> socket.socket:

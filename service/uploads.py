@@ -10,8 +10,8 @@ never used as paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -91,7 +91,7 @@ class _Collector:
         self._data = bytearray()
         self._parts = 0
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> Any:  # multipart's MultipartCallbacks
         return {"on_part_begin": self.part_begin, "on_header_field": self.header_field,
                 "on_header_value": self.header_value, "on_header_end": self.header_end,
                 "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,

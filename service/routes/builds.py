@@ -66,7 +66,7 @@ def _json_field(upload: Upload, name: str, expected: type, example: str) -> Any:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InputError(f"the field {name!r} is not valid JSON ({exc.msg} at character {exc.pos}): "
                          f"write it like {example}") from None
     if not isinstance(value, expected):
@@ -226,7 +226,7 @@ def _build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str
 def _rebuild_request(session: Session, reference: str, body: schemas.RebuildRequest,
                      actor: str) -> tuple[BuildRequest, int | None]:
     """The request of the build that published ``reference``, and its submitter; the audit log names who asked."""
-    _, original = rebuilds.published_by(session, reference)
+    _, original = rebuilds.publishing_build(session, reference)
     records.record_event(session, actor, "rebuild", reference,
                          {"build": original.id, "toolchain": body.toolchain, "retry": body.retry})
     return rebuilds.request_of(original), original.submitted_by

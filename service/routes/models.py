@@ -29,7 +29,8 @@ def _variables(items: list[Any]) -> list[schemas.Variable]:
 def _version(v: dict[str, Any]) -> schemas.ModelVersion:
     return schemas.ModelVersion(
         version=v["version"], kind=v["kind"], nestml_name=v.get("nestml_name"), content_digest=v["content_digest"],
-        created_at=v.get("created_at"), parameters=_variables(v.get("parameters")), state=_variables(v.get("state")),
+        created_at=v.get("created_at"), parameters=_variables(v.get("parameters") or []),
+        state=_variables(v.get("state") or []),
         input_ports=[schemas.InputPort.model_validate(p) for p in v.get("input_ports") or []
                      if isinstance(p, dict) and isinstance(p.get("name"), str)],
         receptor_types=v.get("receptor_types") or {}, variants=list(v.get("variants") or []),

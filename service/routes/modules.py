@@ -101,6 +101,7 @@ async def get_artifact(sha256: Sha256, request: Request, db: DatabaseDep, store:
         data = await run_in_threadpool(_checked, store.read_verified, module.location, sha256)
         artifact = Artifact(sha256, f"{module.name}.so", data)
         artifacts.put(artifact)
+    assert artifact is not None  # served from memory, or read just now
     headers.update({**_digest_headers(sha256), "Content-Disposition": f'attachment; filename="{artifact.filename}"'})
     metrics.downloads.inc()
     return Response(artifact.data, media_type="application/octet-stream", headers=headers)

@@ -8,12 +8,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import resolving
-from nestml_registry.registry.resolving import Resolution
 from nestml_registry.registry.tables import TOOLCHAIN_LEN
 from nestml_registry.registry.toolchains import TOOLCHAIN_ID_RE
 from nestml_registry.service import schemas
 from nestml_registry.service.deps import DatabaseDep, ReaderDep
-from nestml_registry.service.documents import artifact_url
+from nestml_registry.service.documents import resolution_document
 from nestml_registry.service.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
@@ -23,12 +22,6 @@ Models = Annotated[list[str], Query(min_length=1, max_length=MAX_REFERENCES,
                                                 "one simulation (one module set that one NEST process can load)")]
 ToolchainId = Annotated[str, Query(max_length=TOOLCHAIN_LEN, pattern=TOOLCHAIN_ID_RE.pattern,
                                    description="The simulation machine's toolchain id")]
-
-
-def _document(r: Resolution) -> schemas.Resolution:
-    return schemas.Resolution(model=r.model, version=r.version, kind=r.kind, toolchain=r.toolchain,
-                              module=schemas.ModuleRef(name=r.module_name, sha256=r.module_sha256,
-                                                       url=artifact_url(r.module_sha256)))
 
 
 @router.get("/resolve", response_model=schemas.Resolution | schemas.Resolutions,
@@ -46,6 +39,6 @@ async def resolve(model: Models, toolchain: ToolchainId, db: DatabaseDep,
 def _resolved(session: Session, model: list[str], toolchain: str) -> schemas.Resolution | schemas.Resolutions:
     # a ResolveError is answered by its kind (service.errors: 422, 404 or 409)
     if len(model) == 1:
-        return _document(resolving.resolve(session, model[0], toolchain))
-    return schemas.Resolutions(toolchain=toolchain,
-                               resolutions=[_document(r) for r in resolving.resolve_many(session, model, toolchain)])
+        return resolution_document(resolving.resolve(session, model[0], toolchain))
+    resolved = resolving.resolve_many(session, model, toolchain)
+    return schemas.Resolutions(toolchain=toolchain, resolutions=[resolution_document(r) for r in resolved])

@@ -23,7 +23,7 @@ LOCAL = "local"
 
 def upgrade() -> None:
     bind = op.get_bind()
-    tokens = dict(bind.execute(sa.text("SELECT id, name FROM tokens")).all())
+    tokens: dict[int, str] = {row[0]: row[1] for row in bind.execute(sa.text("SELECT id, name FROM tokens"))}
     for table, column in (("model_names", "owner"), ("audit_events", "actor")):
         rows = bind.execute(sa.text(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")).scalars()
         for value in list(rows):
