@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from nestml_registry.compiler import toolchain as toolchain_module
 from nestml_registry.compiler.toolchain import Toolchain, abi_of_library, detect, nest_config_prefix
 
 
@@ -24,8 +27,15 @@ def test_identity(toolchain: Toolchain) -> None:
     assert Toolchain.from_dict(toolchain.to_dict()) == toolchain
 
 
-def test_detection_is_cached(registry_home: Path, toolchain: Toolchain) -> None:
+def test_detection_is_cached(registry_home: Path, toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second detection reads the cache: it runs none of the probes (which start NEST and the compiler)."""
+    def probe(*args: object, **kwargs: object) -> None:
+        raise AssertionError("detect() probed the toolchain again instead of reading its cache")
+
+    monkeypatch.setattr(toolchain_module, "_detect", probe)
     assert detect(registry_home / "cache") == toolchain
+    with pytest.raises(AssertionError, match="probed the toolchain again"):
+        detect(registry_home / "cache", cxxflags="-O3")  # other flags: another toolchain, not in the cache
 
 
 def test_nest_config_prefix_answers_like_nest_config(toolchain: Toolchain, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.registry import db, records, resolving
 from nestml_registry.registry.store import ArtifactStore
-from nestml_registry.registry.tables import Build, BuildStatus
+from nestml_registry.registry.tables import Build, BuildStatus, utcnow
 from nestml_registry.service.submit import submit
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
@@ -93,8 +93,9 @@ def test_sigkilled_worker_build_is_finished_by_another(env: dict[str, str], comp
     (build_id,) = enqueue(env, compiler.toolchain.id, [variant(uuid.uuid4().hex[:8])])
     first = start_worker(env)
     try:
-        wait_for(lambda: builds(env, [build_id])[0].status == BuildStatus.RUNNING, what="the first worker's claim")
-        time.sleep(1.0)  # it is compiling now
+        # past its claim: it has reported a stage of the build itself (code generation or later)
+        wait_for(lambda: (builds(env, [build_id])[0].stage or "claimed") not in ("claimed", "queued"),
+                 what="the first worker to start the build")
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
@@ -120,7 +121,8 @@ def test_build_that_keeps_killing_workers_ends_failed(env: dict[str, str], compi
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.communicate()
-    time.sleep(LEASE + 0.5)
+    # the dead worker's lease runs out (the time the database recorded, not a guess at how long that takes)
+    wait_for(lambda: builds(env, [build_id])[0].lease_expires_at < utcnow(), what="the lease to expire")
     finish(start_worker(env, "--burst"))
     (build,) = builds(env, [build_id])
     assert build.status == BuildStatus.FAILED
