@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nestml_registry.registry import workers
 from nestml_registry.registry.resolving import Resolution
-from nestml_registry.registry.tables import AuditEvent, BuildStatus, ModelModule, ModelVersion, Module
+from nestml_registry.registry.tables import AuditEvent, BuildStatus, KnownToolchain, ModelModule, ModelVersion, Module
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.service import schemas
 
@@ -90,3 +90,40 @@ def resolution_document(r: Resolution) -> schemas.Resolution:
     return schemas.Resolution(model=r.model, version=r.version, kind=cast(schemas.Kind, r.kind), toolchain=r.toolchain,
                               module=schemas.ModuleRef(name=r.module_name, sha256=r.module_sha256,
                                                        url=artifact_url(r.module_sha256)))
+
+
+def _variables(items: list[Any]) -> list[schemas.Variable]:
+    out = []
+    for item in items or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            out.append(schemas.Variable.model_validate({**item, "unit": item.get("unit") or item.get("type")}))
+    return out
+
+
+def model_version_document(v: dict[str, Any]) -> schemas.ModelVersion:
+    """One version of ``registry.listing.model_detail``."""
+    return schemas.ModelVersion(
+        version=v["version"], kind=v["kind"], nestml_name=v.get("nestml_name"), content_digest=v["content_digest"],
+        created_at=v.get("created_at"), parameters=_variables(v.get("parameters") or []),
+        state=_variables(v.get("state") or []),
+        input_ports=[schemas.InputPort.model_validate(p) for p in v.get("input_ports") or []
+                     if isinstance(p, dict) and isinstance(p.get("name"), str)],
+        receptor_types=v.get("receptor_types") or {}, variants=list(v.get("variants") or []),
+        source=schemas.SourceText(**v["source"]) if v.get("source") else None,
+        modules=[schemas.ModuleLink(**m, url=artifact_url(m["sha256"])) for m in v.get("modules") or []])
+
+
+def module_document(session: Session, module: Module) -> schemas.Module:
+    return schemas.Module(sha256=module.sha256, name=module.name, size=module.size, toolchain=module.toolchain,
+                          created_at=module.created_at, registers=list(module.registers or []),
+                          models=models_of_module(session, module), url=artifact_url(module.sha256))
+
+
+def toolchain_document(t: KnownToolchain, details: dict[str, Any]) -> schemas.Toolchain:
+    """A known toolchain, with the ``details`` this reader may see."""
+    return schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen, details=details)
+
+
+def audit_event_document(e: AuditEvent) -> schemas.AuditEvent:
+    return schemas.AuditEvent(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
+                              details=e.details or {})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import random
 import signal
@@ -355,33 +354,27 @@ def _read_log(path: str | None) -> str | None:
         return None
 
 
-def _worker_main(settings: Settings, burst: bool, log_level: int) -> None:
-    """Entry point of a spawned worker process: it sets up its own logging like the CLI's."""
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    Worker(settings, burst=burst).run()
-
-
 def run_workers(settings: Settings, concurrency: int, burst: bool = False) -> int:
-    """Run ``concurrency`` worker processes until they exit; SIGTERM is passed on to them."""
+    """Run ``concurrency`` workers until they exit (one in this process; more as a :class:`WorkerPool`).
+    SIGTERM or SIGINT stops them after their current build; a second one kills them."""
     if concurrency == 1:
-        worker = Worker(settings, burst=burst)
-        worker.run()
+        Worker(settings, burst=burst).run()
         return 0
-    ctx = multiprocessing.get_context("spawn")
-    level = logging.getLogger().getEffectiveLevel()
-    procs = [ctx.Process(target=_worker_main, args=(settings, burst, level), name=f"worker-{i}")
-             for i in range(concurrency)]
-    for p in procs:
-        p.start()
+    from nestml_registry.service.worker_pool import WorkerPool
 
-    def forward(signum: int, _frame: object) -> None:
-        for p in procs:
-            if p.pid is not None and p.is_alive():
-                os.kill(p.pid, signal.SIGTERM)
+    pool = WorkerPool(settings, concurrency, burst=burst)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    while any(p.is_alive() for p in procs):
-        for p in procs:
-            p.join(timeout=0.5)
-    return 0 if all(p.exitcode == 0 for p in procs) else 1
+    def stop(signum: int, _frame: object) -> None:
+        if pool.stopping.is_set():
+            pool.kill()
+        else:
+            pool.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    pool.start()
+    while not pool.finished():
+        time.sleep(0.2)
+    pool.stopping.set()  # ends the watcher
+    pool.join()
+    return 0 if pool.succeeded() else 1

@@ -17,6 +17,7 @@ from server_fixtures import CLI
 from nestml_registry.registry import queue, workers
 from nestml_registry.registry.repair import verify_store
 from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.client import RegistryClient
 
 api = api_fixture()
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +129,7 @@ def test_store_verify_repairs_from_a_cache_copy_or_queues_the_build(api: Api, tm
         assert api.client.get(f"/v1/builds/{build['id']}").json()["status"] == "queued"
 
 
+@pytest.mark.slow
 def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, tmp_path: Path) -> None:
     _, sha, path, _ = _damaged_module(api)
     path.unlink()
@@ -145,6 +147,7 @@ def test_the_store_verify_command_reports_in_json_and_fails_on_damage(api: Api, 
     assert "rebuild queued" in repaired.stdout and "Traceback" not in repaired.stderr
 
 
+@pytest.mark.slow
 def test_store_verify_on_a_database_that_does_not_answer_says_so_in_one_line(tmp_path: Path) -> None:
     env = dict(os.environ, NESTML_REGISTRY_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
                NESTML_REGISTRY_HOME=str(tmp_path / "home"))
@@ -152,3 +155,12 @@ def test_store_verify_on_a_database_that_does_not_answer_says_so_in_one_line(tmp
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot reach the database" in done.stderr and "NESTML_REGISTRY_DATABASE_URL" in done.stderr
+
+
+def test_the_python_client_reads_health_and_toolchains(api: Api) -> None:
+    """RegistryClient.healthz() and .toolchains(), the public client calls a lab's monitoring uses."""
+    toolchain = api.register_toolchain()
+    with RegistryClient(api.url) as client:
+        health = client.healthz()
+        assert health["status"] in ("ok", "degraded") and health["database"] == "ok"
+        assert toolchain in [t["id"] for t in client.toolchains()]

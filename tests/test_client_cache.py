@@ -205,6 +205,7 @@ with RegistryClient(url) as client:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_processes_download_once(fake: FakeRegistry, tmp_path: Path) -> None:
     fake.delay = 0.5  # the first downloader holds the lock while the others arrive
     sync = tmp_path / "sync"

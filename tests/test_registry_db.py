@@ -51,6 +51,7 @@ def test_concurrent_upgrades_of_one_database(empty_db_url: str, children: Childr
     assert children.run(child_upgrade, [(empty_db_url,)] * 2) == [db.head_revision()] * 2
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_sqlite_database_at_once(tmp_path: Path, children: Children) -> None:
     # the first connections of an API and its workers all switch the new file to WAL
     for i in range(5):

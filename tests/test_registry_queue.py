@@ -87,6 +87,7 @@ def test_twenty_concurrent_identical_enqueues_make_one_build(db_url: str, sessio
         assert queue.queue_depth(s) == 1
 
 
+@pytest.mark.slow
 def test_two_workers_drain_the_queue_without_claiming_a_build_twice(
         db_url: str, sessions: sessionmaker[Session], children: Children) -> None:
     with sessions.begin() as s:

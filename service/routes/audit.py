@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from nestml_registry.registry.tables import AuditEvent
 from nestml_registry.service import schemas
 from nestml_registry.service.deps import AdminDep, DatabaseDep
+from nestml_registry.service.documents import audit_event_document
 from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -34,5 +35,4 @@ def _events(session: Session, limit: int, action: str | None, since: datetime | 
         query = query.where(AuditEvent.action == action)
     if since is not None:
         query = query.where(AuditEvent.at >= since)
-    return [schemas.AuditEvent(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
-                               details=e.details or {}) for e in session.scalars(query)]
+    return [audit_event_document(e) for e in session.scalars(query)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
@@ -11,31 +11,11 @@ from nestml_registry.registry import listing, resolving
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.service import schemas
 from nestml_registry.service.deps import DatabaseDep, ReaderDep
-from nestml_registry.service.documents import artifact_url
+from nestml_registry.service.documents import model_version_document
 from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
 Reference = Annotated[str, PathParam(max_length=300, description="NAME, NAME_nestml or NAME@VERSION")]
-
-
-def _variables(items: list[Any]) -> list[schemas.Variable]:
-    out = []
-    for item in items or []:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            out.append(schemas.Variable.model_validate({**item, "unit": item.get("unit") or item.get("type")}))
-    return out
-
-
-def _version(v: dict[str, Any]) -> schemas.ModelVersion:
-    return schemas.ModelVersion(
-        version=v["version"], kind=v["kind"], nestml_name=v.get("nestml_name"), content_digest=v["content_digest"],
-        created_at=v.get("created_at"), parameters=_variables(v.get("parameters") or []),
-        state=_variables(v.get("state") or []),
-        input_ports=[schemas.InputPort.model_validate(p) for p in v.get("input_ports") or []
-                     if isinstance(p, dict) and isinstance(p.get("name"), str)],
-        receptor_types=v.get("receptor_types") or {}, variants=list(v.get("variants") or []),
-        source=schemas.SourceText(**v["source"]) if v.get("source") else None,
-        modules=[schemas.ModuleLink(**m, url=artifact_url(m["sha256"])) for m in v.get("modules") or []])
 
 
 @router.get("/models", response_model=list[schemas.ModelSummary], summary="Every model, newest version first",
@@ -62,4 +42,4 @@ async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -
     return schemas.ModelDetail(name=detail["name"], owner=detail.get("owner"), created_at=detail.get("created_at"),
                                kind=versions[0]["kind"] if versions else None,
                                version=versions[0]["version"] if versions else None,
-                               versions=[_version(v) for v in versions])
+                               versions=[model_version_document(v) for v in versions])

@@ -24,7 +24,7 @@ from nestml_registry.registry.errors import NotFound
 from nestml_registry.service import schemas
 from nestml_registry.service.artifacts import Artifact
 from nestml_registry.service.deps import ArtifactsDep, DatabaseDep, MetricsDep, ReaderDep, StoreDep
-from nestml_registry.service.documents import artifact_url, models_of_module
+from nestml_registry.service.documents import module_document
 from nestml_registry.service.errors import ApiError, error_responses
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,7 @@ async def get_module(sha256: Sha256, db: DatabaseDep, _reader: ReaderDep) -> sch
 
 
 def _module_document(session: Session, sha256: str) -> schemas.Module:
-    module = records.get_module(session, sha256)
-    return schemas.Module(sha256=module.sha256, name=module.name, size=module.size, toolchain=module.toolchain,
-                          created_at=module.created_at, registers=list(module.registers or []),
-                          models=models_of_module(session, module), url=artifact_url(module.sha256))
+    return module_document(session, records.get_module(session, sha256))
 
 
 def _digest_headers(sha256: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from nestml_registry.registry import toolchains
 from nestml_registry.service import schemas
 from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.documents import toolchain_document
 from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["toolchains"])
@@ -17,8 +18,7 @@ router = APIRouter(prefix="/v1", tags=["toolchains"])
 async def list_toolchains(db: DatabaseDep, reader: ReaderDep) -> list[schemas.Toolchain]:
     """What decides binary compatibility; admins also see the workers' paths (headers, compiler)."""
     admin = reader is not None and reader.has("admin")
-    return [schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen,
-                              details=_shown(t.details or {}, admin)) for t in await db.read(toolchains.known)]
+    return [toolchain_document(t, _shown(t.details or {}, admin)) for t in await db.read(toolchains.known)]
 
 
 # the fields of compiler.toolchain.Toolchain.to_dict() that hold no path of the worker's machine
