@@ -45,7 +45,8 @@ def _env(url: str, store: Path) -> dict[str, str]:
 
 def test_a_build_finishes_across_a_stopped_postgresql_server(tmp_path: Path, registry_home: Path, compiler: Compiler,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    """A PostgreSQL server of the test's own, stopped for 20 s while a build compiles and started again:
+    """A PostgreSQL server of the test's own, stopped while a build compiles and started again once the
+    worker has tried to record it:
     the worker keeps going and records the build, the API says which dependency is missing meanwhile
     and recovers, and the next build succeeds too."""
     with own_cluster() as pg:
@@ -60,7 +61,10 @@ def test_a_build_finishes_across_a_stopped_postgresql_server(tmp_path: Path, reg
             wait_for(lambda: builds(_env(url, tmp_path / "s"), [first])[0].stage == "generating code",
                      timeout=120, what="the build to start compiling")
             pg.stop()
-            time.sleep(20)
+            # the outage lasts until the worker has a finished build it cannot record (an event it logs),
+            # however long the compile takes on this machine
+            wait_for(lambda: "recording build" in caplog.text, timeout=600,
+                     what="the worker to try recording the build during the outage")
             assert thread.is_alive()
             health = httpx.get(f"{api.url}/healthz", timeout=30)
             assert health.status_code == 503 and health.json()["error"]["details"]["dependency"] == "database"
