@@ -1,46 +1,143 @@
-"""The registry's models as the API lists them: every model's newest version, and one model's versions."""
+"""The registry's models as the API and the pages list them: every model's newest version (searched,
+filtered, a page at a time), and one model's versions with what changed between them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from nestml_registry.registry import model_text
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.resolving import find_name, parse_reference, unknown_name
 from nestml_registry.registry.tables import (
+    Build,
+    BuildStatus,
     ModelModule,
     ModelName,
     ModelVersion,
     Source,
 )
 
+MAX_SEARCH_WORDS = 8
+
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def list_models(session: Session) -> list[dict[str, Any]]:
-    """Every model with its newest version, the most recently published first."""
+@dataclass(frozen=True)
+class ModelQuery:
+    """Which models to list: ``q`` (words that must all appear in a model's name, description or the
+    names of its parameters and state variables), ``kind``, ``owner``, and a page (``limit`` rows
+    from ``offset``; no limit: all)."""
+
+    q: str = ""
+    kind: str | None = None
+    owner: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+    def words(self) -> list[str]:
+        return self.q.lower().split()[:MAX_SEARCH_WORDS]
+
+
+def _newest(query: ModelQuery) -> Select:
     newest = (select(ModelVersion.name, func.max(ModelVersion.version).label("version"),
                      func.count().label("count")).group_by(ModelVersion.name).subquery())
-    rows = session.execute(
-        select(ModelVersion, ModelName.owner, newest.c.count)
-        .join(newest, (ModelVersion.name == newest.c.name) & (ModelVersion.version == newest.c.version))
-        .join(ModelName, ModelName.name == ModelVersion.name)
-        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())).all()
+    stmt = (select(ModelVersion, ModelName.owner, newest.c.count)
+            .join(newest, (ModelVersion.name == newest.c.name) & (ModelVersion.version == newest.c.version))
+            .join(ModelName, ModelName.name == ModelVersion.name))
+    for word in query.words():
+        stmt = stmt.where(func.coalesce(ModelVersion.keywords, ModelVersion.name).contains(word, autoescape=True))
+    if query.kind:
+        stmt = stmt.where(ModelVersion.kind == query.kind)
+    if query.owner:
+        stmt = stmt.where(ModelName.owner == query.owner)
+    return stmt
+
+
+def list_models(session: Session, query: ModelQuery | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The models ``query`` asks for with their newest version, the most recently published first, and
+    how many match in all (the page is ``query.limit`` of them)."""
+    query = query or ModelQuery()
+    stmt = _newest(query)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    stmt = stmt.order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc()).offset(query.offset)
+    if query.limit is not None:
+        stmt = stmt.limit(query.limit)
+    rows = session.execute(stmt).all()
     links: dict[int, list[str]] = {}
     for vid, tc in session.execute(select(ModelModule.model_version_id, ModelModule.toolchain).where(
             ModelModule.model_version_id.in_([v.id for v, _, _ in rows]))):
         links.setdefault(vid, []).append(tc)
     return [{"name": v.name, "kind": v.kind, "version": v.version, "versions": count, "nestml_name": v.nestml_name,
-             "owner": owner, "created_at": _iso(v.created_at), "toolchains": sorted(links.get(v.id, []))}
-            for v, owner, count in rows]
+             "owner": owner, "created_at": _iso(v.created_at), "description": v.description or "",
+             "toolchains": sorted(links.get(v.id, []))}
+            for v, owner, count in rows], total
+
+
+def owners(session: Session) -> list[str]:
+    """Everyone who owns a model name (for a filter)."""
+    return sorted(o for o in session.scalars(select(ModelName.owner).distinct()) if o)
+
+
+def _modules(session: Session, versions: list[ModelVersion]) -> dict[int, list[dict[str, Any]]]:
+    links = list(session.scalars(select(ModelModule).where(ModelModule.model_version_id.in_([v.id for v in versions]))))
+    builds = dict(session.execute(select(Build.module_id, func.min(Build.id)).where(
+        Build.module_id.in_({link.module_id for link in links}), Build.status == BuildStatus.SUCCEEDED)
+        .group_by(Build.module_id)).all()) if links else {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for link in links:
+        m = link.module
+        out.setdefault(link.model_version_id, []).append(
+            {"toolchain": link.toolchain, "sha256": m.sha256, "name": m.name, "size": m.size,
+             "build": builds.get(m.id)})
+    return out
+
+
+def parameter_changes(newer: list[Any], older: list[Any]) -> list[dict[str, Any]]:
+    """What changed in the declared parameters (or state) from ``older`` to ``newer``: added, removed, or
+    a new default or unit, by name."""
+    def by_name(items: list[Any]) -> dict[str, dict[str, Any]]:
+        return {str(i["name"]): i for i in items or [] if isinstance(i, dict) and i.get("name")}
+
+    new, old = by_name(newer), by_name(older)
+    changes: list[dict[str, Any]] = []
+    for name in sorted(new.keys() | old.keys()):
+        a, b = old.get(name), new.get(name)
+        if a is None or b is None:
+            changes.append({"name": name, "change": "added" if a is None else "removed",
+                            "before": (a or {}).get("default"), "after": (b or {}).get("default")})
+        elif (a.get("default"), a.get("type")) != (b.get("default"), b.get("type")):
+            changes.append({"name": name, "change": "changed", "before": a.get("default"), "after": b.get("default"),
+                            "unit_before": a.get("type"), "unit_after": b.get("type")})
+    return changes
+
+
+def _version_dict(v: ModelVersion, src: Source | None, modules: list[dict[str, Any]],
+                  older: ModelVersion | None) -> dict[str, Any]:
+    text = src.text if src is not None else ""
+    return {
+        "version": v.version, "kind": v.kind, "nestml_name": v.nestml_name, "content_digest": v.content_digest,
+        "created_at": _iso(v.created_at), "published_by": v.published_by,
+        "description": v.description or "", "comment": model_text.comment_of(text, v.nestml_name),
+        "equations": model_text.block_of(text, "equations", v.nestml_name),
+        "parameters": v.parameters, "state": v.state,
+        "input_ports": v.input_ports, "receptor_types": v.receptor_types, "variants": v.variants,
+        "paired_with": v.name.split("__with_", 1)[1] if "__with_" in v.name else None,
+        "changes": None if older is None else {"from_version": older.version,
+                                               "parameters": parameter_changes(v.parameters, older.parameters),
+                                               "state": parameter_changes(v.state, older.state)},
+        "source": {"name": src.name, "sha256": src.sha256, "text": src.text} if src else None,
+        "modules": sorted(modules, key=lambda x: x["toolchain"])}
 
 
 def model_detail(session: Session, reference: str) -> dict[str, Any]:
-    """A model's versions (newest first) with parameters, state, input ports, source text and modules."""
+    """A model's versions (newest first) with parameters, state, input ports, source text, modules
+    and what changed in the parameters since the version before."""
     ref_name, _ = parse_reference(reference)
     name = find_name(session, ref_name)
     if name is None:
@@ -52,20 +149,10 @@ def model_detail(session: Session, reference: str) -> dict[str, Any]:
                                     .order_by(ModelVersion.version.desc())))
     sources = {s.sha256: s for s in session.scalars(
         select(Source).where(Source.sha256.in_({v.source_sha256 for v in versions if v.source_sha256})))}
-    links: dict[int, list[dict[str, Any]]] = {}
-    for link in session.scalars(select(ModelModule).where(ModelModule.model_version_id.in_([v.id for v in versions]))):
-        m = link.module
-        links.setdefault(link.model_version_id, []).append(
-            {"toolchain": link.toolchain, "sha256": m.sha256, "name": m.name, "size": m.size})
-    out = []
-    for v in versions:
-        src = sources.get(v.source_sha256 or "")
-        out.append({
-            "version": v.version, "kind": v.kind, "nestml_name": v.nestml_name, "content_digest": v.content_digest,
-            "created_at": _iso(v.created_at), "parameters": v.parameters, "state": v.state,
-            "input_ports": v.input_ports, "receptor_types": v.receptor_types, "variants": v.variants,
-            "source": {"name": src.name, "sha256": src.sha256, "text": src.text} if src else None,
-            "modules": sorted(links.get(v.id, []), key=lambda x: x["toolchain"])})
+    modules = _modules(session, versions)
+    out = [_version_dict(v, sources.get(v.source_sha256 or ""), modules.get(v.id, []),
+                         versions[i + 1] if i + 1 < len(versions) else None)
+           for i, v in enumerate(versions)]
     return {"name": name, "owner": name_row.owner, "created_at": _iso(name_row.created_at),
             "kind": versions[0].kind if versions else None, "version": versions[0].version if versions else None,
             "versions": out}

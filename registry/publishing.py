@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nestml_registry.registry import model_text
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NameOwned
 from nestml_registry.registry.records import declared_models, record_event
@@ -86,6 +87,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
     suffix = request.get("suffix", DEFAULT_SUFFIX) or ""
     pairs = list(request.get("pairs") or [])
     files = {bs.name: (bs.source.sha256, declared_models(bs.source)) for bs in build.sources}
+    texts = {bs.source.sha256: bs.source.text for bs in build.sources}
     owner = LOCAL_OWNER if actor is None else str(actor)
     registered = {m["name"] for m in models} | {v for m in models for v in m.get("variants") or []}
     module_row.registers = sorted(set(module_row.registers or []) | registered)
@@ -97,7 +99,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
                                f"(letters, digits, '_') and a kind ({' or '.join(KINDS)})")
         digest, source_sha = _model_digest(model, files, suffix, pairs)
         _claim_name(session, name, owner, admin)
-        version, created = _version_of(session, model, digest, source_sha)
+        version, created = _version_of(session, model, digest, source_sha, texts.get(source_sha or ""), owner)
         link = session.get(ModelModule, (version.id, build.toolchain))
         if link is None:
             session.add(ModelModule(model_version_id=version.id, toolchain=build.toolchain, module_id=module_row.id))
@@ -126,9 +128,10 @@ def _claim_name(session: Session, name: str, owner: str, admin: bool) -> None:
             {"model": name, "owner": name_row.owner or LOCAL_OWNER, "actor": owner})
 
 
-def _version_of(session: Session, model: dict[str, Any], digest: str,
-                source_sha: str | None) -> tuple[ModelVersion, bool]:
-    """The version of ``model`` with this content digest, and whether it is new (the next number)."""
+def _version_of(session: Session, model: dict[str, Any], digest: str, source_sha: str | None,
+                text: str | None, owner: str) -> tuple[ModelVersion, bool]:
+    """The version of ``model`` with this content digest, and whether it is new (the next number, with
+    the description and search words of its source ``text``, published by ``owner``)."""
     name = model["name"]
     version = session.scalars(select(ModelVersion).where(ModelVersion.name == name,
                                                          ModelVersion.content_digest == digest)).one_or_none()
@@ -139,7 +142,12 @@ def _version_of(session: Session, model: dict[str, Any], digest: str,
         name=name, version=latest + 1, content_digest=digest, nestml_name=model.get("nestml_name"),
         kind=model.get("kind"), source_sha256=source_sha, parameters=model.get("parameters") or [],
         state=model.get("state") or [], input_ports=model.get("input_ports") or [],
-        receptor_types=model.get("receptor_types") or {}, variants=model.get("variants") or [])
+        receptor_types=model.get("receptor_types") or {}, variants=model.get("variants") or [],
+        published_by=owner)
+    description = model_text.description_of(text or "", model.get("nestml_name"))
+    version.description = description
+    version.keywords = model_text.keywords([name, model.get("nestml_name")], description,
+                                           [*version.parameters, *version.state])
     session.add(version)
     session.flush()
     return version, True

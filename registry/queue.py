@@ -171,11 +171,12 @@ def renew(session: Session, build_id: int, worker_id: str, lease_seconds: float,
 
 
 def finish(session: Session, build_id: int, worker_id: str, status: BuildStatus | str, diagnostics: list[dict],
-           log: str | None, module_row: Module | None = None, error: str | None = None) -> bool:
+           log: str | None, module_row: Module | None = None, error: str | None = None,
+           timings: dict[str, float] | None = None) -> bool:
     """Record the outcome of a build this worker holds the lease of. False (nothing written): the
     worker lost the lease and its result must be dropped. A succeeded build needs its module row; a
     failed one gets ``error`` or else its first error diagnostic. Publish the models in the same
-    transaction, after this returned True."""
+    transaction, after this returned True. ``timings``: seconds per stage (codegen, build, load)."""
     try:
         status = BuildStatus(status)
     except ValueError as exc:
@@ -194,7 +195,8 @@ def finish(session: Session, build_id: int, worker_id: str, status: BuildStatus 
         update(Build).where(Build.id == build_id, Build.status == BuildStatus.RUNNING, Build.lease_owner == worker_id)
         .values(status=status, finished_at=now, heartbeat_at=now, lease_expires_at=None, stage=status.value,
                 diagnostics=list(diagnostics), log=log, error=error if status == BuildStatus.FAILED else None,
-                module_id=module_row.id if module_row is not None else None)
+                module_id=module_row.id if module_row is not None else None,
+                timings={k: round(float(v), 3) for k, v in (timings or {}).items()} or None)
         .execution_options(**_NO_SYNC)).rowcount == 1
     if done:
         logger.info("build %d %s (worker %s)", build_id, status.value, worker_id)

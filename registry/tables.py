@@ -122,6 +122,7 @@ class Build(Base):
     diagnostics: Mapped[list[Any]] = mapped_column(default=list)
     log: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # seconds per stage of the last attempt
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"), index=True)
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
 
@@ -200,6 +201,11 @@ class ModelVersion(Base):
     receptor_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
     variants: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # from the source text (registry.model_text) when published: the model's one-line description and
+    # the lower-case words a search matches; who published this version (the principal)
+    description: Mapped[str | None] = mapped_column(Text)
+    keywords: Mapped[str | None] = mapped_column(Text)
+    published_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
 
 
 class ModelModule(Base):

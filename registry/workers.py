@@ -108,3 +108,14 @@ def of_toolchain(session: Session, toolchain: str, now: datetime | None = None) 
     if live:
         return live, now
     return 0, session.scalar(select(func.max(WorkerRow.expires_at)).where(WorkerRow.toolchain == toolchain))
+
+
+def recent(session: Session, now: datetime | None = None) -> list[tuple[WorkerRow, bool, str | None]]:
+    """Workers that have not stopped (alive first, then by toolchain), whether each is alive, and the
+    stage of the build it runs."""
+    now = now or utcnow()
+    rows = session.execute(select(WorkerRow, Build.stage).outerjoin(Build, Build.id == WorkerRow.build_id)
+                           .where(WorkerRow.stopped_at.is_(None))
+                           .order_by(WorkerRow.toolchain, WorkerRow.id)).all()
+    out = [(w, w.expires_at > now, stage if w.build_id is not None else None) for w, stage in rows]
+    return sorted(out, key=lambda r: not r[1])

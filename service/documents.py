@@ -8,8 +8,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import workers
+from nestml_registry.registry.build_history import BuildRow as BuildHistoryRow
 from nestml_registry.registry.resolving import Resolution
-from nestml_registry.registry.tables import AuditEvent, BuildStatus, KnownToolchain, ModelModule, ModelVersion, Module
+from nestml_registry.registry.tables import (
+    AuditEvent,
+    BuildStatus,
+    KnownToolchain,
+    ModelModule,
+    ModelVersion,
+    Module,
+    WorkerRow,
+)
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.service import schemas
 
@@ -110,6 +119,9 @@ def model_version_document(v: dict[str, Any]) -> schemas.ModelVersion:
                      if isinstance(p, dict) and isinstance(p.get("name"), str)],
         receptor_types=v.get("receptor_types") or {}, variants=list(v.get("variants") or []),
         source=schemas.SourceText(**v["source"]) if v.get("source") else None,
+        published_by=v.get("published_by"), description=v.get("description") or "", comment=v.get("comment") or "",
+        equations=v.get("equations") or "", paired_with=v.get("paired_with"),
+        changes=schemas.VersionChanges.model_validate(v["changes"]) if v.get("changes") else None,
         modules=[schemas.ModuleLink(**m, url=artifact_url(m["sha256"])) for m in v.get("modules") or []])
 
 
@@ -127,3 +139,17 @@ def toolchain_document(t: KnownToolchain, details: dict[str, Any]) -> schemas.To
 def audit_event_document(e: AuditEvent) -> schemas.AuditEvent:
     return schemas.AuditEvent(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
                               details=e.details or {})
+
+
+def build_summary_document(row: BuildHistoryRow) -> schemas.BuildSummary:
+    b = row.build
+    return schemas.BuildSummary(
+        id=b.id, status=BuildStatus(b.status).value, toolchain=b.toolchain, stage=b.stage, attempts=b.attempts,
+        created_at=b.created_at, started_at=b.started_at, finished_at=b.finished_at, submitted_by=row.submitted_by,
+        module=b.module.name if b.module is not None else (b.request or {}).get("module"),
+        sources=[bs.name for bs in b.sources], error=b.error, url=f"/v1/builds/{b.id}")
+
+
+def worker_document(w: WorkerRow, alive: bool, stage: str | None) -> schemas.WorkerInfo:
+    return schemas.WorkerInfo(id=w.id, toolchain=w.toolchain, host=w.host, alive=alive, started_at=w.started_at,
+                              heartbeat_at=w.heartbeat_at, build=w.build_id, stage=stage, builds=w.builds)

@@ -96,6 +96,7 @@ class ModelSummary(BaseModel):
     nestml_name: str | None = None
     owner: str | None = None
     created_at: datetime | None = None
+    description: str = Field("", description="The first line of the model's leading comment")
     toolchains: list[str] = Field(default_factory=list, description="Toolchains the newest version is built for")
 
 
@@ -133,6 +134,22 @@ class ModuleLink(BaseModel):
     name: str
     size: int
     url: str
+    build: int | None = Field(None, description="The build that made the module")
+
+
+class ParameterChange(BaseModel):
+    name: str
+    change: Literal["added", "removed", "changed"]
+    before: Any = Field(None, description="The default expression before (None: added)")
+    after: Any = Field(None, description="The default expression after (None: removed)")
+    unit_before: str | None = None
+    unit_after: str | None = None
+
+
+class VersionChanges(BaseModel):
+    from_version: int
+    parameters: list[ParameterChange] = Field(default_factory=list)
+    state: list[ParameterChange] = Field(default_factory=list)
 
 
 class ModelVersion(BaseModel):
@@ -141,6 +158,12 @@ class ModelVersion(BaseModel):
     nestml_name: str | None = None
     content_digest: str
     created_at: datetime | None = None
+    published_by: str | None = Field(None, description="Who published this version (a token's name; local)")
+    description: str = Field("", description="The first line of the model's leading comment")
+    comment: str = Field("", description="The model's leading comment, as written")
+    equations: str = Field("", description="The model's equations block, as written")
+    paired_with: str | None = Field(None, description="A paired model's partner (as NEST names it)")
+    changes: VersionChanges | None = Field(None, description="What changed since the version before")
     parameters: list[Variable] = Field(default_factory=list)
     state: list[Variable] = Field(default_factory=list)
     input_ports: list[InputPort] = Field(default_factory=list)
@@ -221,3 +244,35 @@ class Health(BaseModel):
     unsandboxed_toolchains: list[str] = Field(default_factory=list)
     workers: list[ToolchainHealth] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="What makes the status degraded, and what to do")
+
+
+class BuildSummary(BaseModel):
+    """A build in a list: what ``GET /v1/builds/{id}`` answers in full."""
+
+    id: int
+    status: BuildStatusName
+    toolchain: str
+    stage: str | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    submitted_by: str = Field(description="The submitter's principal (a token's name; local)")
+    module: str | None = Field(None, description="The module name asked for (or made)")
+    sources: list[str] = Field(default_factory=list, description="The uploaded files' names")
+    error: str | None = None
+    url: str
+
+
+class WorkerInfo(BaseModel):
+    """A compile worker that reported lately: what it serves and what it is doing."""
+
+    id: str
+    toolchain: str
+    host: str
+    alive: bool
+    started_at: datetime
+    heartbeat_at: datetime
+    build: int | None = Field(None, description="The build it is running")
+    stage: str | None = Field(None, description="That build's stage")
+    builds: int = Field(0, description="Builds it has finished")

@@ -280,7 +280,7 @@ class Worker:
         log = _read_log(result.log_path)
         log = self.redact(log) if log is not None else None
         if not result.ok:
-            self._finish_failed(claimed, diagnostics, log)
+            self._finish_failed(claimed, diagnostics, log, result.timings)
             return
         try:
             stored = self.store.put_file(Path(result.module_path or ""), f"{result.module_name}.so")
@@ -295,7 +295,8 @@ class Worker:
             with self.sessions.begin() as s:
                 module = records.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
                                                       result.toolchain, stored.location)
-                if not queue.finish(s, claimed.id, self.id, BuildStatus.SUCCEEDED, diagnostics, log, module):
+                if not queue.finish(s, claimed.id, self.id, BuildStatus.SUCCEEDED, diagnostics, log, module,
+                                    timings=result.timings):
                     return
                 build = queue.get_build(s, claimed.id)
                 models = [_model_dict(m, claimed.sources) for m in result.models]
@@ -304,9 +305,10 @@ class Worker:
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
             self._finish_failed(claimed, [*diagnostics, _error(self.redact(str(exc)))], log)
 
-    def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None) -> None:
+    def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None,
+                       timings: dict[str, float] | None = None) -> None:
         with self.sessions.begin() as s:
-            queue.finish(s, claimed.id, self.id, BuildStatus.FAILED, diagnostics, log)
+            queue.finish(s, claimed.id, self.id, BuildStatus.FAILED, diagnostics, log, timings=timings)
 
 
 class Backoff:

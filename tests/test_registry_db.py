@@ -30,7 +30,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         db.require_current(empty_db_url)
     monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
     db.upgrade(empty_db_url)
-    assert db.current_revision(empty_db_url) == db.head_revision() == "0004"
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0005"
     db.require_current(empty_db_url)
     db.upgrade(empty_db_url)  # a second upgrade is a no-op
     engine = db.make_engine(empty_db_url)
@@ -164,5 +164,34 @@ def test_migration_0003_gives_every_name_a_principal(empty_db_url: str) -> None:
             actors = c.execute(text("SELECT actor FROM audit_events")).scalars().all()
         assert owners == {"a_nestml": "alice", "b_nestml": "local", "c_nestml": "someone"}
         assert actors == ["alice"]
+    finally:
+        engine.dispose()
+
+
+def test_migration_0005_describes_published_versions(empty_db_url: str) -> None:
+    """Versions published before 0005 get their description and search words from their stored source,
+    and their publisher from the audit log."""
+    db.upgrade(empty_db_url, "0004")
+    engine = db.make_engine(empty_db_url)
+    text_ = "# A leaky <b>neuron</b>\n# ---\nmodel leaky_neuron:\n    parameters:\n        tau_m ms = 10 ms\n"
+    try:
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO sources (id, sha256, name, text, created_at) "
+                           "VALUES (1, :s, 'leaky.nestml', :t, CURRENT_TIMESTAMP)"), {"s": "a" * 64, "t": text_})
+            c.execute(text("INSERT INTO model_names (name, owner, created_at) "
+                           "VALUES ('leaky_neuron_nestml', 'alice', CURRENT_TIMESTAMP)"))
+            c.execute(text("INSERT INTO model_versions (name, version, content_digest, nestml_name, kind, "
+                           "source_sha256, parameters, state, input_ports, receptor_types, variants, created_at) "
+                           "VALUES ('leaky_neuron_nestml', 1, :d, 'leaky_neuron', 'neuron', :s, :p, '[]', '[]', "
+                           "'{}', '[]', CURRENT_TIMESTAMP)"),
+                      {"d": "b" * 64, "s": "a" * 64, "p": '[{"name": "tau_m", "type": "ms", "default": "10 ms"}]'})
+            c.execute(text("INSERT INTO audit_events (at, actor, action, subject, details) VALUES (CURRENT_TIMESTAMP, "
+                           "'alice', 'publish', 'x', :d)"),
+                      {"d": '{"models": [{"name": "leaky_neuron_nestml", "version": 1}]}'})
+        db.upgrade(empty_db_url)
+        with engine.connect() as c:
+            row = c.execute(text("SELECT description, keywords, published_by FROM model_versions")).one()
+        assert tuple(row) == ("A leaky <b>neuron</b>", "leaky_neuron_nestml leaky_neuron a leaky <b>neuron</b> tau_m",
+                              "alice")
     finally:
         engine.dispose()

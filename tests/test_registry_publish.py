@@ -288,7 +288,7 @@ def test_list_models_and_model_detail(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         published_build(s, files=izh_files(1), models=[model_dict()])
     with sessions() as s:
-        listed = listing.list_models(s)
+        listed, _ = listing.list_models(s)
         assert [(m["name"], m["version"], m["versions"]) for m in listed] == [(IZH, 2, 2), ("aeif_neuron_nestml", 1, 1)]
         assert listed[0]["kind"] == "neuron" and listed[0]["owner"] == "alice"
         assert listed[0]["toolchains"] == [TOOLCHAIN]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,12 +22,13 @@ from nestml_registry.registry import owners, queue, rebuilds, records, repair, t
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
-from nestml_registry.service import schemas
-from nestml_registry.service.auth import may_read_failed_log
+from nestml_registry.service import reads, schemas
+from nestml_registry.service.auth import Principal, may_read_failed_log
 from nestml_registry.service.database import Database
 from nestml_registry.service.deps import DatabaseDep, MetricsDep, PublisherDep, ReaderDep, SettingsDep, StoreDep
 from nestml_registry.service.documents import build_document
 from nestml_registry.service.errors import ApiError, error_responses
+from nestml_registry.service.metrics import ApiMetrics
 from nestml_registry.service.settings import Settings
 from nestml_registry.service.submit import submit
 from nestml_registry.service.uploads import FILE_FIELD, Rejected, Upload, read_upload
@@ -40,6 +42,7 @@ MAX_PAIRS = 64
 MAX_FILE_NAME = 255
 MAX_MODULE_NAME = 200
 MAX_SUFFIX = 64
+MAX_LIST = 500
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 _FORM = {
@@ -140,9 +143,22 @@ async def create_build(request: Request, response: Response, principal: Publishe
     """Queued or running: 202; an identical build that already succeeded: 200 (its module is ready).
     An identical build that failed is returned as it is (200) unless ``retry`` is true.
     ``Location`` names the build either way; poll it until it succeeded or failed."""
+    document = await queue_upload(request, principal, settings, metrics, db, store)
+    response.status_code = 202 if document.status in ("queued", "running") else 200
+    response.headers["Location"] = f"/v1/builds/{document.id}"
+    return document
+
+
+async def queue_upload(request: Request, principal: Principal | None, settings: Settings, metrics: ApiMetrics,
+                       db: Database, store: ArtifactStore,
+                       adapt: Callable[[Upload], None] | None = None) -> schemas.Build:
+    """Read the multipart upload of ``request`` and queue its build (or find the identical one), for the
+    API and the upload page alike; ``adapt`` may rewrite the form's fields first."""
     try:
         upload = await read_upload(request, settings.max_upload_bytes, settings.max_files)
         try:
+            if adapt is not None:
+                adapt(upload)
             build_request, wanted, retry = _request_from(upload)
         except InputError as exc:
             raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
@@ -156,17 +172,24 @@ async def create_build(request: Request, response: Response, principal: Publishe
     metrics.submissions.labels(outcome="queued" if created else "existing").inc()
     if document.status == BuildStatus.SUCCEEDED.value:
         metrics.cache_hits.inc()
-    response.status_code = 202 if document.status in ("queued", "running") else 200
-    response.headers["Location"] = f"/v1/builds/{document.id}"
     logger.info("build %d %s (%s) for %s", document.id, "queued" if created else "found", document.status,
                 principal.name if principal else "anonymous")
     return document
 
 
+@router.get("/builds", response_model=list[schemas.BuildSummary], summary="Recent builds, newest first",
+            responses=error_responses(401, 422))
+async def list_builds(db: DatabaseDep, _reader: ReaderDep, status: BuildStatus | None = None,
+                      submitter: Annotated[str | None, Query(max_length=255, description="A principal's name "
+                                                             "(a token's name; local: anonymous)")] = None,
+                      limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50) -> list[schemas.BuildSummary]:
+    return await reads.builds(db, status, submitter, limit)
+
+
 @router.get("/builds/{build_id}", response_model=schemas.Build, summary="A build: status, module, models, diagnostics",
             responses=error_responses(401, 404, 422))
 async def get_build(build_id: BuildId, db: DatabaseDep, _reader: ReaderDep) -> schemas.Build:
-    return await db.read(_build_document, build_id)
+    return await reads.build(db, build_id)
 
 
 @router.get("/builds/{build_id}/log", response_class=PlainTextResponse, summary="A build's log (text)",
@@ -177,12 +200,30 @@ async def get_build_log(build_id: BuildId, request: Request, db: DatabaseDep, se
     """The log of the build's last attempt: empty until the build has finished (the log is stored then).
     A failed build's log is shown to its submitter and to admins only (it may show what someone is
     working on); a succeeded build's to every reader."""
+    build = await readable_build(build_id, request, db, settings, reader, "log")
+    return PlainTextResponse(build.log or "")
+
+
+@router.get("/builds/{build_id}/sources", response_model=list[schemas.SourceText],
+            summary="A build's uploaded sources (name, sha256, text)", responses=error_responses(401, 403, 404, 422))
+async def get_build_sources(build_id: BuildId, request: Request, db: DatabaseDep, settings: SettingsDep,
+                            reader: ReaderDep) -> list[schemas.SourceText]:
+    """The files as uploaded, in order (what the diagnostics' lines point at); for a failed build, to
+    its submitter and admins only, as its log."""
+    build = await readable_build(build_id, request, db, settings, reader, "sources")
+    return [schemas.SourceText(name=bs.name, sha256=bs.source.sha256, text=bs.source.text) for bs in build.sources]
+
+
+async def readable_build(build_id: int, request: Request, db: Database, settings: Settings,
+                         reader: Principal | None, what: str) -> BuildRow:
+    """The build, if this reader may see its log and sources (403 otherwise)."""
     build, submitter = await db.read(_build_and_submitter, build_id)
     if build.status == BuildStatus.FAILED and not may_read_failed_log(reader, submitter, settings, request):
-        raise ApiError(403, "forbidden", f"build {build_id} failed, and the log of a failed build is shown only to "
-                       "its submitter and to admins: send the submitter's (or an admin's) token; its diagnostics "
+        raise ApiError(403, "forbidden", f"build {build_id} failed, and the {what} of a failed build "
+                       f"{'is' if what == 'log' else 'are'} shown only to its submitter and to admins: send the "
+                       "submitter's (or an admin's) token; its diagnostics "
                        f"are in GET /v1/builds/{build_id}", {"build": build_id})
-    return PlainTextResponse(build.log or "")
+    return build
 
 
 @router.post("/models/{reference}/builds", status_code=202, response_model=schemas.Build,
@@ -212,10 +253,6 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
     logger.info("rebuild of %s for %s: build %d (%s)", reference, body.toolchain or "the newest toolchain",
                 document.id, document.status)
     return document
-
-
-def _build_document(session: Session, build_id: int) -> schemas.Build:
-    return build_document(session, queue.get_build(session, build_id))
 
 
 def _build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str | None]:

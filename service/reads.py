@@ -1,0 +1,88 @@
+"""The documents that both the JSON API and the web pages answer with (one source of truth): each
+function reads through :class:`~nestml_registry.service.database.Database` and returns API schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from nestml_registry.registry import build_history, listing, queue, resolving, toolchains, workers
+from nestml_registry.registry.errors import NotFound
+from nestml_registry.registry.listing import ModelQuery
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service import schemas
+from nestml_registry.service.database import Database
+from nestml_registry.service.documents import (
+    build_document,
+    build_summary_document,
+    model_version_document,
+    toolchain_document,
+    worker_document,
+)
+
+# the fields of compiler.toolchain.Toolchain.to_dict() that hold no path of the worker's machine
+PUBLIC_TOOLCHAIN_FIELDS = ("id", "fingerprint", "nest_version", "cxx_abi", "cxx_name", "cxx_version", "cflags",
+                           "platform", "nestml_version", "sandboxed")
+
+
+@dataclass(frozen=True)
+class ModelPage:
+    models: list[schemas.ModelSummary]
+    total: int
+
+
+async def models(db: Database, query: ModelQuery) -> ModelPage:
+    rows, total = await db.read(listing.list_models, query)
+    return ModelPage([schemas.ModelSummary.model_validate(m) for m in rows], total)
+
+
+async def model(db: Database, reference: str) -> schemas.ModelDetail:
+    """All versions, newest first; ``NAME@VERSION`` lists only that version."""
+    _, wanted = resolving.parse_reference(reference)  # InvalidReference: 422
+    detail = await db.read(listing.model_detail, reference)
+    versions = detail["versions"]
+    if wanted is not None:
+        versions = [v for v in versions if v["version"] == wanted]
+        if not versions:
+            numbers = sorted(v["version"] for v in detail["versions"])
+            raise NotFound(f"model {detail['name']!r} has no version {wanted}: it has versions "
+                           f"{', '.join(map(str, numbers)) or 'none'}; leave out @VERSION to see them all",
+                           {"model": detail["name"], "versions": numbers})
+    return schemas.ModelDetail(name=detail["name"], owner=detail.get("owner"), created_at=detail.get("created_at"),
+                               kind=versions[0]["kind"] if versions else None,
+                               version=versions[0]["version"] if versions else None,
+                               versions=[model_version_document(v) for v in versions])
+
+
+def _build(session: Session, build_id: int) -> schemas.Build:
+    return build_document(session, queue.get_build(session, build_id))
+
+
+async def build(db: Database, build_id: int) -> schemas.Build:
+    return await db.read(_build, build_id)
+
+
+def _builds(session: Session, status: str | None, submitter: str | None, limit: int) -> list[schemas.BuildSummary]:
+    return [build_summary_document(r) for r in build_history.recent_builds(session, status, submitter, limit)]
+
+
+async def builds(db: Database, status: BuildStatus | None = None, submitter: str | None = None,
+                 limit: int = 50) -> list[schemas.BuildSummary]:
+    return await db.read(_builds, status.value if status is not None else None, submitter, limit)
+
+
+def _workers(session: Session) -> list[schemas.WorkerInfo]:
+    return [worker_document(w, alive, stage) for w, alive, stage in workers.recent(session)]
+
+
+async def worker_list(db: Database) -> list[schemas.WorkerInfo]:
+    return await db.read(_workers)
+
+
+async def toolchain_list(db: Database, admin: bool) -> list[schemas.Toolchain]:
+    """What decides binary compatibility; admins also see the workers' paths (headers, compiler)."""
+    def shown(details: dict) -> dict:
+        return dict(details) if admin else {k: details[k] for k in PUBLIC_TOOLCHAIN_FIELDS if k in details}
+
+    return [toolchain_document(t, shown(t.details or {})) for t in await db.read(toolchains.known)]
