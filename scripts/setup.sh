@@ -13,6 +13,8 @@ apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-
               util-linux)
 # the fault tests run PostgreSQL servers of their own (which they stop and start) with Debian's binaries
 [ "$extra" = "test" ] && apt_packages+=(postgresql)
+# the web pages' tests drive a real headless browser (Debian's chromium and its chromedriver)
+[ "$extra" = "test" ] && apt_packages+=(chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

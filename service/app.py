@@ -29,6 +29,7 @@ from nestml_registry.service.metrics import ApiMetrics
 from nestml_registry.service.routes import audit, builds, health, models, modules, resolve, toolchains
 from nestml_registry.service.settings import Settings
 from nestml_registry.service.sweeper import LeaseSweeper
+from nestml_registry.service.web.mount import install_pages
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, audit.router,
                    health.router):
         app.include_router(router)
+    install_pages(app)
     _document_errors_as_json(app, settings)
     return app
 

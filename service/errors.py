@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -52,6 +52,8 @@ _REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
     (ResolveError, 404),
     (CorruptArtifact, 500), (SchemaOutOfDate, 503)]
 MAX_VALIDATION_ERRORS = 20
+API_PATHS = ("/v1", "/healthz", "/metrics", "/openapi.json", "/docs", "/static")
+ErrorPage = Callable[[Request, int, dict[str, Any], "dict[str, str] | None"], Response]
 
 
 class ApiError(Exception):
@@ -85,6 +87,21 @@ def error_response(status: int, code: str, message: str, details: Any = None,
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API): its error is a page in the same words."""
+    return not request.url.path.startswith(API_PATHS) and "text/html" in request.headers.get("accept", "")
+
+
+def _answer(request: Request, status: int, code: str, message: str, details: Any = None,
+            headers: dict[str, str] | None = None) -> Response:
+    """The error in the one shape: JSON, or for a browser asking for a page, the error page that shows
+    the same document (the app's ``error_page`` renderer, when it has pages)."""
+    render: ErrorPage | None = getattr(request.app.state, "error_page", None) if "app" in request.scope else None
+    if render is not None and wants_page(request):
+        return render(request, status, error_body(code, message, details)["error"], headers)
+    return error_response(status, code, message, details, headers)
+
+
 def registry_status(exc: RegistryError) -> int:
     """The HTTP status of a registry error."""
     for cls, status in _REGISTRY_STATUS:
@@ -93,27 +110,29 @@ def registry_status(exc: RegistryError) -> int:
     return 500
 
 
-async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    return _answer(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
+async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
     status = registry_status(exc)
     if status >= 500:
         logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(status, exc.code, exc.message, exc.details)
+    return _answer(request, status, exc.code, exc.message, exc.details)
 
 
-async def _input_error(_request: Request, exc: Exception) -> JSONResponse:
-    return error_response(422, "invalid_input", str(exc))
+async def _input_error(request: Request, exc: Exception) -> Response:
+    return _answer(request, 422, "invalid_input", str(exc))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    if status == 404:
+    if status == 404 and wants_page(request):
+        message = f"there is no page {request.url.path}: the models are listed at /, the builds at /builds"
+    elif status == 404:
         message = (f"no such resource {request.url.path}: the API's routes are under /v1 (GET /v1/models, "
                    "POST /v1/builds, ...); see /docs")
     elif status == 405:
@@ -123,7 +142,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = str(exc.detail) if exc.detail else f"HTTP {status}"
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(status, _STATUS_CODES.get(status, "http_error"), message, {}, headers)
+    return _answer(request, status, _STATUS_CODES.get(status, "http_error"), message, {}, headers)
 
 
 def _where(loc: Sequence[Any]) -> str:
@@ -135,41 +154,41 @@ def _where(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "request"
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{"location": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")),
                "type": str(e.get("type", ""))} for e in exc.errors()[:MAX_VALIDATION_ERRORS]]
     summary = "; ".join(f"{_where(e['location'])}: {e['message']}" for e in errors[:3]) or "invalid request"
-    return error_response(422, "invalid_request", f"{summary}; see /docs for what this route takes",
+    return _answer(request, 422, "invalid_request", f"{summary}; see /docs for what this route takes",
                           {"errors": errors})
 
 
-async def _at_capacity(request: Request, exc: Exception) -> JSONResponse:
+async def _at_capacity(request: Request, exc: Exception) -> Response:
     """Every database connection stayed busy (or, should it happen, the pool timed out): the server is
     at capacity, not broken; the client comes back after Retry-After."""
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.at_capacity.inc()
     logger.warning("%s %s: at capacity: %s", request.method, request.url.path, exc)
-    return error_response(503, "at_capacity",
+    return _answer(request, 503, "at_capacity",
                           "the registry is at capacity (every database connection stayed busy): try again in a few "
                           "seconds (the client retries by itself); if it persists, tell the registry's administrator "
                           "(NESTML_REGISTRY_DB_CONNECTIONS, or another API process)", {"dependency": "capacity"},
                           {"Retry-After": "2"})
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+async def _database_error(request: Request, exc: Exception) -> Response:
     logger.error("%s %s: the database does not answer: %s", request.method, request.url.path, exc)
-    return error_response(503, "database_unavailable",
+    return _answer(request, 503, "database_unavailable",
                           "the registry's database does not answer; try again shortly, and if it persists tell the "
                           "registry's administrator (check that the database server runs and "
                           "NESTML_REGISTRY_DATABASE_URL)", {"dependency": "database"}, {"Retry-After": "5"})
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     error_id = uuid.uuid4().hex[:12]
     logger.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
-    return error_response(500, "internal_error",
+    return _answer(request, 500, "internal_error",
                           f"the server failed on this request (error id {error_id}); it is logged: tell the "
                           "registry's administrator, quoting the id", {"error_id": error_id})
 

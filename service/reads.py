@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import build_history, listing, queue, resolving, toolchains, workers
+from nestml_registry.registry import build_history, listing, owners, queue, resolving, toolchains, workers
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
+from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service import schemas
 from nestml_registry.service.database import Database
@@ -57,6 +58,12 @@ async def model(db: Database, reference: str) -> schemas.ModelDetail:
 
 def _build(session: Session, build_id: int) -> schemas.Build:
     return build_document(session, queue.get_build(session, build_id))
+
+
+def build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str | None]:
+    """The build's row, and its submitter's principal if it failed (who may read its log and sources)."""
+    row = queue.get_build(session, build_id)
+    return row, owners.submitter_of(session, row)[0] if row.status == BuildStatus.FAILED else None
 
 
 async def build(db: Database, build_id: int) -> schemas.Build:

@@ -217,7 +217,7 @@ async def get_build_sources(build_id: BuildId, request: Request, db: DatabaseDep
 async def readable_build(build_id: int, request: Request, db: Database, settings: Settings,
                          reader: Principal | None, what: str) -> BuildRow:
     """The build, if this reader may see its log and sources (403 otherwise)."""
-    build, submitter = await db.read(_build_and_submitter, build_id)
+    build, submitter = await db.read(reads.build_and_submitter, build_id)
     if build.status == BuildStatus.FAILED and not may_read_failed_log(reader, submitter, settings, request):
         raise ApiError(403, "forbidden", f"build {build_id} failed, and the {what} of a failed build "
                        f"{'is' if what == 'log' else 'are'} shown only to its submitter and to admins: send the "
@@ -253,11 +253,6 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
     logger.info("rebuild of %s for %s: build %d (%s)", reference, body.toolchain or "the newest toolchain",
                 document.id, document.status)
     return document
-
-
-def _build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str | None]:
-    build = queue.get_build(session, build_id)
-    return build, owners.submitter_of(session, build)[0] if build.status == BuildStatus.FAILED else None
 
 
 def _rebuild_request(session: Session, reference: str, body: schemas.RebuildRequest,

@@ -41,7 +41,7 @@ def _backfill(bind: sa.Connection) -> None:
     sources = sa.table("sources", sa.column("sha256"), sa.column("text"))
     events = sa.table("audit_events", sa.column("id"), sa.column("actor"), sa.column("action"),
                       sa.column("details", sa.JSON()))
-    publisher: dict[tuple[str, int], str] = {}
+    publisher: dict[tuple[object, object], str] = {}
     for actor, details in bind.execute(sa.select(events.c.actor, events.c.details)
                                        .where(events.c.action == "publish").order_by(events.c.id)):
         for m in (details or {}).get("models") or []:

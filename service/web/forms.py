@@ -1,0 +1,95 @@
+"""The pages that change something: sign in (a token typed once per browser session), sign out, and
+upload ``.nestml`` files to build (the API's own upload path, then the build's page)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from nestml_registry.compiler.request import Pair
+from nestml_registry.service import reads
+from nestml_registry.service.auth import anonymous_publishing, check_publisher, principal_from_header
+from nestml_registry.service.deps import DatabaseDep, MetricsDep, SettingsDep, StoreDep
+from nestml_registry.service.errors import ApiError
+from nestml_registry.service.routes.builds import queue_upload
+from nestml_registry.service.uploads import Upload
+from nestml_registry.service.web.render import Pages
+from nestml_registry.service.web.session import (
+    PagePrincipal,
+    PageReader,
+    check_same_origin,
+    forget,
+    remember,
+    safe_next,
+)
+
+router = APIRouter(include_in_schema=False)
+MAX_TOKEN_FIELD = 600
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(request: Request, next_: Annotated[str, Query(alias="next", max_length=2000)] = "/"
+                      ) -> HTMLResponse:
+    return _pages(request).render(request, "signin.html", title="Sign in", next=safe_next(next_), problem=None,
+                                  signed_in=None)
+
+
+@router.post("/signin", response_class=HTMLResponse, response_model=None)
+async def signin(request: Request, db: DatabaseDep, token: Annotated[str, Form(max_length=MAX_TOKEN_FIELD)],
+                 next_: Annotated[str, Form(alias="next", max_length=2000)] = "/") -> HTMLResponse | RedirectResponse:
+    check_same_origin(request)
+    secret = token.strip()
+    try:
+        principal = await db.read(principal_from_header, f"Bearer {secret}")
+    except ApiError as exc:
+        return _pages(request).render(request, "signin.html", 401, title="Sign in", next=safe_next(next_),
+                                      problem=exc.message, signed_in=None)
+    if principal is None:  # pragma: no cover - an empty field is refused by the form's validation
+        return _pages(request).render(request, "signin.html", 401, title="Sign in", next=safe_next(next_),
+                                      problem="type a token", signed_in=None)
+    response = RedirectResponse(safe_next(next_), status_code=303)
+    remember(response, request, secret)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> RedirectResponse:
+    check_same_origin(request)
+    response = RedirectResponse("/", status_code=303)
+    forget(response)
+    return response
+
+
+@router.get("/upload", response_class=HTMLResponse)
+async def upload_page(request: Request, db: DatabaseDep, settings: SettingsDep, principal: PageReader
+                      ) -> HTMLResponse:
+    may_publish = (principal.has("publisher") if principal is not None
+                   else anonymous_publishing(settings, request))
+    toolchains = await reads.toolchain_list(db, admin=False)
+    return _pages(request).render(request, "upload.html", title="Upload", may_publish=may_publish,
+                                  toolchains=toolchains, max_bytes=settings.max_upload_bytes,
+                                  max_files=settings.max_files)
+
+
+def _form_pairs(upload: Upload) -> None:
+    """The form's pairs are ``NEURON:SYNAPSE[:PORT,...]``, one per line (the API's JSON is taken too)."""
+    text = upload.fields.get("pairs", "").strip()
+    if not text or text.startswith("["):
+        return
+    upload.fields["pairs"] = json.dumps([Pair.parse(item).to_dict() for item in text.split()])  # InputError: 422
+
+
+@router.post("/upload")
+async def upload(request: Request, principal: PagePrincipal, settings: SettingsDep, metrics: MetricsDep,
+                 db: DatabaseDep, store: StoreDep) -> RedirectResponse:
+    check_same_origin(request)
+    check_publisher(principal, settings, request)
+    document = await queue_upload(request, principal, settings, metrics, db, store, adapt=_form_pairs)
+    return RedirectResponse(f"/builds/{document.id}", status_code=303)

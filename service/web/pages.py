@@ -1,0 +1,107 @@
+"""The pages that show things: the models (searched, filtered), a model, the builds, a build, the
+toolchains. Each reads the same document its JSON route answers with (``service.reads``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from nestml_registry.registry import listing
+from nestml_registry.registry.errors import NotFound
+from nestml_registry.registry.listing import ModelQuery
+from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service import reads, schemas
+from nestml_registry.service.auth import may_read_failed_log
+from nestml_registry.service.deps import DatabaseDep, SettingsDep
+from nestml_registry.service.web.render import Pages
+from nestml_registry.service.web.session import PageReader
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+ModelName = Annotated[str, Path(max_length=300)]
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+@router.get("/", response_class=HTMLResponse)
+async def models_page(request: Request, db: DatabaseDep, _reader: PageReader,
+                      q: Annotated[str, Query(max_length=200)] = "",
+                      kind: Literal["neuron", "synapse", ""] = "", owner: Annotated[str, Query(max_length=255)] = "",
+                      page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    query = ModelQuery(q=q, kind=kind or None, owner=owner or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    found = await reads.models(db, query)
+    owners = await db.read(listing.owners)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    return _pages(request).render(request, "models.html", title="Models", models=found.models, total=found.total,
+                                  q=q, kind=kind, owner=owner, owners=owners, page=page, pages=pages)
+
+
+def _skeleton(version: schemas.ModelVersion) -> str:
+    """A BMTK ``dynamics_params`` file with the model's defaults (as NEST has them)."""
+    values: dict[str, Any] = {p.name: p.value for p in version.parameters
+                              if isinstance(p.value, (int, float, bool)) or (isinstance(p.value, list) and p.value)}
+    return json.dumps(values, indent=2)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+async def model_page(name: ModelName, request: Request, db: DatabaseDep, _reader: PageReader) -> HTMLResponse:
+    return await _model(request, db, name, None)
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+async def model_version_page(name: ModelName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request,
+                             db: DatabaseDep, _reader: PageReader) -> HTMLResponse:
+    return await _model(request, db, name, version)
+
+
+async def _model(request: Request, db: DatabaseDep, name: str, number: int | None) -> HTMLResponse:
+    detail = await reads.model(db, name)
+    shown = next((v for v in detail.versions if number is None or v.version == number), None)
+    if shown is None:
+        await reads.model(db, f"{detail.name}@{number}")  # raises the API's NotFound, naming the versions
+        raise NotFound(f"model {detail.name!r} has no version {number}")  # pragma: no cover
+    return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
+                                  pinned=number is not None, skeleton=_skeleton(shown), characterisation=None)
+
+
+@router.get("/builds", response_class=HTMLResponse)
+async def builds_page(request: Request, db: DatabaseDep, _reader: PageReader, status: BuildStatus | None = None,
+                      submitter: Annotated[str, Query(max_length=255)] = "") -> HTMLResponse:
+    builds = await reads.builds(db, status, submitter or None, limit=100)
+    workers = await reads.worker_list(db)
+    return _pages(request).render(request, "builds.html", title="Builds", builds=builds, workers=workers,
+                                  status=status.value if status else "", submitter=submitter,
+                                  statuses=[s.value for s in BuildStatus])
+
+
+@router.get("/builds/{build_id}", response_class=HTMLResponse)
+async def build_page(build_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, db: DatabaseDep,
+                     settings: SettingsDep, reader: PageReader) -> HTMLResponse:
+    build = await reads.build(db, build_id)
+    row, submitter = await db.read(reads.build_and_submitter, build_id)
+    private = build.status == "failed" and not may_read_failed_log(reader, submitter, settings, request)
+    sources = [] if private else [(bs.name, bs.source.text.splitlines()) for bs in row.sources]
+    marks: dict[tuple[str, int], list[schemas.Diagnostic]] = {}
+    for d in build.diagnostics:
+        if d.file is not None and d.line is not None:
+            marks.setdefault((d.file, d.line), []).append(d)
+    return _pages(request).render(
+        request, "build.html", title=f"Build {build.id}", build=build, sources=sources, marks=marks, private=private,
+        log=None if private else (row.log or ""), timings=row.timings or {},
+        live=build.status in ("queued", "running"))
+
+
+@router.get("/toolchains", response_class=HTMLResponse)
+async def toolchains_page(request: Request, db: DatabaseDep, reader: PageReader) -> HTMLResponse:
+    toolchains = await reads.toolchain_list(db, admin=reader is not None and reader.has("admin"))
+    workers = await reads.worker_list(db)
+    by_toolchain: dict[str, list[schemas.WorkerInfo]] = {}
+    for w in workers:
+        by_toolchain.setdefault(w.toolchain, []).append(w)
+    return _pages(request).render(request, "toolchains.html", title="Toolchains", toolchains=toolchains,
+                                  workers=by_toolchain)
