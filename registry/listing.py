@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from nestml_registry.registry import model_text
 from nestml_registry.registry.errors import NotFound
@@ -22,6 +22,7 @@ from nestml_registry.registry.tables import (
 )
 
 MAX_SEARCH_WORDS = 8
+CHUNK = 500
 
 
 def _iso(value: Any) -> str | None:
@@ -45,11 +46,13 @@ class ModelQuery:
 
 
 def _newest(query: ModelQuery) -> Select:
-    newest = (select(ModelVersion.name, func.max(ModelVersion.version).label("version"),
-                     func.count().label("count")).group_by(ModelVersion.name).subquery())
-    stmt = (select(ModelVersion, ModelName.owner, newest.c.count)
-            .join(newest, (ModelVersion.name == newest.c.name) & (ModelVersion.version == newest.c.version))
-            .join(ModelName, ModelName.name == ModelVersion.name))
+    """The newest version of every model ``query`` matches: a version with no newer one of its name (so
+    that the most recent page walks the index on ``created_at`` and stops, whatever the number of models)."""
+    newer = aliased(ModelVersion)
+    stmt = (select(ModelVersion.id, ModelVersion.name, ModelVersion.kind, ModelVersion.version,
+                   ModelVersion.nestml_name, ModelVersion.created_at, ModelVersion.description, ModelName.owner)
+            .join(ModelName, ModelName.name == ModelVersion.name)
+            .where(~exists().where(newer.name == ModelVersion.name, newer.version > ModelVersion.version)))
     for word in query.words():
         stmt = stmt.where(func.coalesce(ModelVersion.keywords, ModelVersion.name).contains(word, autoescape=True))
     if query.kind:
@@ -64,19 +67,27 @@ def list_models(session: Session, query: ModelQuery | None = None) -> tuple[list
     how many match in all (the page is ``query.limit`` of them)."""
     query = query or ModelQuery()
     stmt = _newest(query)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    if query.words() or query.kind or query.owner:
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    else:  # every model: one count over the index of names
+        total = session.scalar(select(func.count(ModelVersion.name.distinct()))) or 0
     stmt = stmt.order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc()).offset(query.offset)
     if query.limit is not None:
         stmt = stmt.limit(query.limit)
     rows = session.execute(stmt).all()
+    ids, names = [r.id for r in rows], [r.name for r in rows]
     links: dict[int, list[str]] = {}
-    for vid, tc in session.execute(select(ModelModule.model_version_id, ModelModule.toolchain).where(
-            ModelModule.model_version_id.in_([v.id for v, _, _ in rows]))):
-        links.setdefault(vid, []).append(tc)
-    return [{"name": v.name, "kind": v.kind, "version": v.version, "versions": count, "nestml_name": v.nestml_name,
-             "owner": owner, "created_at": _iso(v.created_at), "description": v.description or "",
-             "toolchains": sorted(links.get(v.id, []))}
-            for v, owner, count in rows], total
+    counts: dict[str, int] = {}
+    for chunk in range(0, len(rows), CHUNK):  # IN lists of a bounded length, however many are listed
+        for vid, tc in session.execute(select(ModelModule.model_version_id, ModelModule.toolchain)
+                                       .where(ModelModule.model_version_id.in_(ids[chunk:chunk + CHUNK]))):
+            links.setdefault(vid, []).append(tc)
+        counts.update(session.execute(select(ModelVersion.name, func.count()).where(
+            ModelVersion.name.in_(names[chunk:chunk + CHUNK])).group_by(ModelVersion.name)).all())
+    return [{"name": r.name, "kind": r.kind, "version": r.version, "versions": counts.get(r.name, 1),
+             "nestml_name": r.nestml_name, "owner": r.owner, "created_at": _iso(r.created_at),
+             "description": r.description or "", "toolchains": sorted(links.get(r.id, []))}
+            for r in rows], total
 
 
 def owners(session: Session) -> list[str]:

@@ -186,6 +186,7 @@ class ModelVersion(Base):
         UniqueConstraint("name", "content_digest"),
         CheckConstraint("kind IN ('neuron', 'synapse')", name="kind"),
         CheckConstraint("version > 0", name="version_positive"),
+        Index(None, "created_at"),  # the models list, most recent first, a page at a time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,6 +16,10 @@ from nestml_registry.service.settings import Settings
 
 def add_parsers(sub: Any) -> None:
     m = sub.add_parser("models", help="list the registry's models, newest version first")
+    m.add_argument("--search", default="", metavar="TEXT",
+                   help="only models whose name, description, parameter or state names hold every word of TEXT")
+    m.add_argument("--kind", choices=("neuron", "synapse"), help="only neurons, or only synapses")
+    m.add_argument("--owner", metavar="PRINCIPAL", help="only the models of this owner")
     remote_options(m, "print the list as JSON")
     m.set_defaults(func=cmd_models)
 
@@ -36,9 +40,12 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     with registry_client(args) as client:
-        models = client.models()
+        models = client.models(args.search, args.kind, args.owner)
     if args.json:
         print_json(models)
+    elif not models and (args.search or args.kind or args.owner):
+        print("no model matches: the search looks in names, the first line of a model's comment and the names of "
+              "its parameters and state variables", file=sys.stderr)
     elif not models:
         print("no models in the registry yet: publish some with 'nestml-registry push FILE.nestml'", file=sys.stderr)
     else:

@@ -89,6 +89,10 @@ def test_models_table_and_json(server: Server, published: dict) -> None:
     models = json.loads(proc.stdout)
     assert {"name": NAME, "kind": "neuron", "version": 1, "versions": 1}.items() <= \
         next(m for m in models if m["name"] == NAME).items()
+    found = json.loads(server.cli("models", "--search", "TAU_M leaky", "--kind", "neuron", "--json").stdout)
+    assert NAME in [m["name"] for m in found]  # a parameter name and a word of the comment, any case
+    proc = server.cli("models", "--search", "tau_m", "--kind", "synapse")
+    assert proc.returncode == 0 and NAME not in proc.stdout and "no model matches" in proc.stderr
 
 
 def test_show_parameters_state_and_ports(server: Server, published: dict) -> None:

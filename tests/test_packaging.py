@@ -39,6 +39,8 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     assert "nestml_registry/registry/migrations/script.py.mako" in names
     assert any(n.startswith("nestml_registry/registry/migrations/versions/0001") for n in names)
     assert "nestml_registry/service/routes/__init__.py" in names
+    for page_file in ("templates/base.html", "templates/model.html", "static/app.js", "static/style.css"):
+        assert f"nestml_registry/service/web/{page_file}" in names, page_file  # the pages work installed
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "nestml-registry = nestml_registry.service.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

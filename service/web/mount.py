@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from nestml_registry.service.web import forms, pages
-from nestml_registry.service.web.render import STATIC_DIR, Pages, SecurityHeaders
+from nestml_registry.service.web.render import STATIC_DIR, Pages, SecurityHeaders, ServerTiming
 from nestml_registry.service.web.session import COOKIE
 
 
@@ -30,3 +30,4 @@ def install_pages(app: FastAPI) -> None:
     app.include_router(forms.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)

@@ -9,6 +9,7 @@ nothing from elsewhere.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,28 @@ class Pages:
         context.setdefault("signed_in", getattr(request.state, "page_principal", None))
         context.setdefault("title", "")
         return self.templates.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
+
+
+class ServerTiming:
+    """ASGI middleware: ``Server-Timing: app;dur=MS`` on every response (the time from the request to
+    its response's headers, as a browser's developer tools and the benchmarks read it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def add_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                message["headers"] = [*message.get("headers", []), (b"server-timing", f"app;dur={took:.2f}".encode())]
+            await send(message)
+
+        await self.app(scope, receive, add_header)
 
 
 class SecurityHeaders:

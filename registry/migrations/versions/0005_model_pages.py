@@ -1,4 +1,5 @@
-"""model pages: each model version's description, search words and publisher; each build's timings per stage
+"""model pages: each model version's description, search words and publisher (and an index for the newest
+first); each build's timings per stage
 
 The description and search words are taken from the stored source texts of the versions already
 published (``registry.model_text``), and the publisher from the publish events of the audit log.
@@ -26,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("description", sa.Text(), nullable=True))
         batch.add_column(sa.Column("keywords", sa.Text(), nullable=True))
         batch.add_column(sa.Column("published_by", sa.String(255), nullable=True))
+    op.create_index("ix_model_versions_created_at", "model_versions", ["created_at"])
     with op.batch_alter_table("builds") as batch:
         batch.add_column(sa.Column("timings", sa.JSON(), nullable=True))
     _backfill(op.get_bind())
@@ -59,6 +61,7 @@ def _backfill(bind: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_model_versions_created_at", "model_versions")
     with op.batch_alter_table("builds") as batch:
         batch.drop_column("timings")
     with op.batch_alter_table("model_versions") as batch:
