@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.registry.db import require_current
 from nestml_registry.registry.store import ArtifactStore
+from nestml_registry.service.api_docs import install_docs
 from nestml_registry.service.artifacts import VerifiedArtifacts
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Compile NESTML models into NEST extension modules, cached by content and toolchain, "
                               "and resolve `nestml:` model references for BMTK PointNet simulations. Every error "
                               'answers `{"error": {"code", "message", "details"}}`.',
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
                    health.router):
         app.include_router(router)
     install_pages(app)
+    install_docs(app, "nestml-registry")
     _document_errors_as_json(app, settings)
     return app
 

@@ -14,7 +14,14 @@ from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair,
 from nestml_registry.compiler.sources import MAX_SOURCE_BYTES, Source
 from nestml_registry.service import console
 from nestml_registry.service.client_errors import FINAL_STATUSES
-from nestml_registry.service.command_line import EXIT_FAILED, EXIT_OK, print_json, registry_client, remote_options
+from nestml_registry.service.command_line import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    print_json,
+    registry_client,
+    remote_options,
+)
 from nestml_registry.service.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,6 +55,13 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--log", action="store_true", help="print the build's log")
     remote_options(b, "print the build document as JSON")
     b.set_defaults(func=cmd_build)
+
+    bs = sub.add_parser("builds", help="list the registry's recent builds, newest first (GET /v1/builds)")
+    bs.add_argument("--status", choices=("queued", "running", "succeeded", "failed"), help="only builds in this state")
+    bs.add_argument("--submitter", metavar="PRINCIPAL", help="only builds of this principal ('local': anonymous)")
+    bs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N builds (default 20, up to 500)")
+    remote_options(bs, "print the list as JSON")
+    bs.set_defaults(func=cmd_builds)
 
 
 def _request_options(p: argparse.ArgumentParser, suffix_default: str | None) -> None:
@@ -146,3 +160,18 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(client.build_log(args.id))
             return EXIT_FAILED if build.get("status") == "failed" else EXIT_OK
     return _report_build(build, args)
+
+
+def cmd_builds(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.limit <= 500:
+        raise UsageError(f"--limit {args.limit}: give a number from 1 to 500")
+    with registry_client(args) as client:
+        builds = client.builds(args.status, args.submitter, args.limit)
+    if args.json:
+        print_json(builds)
+    elif not builds:
+        print("no builds" + (" match" if args.status or args.submitter else " yet: push a model with "
+                             "'nestml-registry push FILE.nestml'"), file=sys.stderr)
+    else:
+        console.print_builds(builds, sys.stdout)
+    return EXIT_OK

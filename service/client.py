@@ -285,6 +285,11 @@ class RegistryClient:
             return list(answer["models"])
         return list(answer)
 
+    def builds(self, status: str | None = None, submitter: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent builds, newest first (``status``, ``submitter``: a principal's name, ``local`` for anonymous)."""
+        params: dict[str, Any] = {k: v for k, v in (("status", status), ("submitter", submitter)) if v}
+        return list(self._json("GET", "/v1/builds", params={**params, "limit": limit}))
+
     def model(self, name: str) -> dict[str, Any]:
         """A model (``name``, ``name_nestml`` or ``name@version``): versions, parameters, state, ports."""
         return self._json("GET", f"/v1/models/{name}")

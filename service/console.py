@@ -130,6 +130,13 @@ def print_models(models: list[dict[str, Any]], stream: TextIO) -> None:
     table(rows, stream)
 
 
+def print_builds(builds: list[dict[str, Any]], stream: TextIO) -> None:
+    rows: list[list[Any]] = [["ID", "STATUS", "MODULE", "FILES", "BY", "QUEUED"]]
+    rows += [[b.get("id"), b.get("status"), b.get("module") or "", ",".join(b.get("sources") or []),
+              b.get("submitted_by"), str(b.get("created_at") or "")[:19].replace("T", " ")] for b in builds]
+    table(rows, stream)
+
+
 def choose_version(detail: dict[str, Any], reference: str) -> dict[str, Any] | None:
     """The version a reference names (``NAME@VERSION``), else the newest."""
     versions = [v for v in detail.get("versions") or [] if isinstance(v, dict)]

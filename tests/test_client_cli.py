@@ -95,6 +95,19 @@ def test_models_table_and_json(server: Server, published: dict) -> None:
     assert proc.returncode == 0 and NAME not in proc.stdout and "no model matches" in proc.stderr
 
 
+def test_builds_lists_recent_builds(server: Server, published: dict) -> None:
+    proc = server.cli("builds", "--status", "succeeded")
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.strip().splitlines()
+    assert header.split()[:3] == ["ID", "STATUS", "MODULE"]
+    assert [str(published["id"]), "succeeded"] in [r.split()[:2] for r in rows]
+    listed = json.loads(server.cli("builds", "--submitter", "local", "--limit", "5", "--json").stdout)
+    assert published["id"] in [b["id"] for b in listed] and len(listed) <= 5
+    assert server.cli("builds", "--status", "queued", "--submitter", "nobody").stderr.startswith("no builds match")
+    bad = server.cli("builds", "--limit", "0")
+    assert bad.returncode == 2 and "--limit 0" in bad.stderr
+
+
 def test_show_parameters_state_and_ports(server: Server, published: dict) -> None:
     proc = server.cli("show", PUBLISHED_MODEL)  # without the suffix, as in the source
     assert proc.returncode == 0, proc.stderr

@@ -34,7 +34,7 @@ def page(api: Api, path: str, **kw: object) -> httpx.Response:
 
 
 def text_of(response: httpx.Response) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def test_models_page_lists_searches_and_filters(api: Api) -> None:
@@ -187,7 +187,12 @@ def test_static_files_and_docs_need_nothing_from_elsewhere(api: Api) -> None:
         assert api.client.get(path).status_code == 200, path
     listed = page(api, "/").text
     assert not re.search(r'(src|href)="(https?:)?//', listed)  # nothing loaded from another host
-    assert "content-security-policy" not in api.client.get("/docs").headers  # Swagger UI's own inline script
+    docs = api.client.get("/docs")
+    assert "content-security-policy" not in docs.headers  # Swagger UI's own inline script
+    assert "cdn" not in docs.text.lower() and not re.search(r'(src|href)="(https?:)?//', docs.text)
+    for asset in re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', docs.text):
+        assert api.client.get(asset).status_code == 200, asset
+    assert len(re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', docs.text)) >= 2
     assert api.client.get("/static/../registry/db.py").status_code == 404
 
 
@@ -236,3 +241,14 @@ def test_reading_behind_a_token(tmp_path: Path) -> None:
         assert out.status_code == 303
         guarded.client.cookies.clear()
         assert page(guarded, "/builds").status_code == 401
+
+
+def test_paired_models_and_pinned_references(api: Api) -> None:
+    t = tag()
+    pair = f"tiny_{t}_neuron_nestml__with_stdp_{t}_synapse_nestml"
+    publish(api, t, name=pair, nestml_name=f"tiny_{t}_neuron")
+    shown = text_of(page(api, f"/models/{pair}"))
+    assert f"paired with stdp_{t}_synapse_nestml" in shown
+    pinned = api.client.get(f"/models/{pair}@1", headers=PAGE)  # as SONATA files and the CLI write it
+    assert pinned.status_code == 307 and pinned.headers["location"] == f"/models/{pair}/1"
+    assert page(api, f"/models/{pair}@x").status_code == 422

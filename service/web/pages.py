@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from nestml_registry.registry import listing
+from nestml_registry.registry import listing, resolving
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import BuildStatus
@@ -48,8 +49,12 @@ def _skeleton(version: schemas.ModelVersion) -> str:
     return json.dumps(values, indent=2)
 
 
-@router.get("/models/{name}", response_class=HTMLResponse)
-async def model_page(name: ModelName, request: Request, db: DatabaseDep, _reader: PageReader) -> HTMLResponse:
+@router.get("/models/{name}", response_class=HTMLResponse, response_model=None)
+async def model_page(name: ModelName, request: Request, db: DatabaseDep,
+                     _reader: PageReader) -> HTMLResponse | RedirectResponse:
+    base, wanted = resolving.parse_reference(name)  # InvalidReference: 422
+    if wanted is not None:  # NAME@VERSION, as the CLI and SONATA files write it
+        return RedirectResponse(f"/models/{quote(base)}/{wanted}", status_code=307)
     return await _model(request, db, name, None)
 
 
