@@ -47,7 +47,8 @@ def get_build(session: Session, build_id: int) -> Build:
     build = session.execute(select(Build).where(Build.id == build_id)
                             .execution_options(populate_existing=True)).scalar_one_or_none()
     if build is None:
-        raise NotFound(f"no build {build_id}: submit the sources to start one (POST /v1/builds)")
+        raise NotFound(f"no build {build_id}: `nestml-registry builds` lists the recent ones (GET /v1/builds); "
+                       "`nestml-registry push FILE.nestml` starts a new one")
     return build
 
 

@@ -128,12 +128,29 @@ def _unfinished_build(session: Session, toolchain: str, *, source_sha256: str | 
     return (active or found or [None])[0]  # type: ignore[list-item]
 
 
+NEAR_MISS = 0.9  # how alike (difflib's ratio) a full NESTML model name must be to another to be a typo of it
+
+
+def _pairs_with(names: list[str], name: str) -> list[str]:
+    """Registered paired models (``A__with_B``) one of whose halves is ``name`` (or ``name_nestml``)."""
+    wanted = {name, name + DEFAULT_SUFFIX}
+    return [n for n in names if "__with_" in n and wanted & set(n.split("__with_"))]
+
+
+def _close_names(names: list[str], name: str) -> list[str]:
+    """Near misses of ``name``: for a whole NESTML model name (``..._neuron``, ``..._synapse``) only typos
+    of another; for a shorter name, also the names it abbreviates."""
+    cutoff = NEAR_MISS if name.removesuffix(DEFAULT_SUFFIX).endswith(("_neuron", "_synapse")) else 0.6
+    stripped = {n.removesuffix(DEFAULT_SUFFIX): n for n in names}
+    close = difflib.get_close_matches(name, names, n=5, cutoff=cutoff) + [
+        stripped[s] for s in difflib.get_close_matches(name, list(stripped), n=5, cutoff=cutoff)]
+    return list(dict.fromkeys(close))[:5]
+
+
 def unknown_name(session: Session, reference: str, name: str, toolchain: str) -> ResolveError:
     names = list(session.scalars(select(ModelName.name)))
-    stripped = {n.removesuffix(DEFAULT_SUFFIX): n for n in names}
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6) + [
-        stripped[s] for s in difflib.get_close_matches(name, list(stripped), n=5, cutoff=0.6)]
-    close = list(dict.fromkeys(close))[:5]
+    paired = _pairs_with(names, name)
+    close = list(dict.fromkeys(paired + _close_names(names, name)))[:8]
     details: dict[str, Any] = {"reference": reference, "toolchain": toolchain, "close_names": close}
     build = _unfinished_build(session, toolchain, registers=name)
     if build is not None:
@@ -143,7 +160,12 @@ def unknown_name(session: Session, reference: str, name: str, toolchain: str) ->
                                 f"{first_error(build)}; fix the source and push it again", details)
         return UnknownModel(f"model {name!r} is not in the registry yet: its build {build.id} is {build.status}; "
                             f"wait for it to finish (GET /v1/builds/{build.id})", details)
-    hint = f"did you mean {', '.join(close)}?" if close else "push its .nestml source first (nestml-registry push)"
+    if paired:
+        return UnknownModel(f"no model {name!r} of its own in the registry: it was published paired, as "
+                            f"{', '.join(paired)}; use that name (NEST registers paired models under it)", details)
+    base = name.removesuffix(DEFAULT_SUFFIX)
+    hint = (f"did you mean {', '.join(close)}?" if close else
+            f"push its .nestml source first: nestml-registry push FILE.nestml (the file with 'model {base}:')")
     return UnknownModel(f"no model {name!r} (nor {name + DEFAULT_SUFFIX!r}) in the registry: {hint}", details)
 
 

@@ -146,6 +146,10 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             for warning in build.get("warnings") or []:
                 print(f"warning: {warning}", file=sys.stderr)
+            if build.get("status") == "failed" and not args.retry:  # only an earlier identical build is failed now
+                print(f"these sources failed to build before (build {build.get('id')}); nothing was built again: fix "
+                      "them, or push again with --retry to build them once more (e.g. after a toolchain fix)",
+                      file=sys.stderr)
         if args.wait:
             build = _follow(client, build, args)
     return _report_build(build, args)

@@ -131,9 +131,11 @@ class RegistrySession:
             last = Path(output_dir) / lock.LOCK_NAME if output_dir else None
             if exc.code != "unreachable" or last is None or not last.is_file():
                 raise
-            if self.progress is not None:
+            if self.progress is not None:  # the one notice a user sees (the log gets the details only)
                 self.progress(f"the registry did not answer; using what the last run locked ({last})")
-            logger.warning("registry unreachable (%s); using %s", exc.message, last)
+                logger.info("registry unreachable (%s); using %s", exc.message, last)
+            else:
+                logger.warning("registry unreachable (%s); using %s", exc.message, last)
             try:
                 return resolver.from_lock(lock.read(last), lock.toolchain_of(last), uses, str(last))
             except SimulatorError as fallback:

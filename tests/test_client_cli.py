@@ -76,7 +76,7 @@ def test_build_command_shows_document_and_log(server: Server, published: dict) -
     assert proc.returncode == 0 and proc.stdout.strip()
     proc = server.cli("build", "999999")
     assert proc.returncode == 2
-    assert "999999" in one_error_line(proc)
+    assert "999999" in one_error_line(proc) and "nestml-registry builds" in one_error_line(proc)
 
 
 def test_models_table_and_json(server: Server, published: dict) -> None:
@@ -132,6 +132,8 @@ def test_push_of_a_broken_model_exits_1_with_compiler_style_diagnostics(server: 
     assert DIAGNOSTIC_RE.search(proc.stderr), proc.stderr
     assert re.search(r"^build \d+ failed: 1 error", proc.stderr, re.MULTILINE)
     assert proc.stdout == ""
+    again = server.cli("push", str(sources / "tiny_broken.nestml"))  # the same build, failed before: said so
+    assert again.returncode == 1 and "failed to build before" in again.stderr and "--retry" in again.stderr
     proc = server.cli("push", str(sources / "tiny_broken.nestml"), "--wait", "--json")  # the same build, failed
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)

@@ -193,6 +193,20 @@ def test_the_quick_resolution_agrees_with_the_full_one(sessions: sessionmaker[Se
     assert isinstance(quick[("custom_izh_neuron", TOOLCHAIN)], str)  # the bare name has no module there
 
 
+def test_a_half_of_a_pair_names_the_paired_models(sessions: sessionmaker[Session]) -> None:
+    pair = "iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"
+    with sessions.begin() as s:
+        published_build(s, files=izh_files(0), models=[
+            model_dict(pair), model_dict("stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml", kind="synapse"),
+            model_dict("tsodyks_synapse_nestml", kind="synapse")])
+    with sessions() as s:
+        for plain in ("stdp_synapse", "stdp_synapse_nestml", "iaf_psc_exp_neuron"):
+            with pytest.raises(ResolveError, match=r"published paired, as .*__with_") as info:
+                resolving.resolve(s, plain, TOOLCHAIN)
+            assert "tsodyks" not in str(info.value), plain
+            assert any("__with_" in n for n in info.value.details["close_names"])
+
+
 def test_resolve_errors_say_what_exists(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         published_build(s, files=izh_files(0), models=[model_dict()])
@@ -205,6 +219,10 @@ def test_resolve_errors_say_what_exists(sessions: sessionmaker[Session]) -> None
         with pytest.raises(ResolveError, match=r"no model 'zebra'.*push its .nestml source") as info:
             resolving.resolve(s, "zebra", TOOLCHAIN)
         assert info.value.details["close_names"] == []
+        # a whole NESTML model name that is not registered: push it, not "did you mean" an unrelated model
+        with pytest.raises(ResolveError, match=r"no model 'custom_adex_neuron'.*push its .nestml source first: "
+                           r"nestml-registry push FILE.nestml \(the file with 'model custom_adex_neuron:'\)"):
+            resolving.resolve(s, "custom_adex_neuron", TOOLCHAIN)
         with pytest.raises(ResolveError, match=r"has no version 7: it has versions 1, 2") as info:
             resolving.resolve(s, "custom_izh_neuron@7", TOOLCHAIN)
         assert info.value.details["versions"] == [1, 2]
