@@ -48,7 +48,7 @@ def get_build(session: Session, build_id: int) -> Build:
                             .execution_options(populate_existing=True)).scalar_one_or_none()
     if build is None:
         raise NotFound(f"no build {build_id}: `nestml-registry builds` lists the recent ones (GET /v1/builds); "
-                       "`nestml-registry push FILE.nestml` starts a new one")
+                       "`nestml-registry push FILE.nestml` (POST /v1/builds) starts a new one")
     return build
 
 
