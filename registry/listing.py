@@ -3,6 +3,7 @@ filtered, a page at a time), and one model's versions with what changed between 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,3 +168,27 @@ def model_detail(session: Session, reference: str) -> dict[str, Any]:
     return {"name": name, "owner": name_row.owner, "created_at": _iso(name_row.created_at),
             "kind": versions[0].kind if versions else None, "version": versions[0].version if versions else None,
             "versions": out}
+
+
+def version_diff(session: Session, name: str, older: int, newer: int) -> dict[str, Any]:
+    """What changed from version ``older`` to ``newer`` of a model: parameters, state, and the source
+    text as a unified diff."""
+    detail = model_detail(session, name)
+    by_number = {v["version"]: v for v in detail["versions"]}
+    missing = [n for n in (older, newer) if n not in by_number]
+    if missing:
+        raise NotFound(f"model {detail['name']!r} has no version {missing[0]}: it has versions "
+                       f"{', '.join(str(n) for n in sorted(by_number)) or 'none'}",
+                       {"model": detail["name"], "versions": sorted(by_number)})
+    a, b = by_number[older], by_number[newer]
+
+    def text(v: dict[str, Any]) -> list[str]:
+        return (v["source"] or {}).get("text", "").splitlines(keepends=True)
+
+    def label(v: dict[str, Any]) -> str:
+        return f"{detail['name']}@{v['version']}/{(v['source'] or {}).get('name', 'source')}"
+
+    source_diff = "".join(difflib.unified_diff(text(a), text(b), label(a), label(b)))
+    return {"model": detail["name"], "from_version": older, "to_version": newer,
+            "parameters": parameter_changes(b["parameters"], a["parameters"]),
+            "state": parameter_changes(b["state"], a["state"]), "source_diff": source_diff}

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -284,6 +285,10 @@ class RegistryClient:
         if isinstance(answer, dict) and "models" in answer:
             return list(answer["models"])
         return list(answer)
+
+    def model_diff(self, name: str, older: int, newer: int) -> dict[str, Any]:
+        """What changed from version ``older`` to ``newer`` of model ``name``: parameters, state, source."""
+        return dict(self._json("GET", f"/v1/models/{quote(name, safe='')}/diff", params={"from": older, "to": newer}))
 
     def builds(self, status: str | None = None, submitter: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Recent builds, newest first (``status``, ``submitter``: a principal's name, ``local`` for anonymous)."""

@@ -137,6 +137,23 @@ def print_builds(builds: list[dict[str, Any]], stream: TextIO) -> None:
     table(rows, stream)
 
 
+def print_diff(diff: dict[str, Any], stream: TextIO) -> None:
+    """Two versions compared: parameter and state changes, then the sources' unified diff."""
+    name, a, b = diff.get("model"), diff.get("from_version"), diff.get("to_version")
+    stream.write(f"{name}: version {a} -> {b}\n")
+    for kind in ("parameters", "state"):
+        changes = diff.get(kind) or []
+        if not changes:
+            stream.write(f"{kind}: no changes\n")
+            continue
+        stream.write(f"{kind}:\n")
+        rows: list[list[Any]] = [["NAME", "CHANGE", "BEFORE", "AFTER"]]
+        rows += [[c.get("name"), c.get("change"), c.get("before"), c.get("after")] for c in changes]
+        table(rows, stream, indent="  ")
+    source = diff.get("source_diff") or ""
+    stream.write(source if source else "source: the same text\n")
+
+
 def choose_version(detail: dict[str, Any], reference: str) -> dict[str, Any] | None:
     """The version a reference names (``NAME@VERSION``), else the newest."""
     versions = [v for v in detail.get("versions") or [] if isinstance(v, dict)]

@@ -1,5 +1,6 @@
 """The model commands of the ``nestml-registry`` CLI: ``models`` (the list), ``show`` (one model's
-parameters, state and ports) and ``pull`` (a model's module for this machine, into the module cache)."""
+parameters, state and ports), ``source`` (its text), ``diff`` (two versions compared) and ``pull`` (a
+model's module for this machine, into the module cache)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def add_parsers(sub: Any) -> None:
     sh.add_argument("model", metavar="MODEL[@VERSION]")
     remote_options(sh, "print the model document as JSON")
     sh.set_defaults(func=cmd_show)
+
+    so = sub.add_parser("source", help="print a model's .nestml source as published (the newest, or @VERSION)")
+    so.add_argument("model", metavar="MODEL[@VERSION]")
+    remote_options(so, 'print {"name", "sha256", "text"} as JSON')
+    so.set_defaults(func=cmd_source)
+
+    df = sub.add_parser("diff", help="what changed between two versions of a model: parameters, state, source")
+    df.add_argument("older", metavar="MODEL@VERSION")
+    df.add_argument("newer", metavar="MODEL@VERSION")
+    remote_options(df, "print the difference as JSON")
+    df.set_defaults(func=cmd_diff)
 
     pl = sub.add_parser("pull", help="download a model's module for this machine's NEST and print its path")
     pl.add_argument("model", metavar="MODEL[@VERSION]")
@@ -60,6 +72,43 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print_json(detail)
     else:
         console.print_model(detail, args.model, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_source(args: argparse.Namespace, settings: Settings) -> int:
+    with registry_client(args) as client:
+        detail = client.model(args.model)
+    version = console.choose_version(detail, args.model) or {}
+    source = version.get("source")
+    if not source:
+        raise UsageError(f"{args.model}: the registry keeps no source text for this version (it was published "
+                         "before sources were kept)")
+    if args.json:
+        print_json(source)
+    else:
+        sys.stdout.write(source["text"] if source["text"].endswith("\n") else source["text"] + "\n")
+    return EXIT_OK
+
+
+def _versioned(reference: str) -> tuple[str, int]:
+    name, _, number = reference.rpartition("@")
+    if not name or not number.isdigit() or int(number) < 1:
+        raise UsageError(f"{reference!r}: name a version, like custom_izh_neuron@1 (see `nestml-registry show "
+                         "MODEL` for its versions)")
+    return name, int(number)
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
+    (name, older), (other, newer) = _versioned(args.older), _versioned(args.newer)
+    if name != other:
+        raise UsageError(f"{args.older} and {args.newer} are not versions of one model: diff compares two "
+                         f"versions of the same model, e.g. {name}@{older} {name}@{newer}")
+    with registry_client(args) as client:
+        diff = client.model_diff(name, older, newer)
+    if args.json:
+        print_json(diff)
+    else:
+        console.print_diff(diff, sys.stdout)
     return EXIT_OK
 
 

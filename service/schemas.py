@@ -146,6 +146,17 @@ class ParameterChange(BaseModel):
     unit_after: str | None = None
 
 
+class ModelDiff(BaseModel):
+    """What changed between two versions of a model."""
+
+    model: str
+    from_version: int
+    to_version: int
+    parameters: list[ParameterChange] = Field(default_factory=list)
+    state: list[ParameterChange] = Field(default_factory=list)
+    source_diff: str = Field(description="The sources' unified diff (empty: the same text)")
+
+
 class VersionChanges(BaseModel):
     from_version: int
     parameters: list[ParameterChange] = Field(default_factory=list)

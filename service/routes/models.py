@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 
+from nestml_registry.registry import listing, resolving
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.service import reads, schemas
 from nestml_registry.service.deps import DatabaseDep, ReaderDep
@@ -40,3 +41,14 @@ async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -
     """All versions, newest first; ``NAME@VERSION`` lists only that version. Each version says what
     changed in its parameters since the version before."""
     return await reads.model(db, reference)
+
+
+@router.get("/models/{reference}/diff", response_model=schemas.ModelDiff,
+            summary="What changed between two versions: parameters, state, source",
+            responses=error_responses(401, 404, 422))
+async def diff_versions(reference: Reference, db: DatabaseDep, _reader: ReaderDep,
+                        from_: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1)],
+                        to: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> schemas.ModelDiff:
+    """``from`` and ``to`` are version numbers of the model ``reference`` names (a version in it is ignored)."""
+    base, _ = resolving.parse_reference(reference)  # InvalidReference: 422
+    return schemas.ModelDiff.model_validate(await db.read(listing.version_diff, base, from_, to))

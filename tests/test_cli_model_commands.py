@@ -1,0 +1,68 @@
+"""``nestml-registry source`` and ``diff`` (and ``GET /v1/models/{name}/diff``) as a user runs them: the
+CLI as a subprocess against a real server whose builds the API tests' stand-in worker finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from api_support import TINY, Api, api_fixture, assert_error_shape, model_for, tag
+from server_fixtures import CLI, ROOT
+
+api = api_fixture()
+
+
+def cli(api: Api, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "NESTML_REGISTRY_TOKEN"}
+    env["NESTML_REGISTRY_URL"] = api.url
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def two_versions(api: Api) -> tuple[str, str, str]:
+    t, toolchain = tag(), api.register_toolchain()
+    first = TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:")
+    second = (first.replace("tau_m ms = 10 ms ", "tau_m ms = 20 ms ")
+              .replace("    output:", "    # a new comment\n    output:"))
+    for text, tau in ((first, "10 ms"), (second, "20 ms")):
+        build_id = api.post_build([(f"tiny_{t}.nestml", text.encode())], toolchain=toolchain).json()["id"]
+        api.succeed(build_id, toolchain, [model_for(t, parameters=[
+            {"name": "tau_m", "type": "ms", "default": tau, "comment": "membrane time constant", "value": 10.0}])])
+    return f"tiny_{t}_neuron_nestml", first, second
+
+
+def test_source_prints_the_published_text(api: Api) -> None:
+    name, first, second = two_versions(api)
+    assert cli(api, "source", name).stdout == second
+    assert cli(api, "source", f"{name}@1").stdout == first
+    doc = json.loads(cli(api, "source", f"{name}@1", "--json").stdout)
+    assert doc["name"].endswith(".nestml") and doc["text"] == first
+    missing = cli(api, "source", name + "x")
+    assert missing.returncode == 2 and "did you mean" in missing.stderr
+
+
+def test_diff_shows_parameter_and_source_changes(api: Api) -> None:
+    name, _, _ = two_versions(api)
+    proc = cli(api, "diff", f"{name}@1", f"{name}@2")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"{name}: version 1 -> 2" in out and "state: no changes" in out
+    assert [line.split() for line in out.splitlines() if line.strip().startswith("tau_m")] == \
+        [["tau_m", "changed", "10", "ms", "20", "ms"]]
+    assert "-        tau_m ms = 10 ms" in out and "+        tau_m ms = 20 ms" in out and "+    # a new comment" in out
+    doc = api.client.get(f"/v1/models/{name}/diff", params={"from": 1, "to": 2}).json()
+    assert doc["parameters"] == [{"name": "tau_m", "change": "changed", "before": "10 ms", "after": "20 ms",
+                                  "unit_before": "ms", "unit_after": "ms"}]
+    same = api.client.get(f"/v1/models/{name}/diff", params={"from": 2, "to": 2}).json()
+    assert same["source_diff"] == "" and same["parameters"] == []
+    error = assert_error_shape(api.client.get(f"/v1/models/{name}/diff", params={"from": 1, "to": 9}), 404)
+    assert "has no version 9: it has versions 1, 2" in error["message"]
+
+
+def test_diff_refuses_what_it_cannot_compare(api: Api) -> None:
+    for args, message in ((["diff", "a_neuron", "a_neuron@2"], "name a version"),
+                          (["diff", "a_neuron@1", "b_neuron@2"], "not versions of one model"),
+                          (["diff", "a_neuron@0", "a_neuron@2"], "name a version")):
+        proc = cli(api, *args)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
