@@ -91,6 +91,13 @@ def list_models(session: Session, query: ModelQuery | None = None) -> tuple[list
             for r in rows], total
 
 
+def no_such_version(name: str, numbers: list[int], wanted: int) -> NotFound:
+    """The error for a version a model does not have, naming the ones it has."""
+    numbers = sorted(numbers)
+    return NotFound(f"model {name!r} has no version {wanted}: it has versions {', '.join(map(str, numbers)) or 'none'}"
+                    "; leave out @VERSION to see them all", {"model": name, "versions": numbers})
+
+
 def owners(session: Session) -> list[str]:
     """Everyone who owns a model name (for a filter)."""
     return sorted(o for o in session.scalars(select(ModelName.owner).distinct()) if o)
@@ -177,9 +184,7 @@ def version_diff(session: Session, name: str, older: int, newer: int) -> dict[st
     by_number = {v["version"]: v for v in detail["versions"]}
     missing = [n for n in (older, newer) if n not in by_number]
     if missing:
-        raise NotFound(f"model {detail['name']!r} has no version {missing[0]}: it has versions "
-                       f"{', '.join(str(n) for n in sorted(by_number)) or 'none'}",
-                       {"model": detail["name"], "versions": sorted(by_number)})
+        raise no_such_version(detail["name"], list(by_number), missing[0])
     a, b = by_number[older], by_number[newer]
 
     def text(v: dict[str, Any]) -> list[str]:

@@ -160,7 +160,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                "type": str(e.get("type", ""))} for e in exc.errors()[:MAX_VALIDATION_ERRORS]]
     summary = "; ".join(f"{_where(e['location'])}: {e['message']}" for e in errors[:3]) or "invalid request"
     return _answer(request, 422, "invalid_request", f"{summary}; see /docs for what this route takes",
-                          {"errors": errors})
+                   {"errors": errors})
 
 
 async def _at_capacity(request: Request, exc: Exception) -> Response:
@@ -171,26 +171,26 @@ async def _at_capacity(request: Request, exc: Exception) -> Response:
         metrics.at_capacity.inc()
     logger.warning("%s %s: at capacity: %s", request.method, request.url.path, exc)
     return _answer(request, 503, "at_capacity",
-                          "the registry is at capacity (every database connection stayed busy): try again in a few "
-                          "seconds (the client retries by itself); if it persists, tell the registry's administrator "
-                          "(NESTML_REGISTRY_DB_CONNECTIONS, or another API process)", {"dependency": "capacity"},
-                          {"Retry-After": "2"})
+                   "the registry is at capacity (every database connection stayed busy): try again in a few "
+                   "seconds (the client retries by itself); if it persists, tell the registry's administrator "
+                   "(NESTML_REGISTRY_DB_CONNECTIONS, or another API process)", {"dependency": "capacity"},
+                   {"Retry-After": "2"})
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
     logger.error("%s %s: the database does not answer: %s", request.method, request.url.path, exc)
     return _answer(request, 503, "database_unavailable",
-                          "the registry's database does not answer; try again shortly, and if it persists tell the "
-                          "registry's administrator (check that the database server runs and "
-                          "NESTML_REGISTRY_DATABASE_URL)", {"dependency": "database"}, {"Retry-After": "5"})
+                   "the registry's database does not answer; try again shortly, and if it persists tell the "
+                   "registry's administrator (check that the database server runs and "
+                   "NESTML_REGISTRY_DATABASE_URL)", {"dependency": "database"}, {"Retry-After": "5"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     error_id = uuid.uuid4().hex[:12]
     logger.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
     return _answer(request, 500, "internal_error",
-                          f"the server failed on this request (error id {error_id}); it is logged: tell the "
-                          "registry's administrator, quoting the id", {"error_id": error_id})
+                   f"the server failed on this request (error id {error_id}); it is logged: tell the "
+                   "registry's administrator, quoting the id", {"error_id": error_id})
 
 
 class CatchUnexpected:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.compiler.errors import CompilerError
+from nestml_registry.registry.errors import InvalidReference
 from nestml_registry.service import console
 from nestml_registry.service.command_line import EXIT_OK, UsageError, print_json, registry_client, remote_options
 from nestml_registry.service.settings import Settings
@@ -91,11 +92,18 @@ def cmd_source(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _versioned(reference: str) -> tuple[str, int]:
-    name, _, number = reference.rpartition("@")
-    if not name or not number.isdigit() or int(number) < 1:
+    """``NAME@VERSION`` as every reference is read (resolving.parse_reference); a version is required."""
+    from nestml_registry.registry.resolving import parse_reference  # imports SQLAlchemy: only when used
+
+    problem: Exception | None = None
+    try:
+        name, number = parse_reference(reference)
+    except InvalidReference as exc:
+        problem, number = exc, None
+    if number is None:
         raise UsageError(f"{reference!r}: name a version, like custom_izh_neuron@1 (see `nestml-registry show "
-                         "MODEL` for its versions)")
-    return name, int(number)
+                         "MODEL` for its versions)") from problem
+    return name, number
 
 
 def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import build_history, listing, owners, queue, resolving, toolchains, workers
-from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
@@ -46,10 +45,7 @@ async def model(db: Database, reference: str) -> schemas.ModelDetail:
     if wanted is not None:
         versions = [v for v in versions if v["version"] == wanted]
         if not versions:
-            numbers = sorted(v["version"] for v in detail["versions"])
-            raise NotFound(f"model {detail['name']!r} has no version {wanted}: it has versions "
-                           f"{', '.join(map(str, numbers)) or 'none'}; leave out @VERSION to see them all",
-                           {"model": detail["name"], "versions": numbers})
+            raise listing.no_such_version(detail["name"], [v["version"] for v in detail["versions"]], wanted)
     return schemas.ModelDetail(name=detail["name"], owner=detail.get("owner"), created_at=detail.get("created_at"),
                                kind=versions[0]["kind"] if versions else None,
                                version=versions[0]["version"] if versions else None,
@@ -64,6 +60,12 @@ def build_and_submitter(session: Session, build_id: int) -> tuple[BuildRow, str 
     """The build's row, and its submitter's principal if it failed (who may read its log and sources)."""
     row = queue.get_build(session, build_id)
     return row, owners.submitter_of(session, row)[0] if row.status == BuildStatus.FAILED else None
+
+
+def build_with_row(session: Session, build_id: int) -> tuple[schemas.Build, BuildRow, str | None]:
+    """The build's document, its row and (if it failed) its submitter, in one read (the build page)."""
+    row, submitter = build_and_submitter(session, build_id)
+    return build_document(session, row), row, submitter
 
 
 async def build(db: Database, build_id: int) -> schemas.Build:

@@ -74,6 +74,8 @@ class Build(BaseModel):
     sources: list[SourceRef] = Field(default_factory=list)
     request: dict[str, Any] = Field(default_factory=dict, description="module, suffix, pairs, weight variables")
     log_url: str
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage of the last attempt "
+                                                                          "(codegen, build, load)")
     warnings: list[str] = Field(default_factory=list, description="e.g. queued while no worker of its toolchain "
                                                                   "is alive")
 

@@ -169,6 +169,7 @@ def test_diagnostic_is_shown_at_its_source_line(api: Api) -> None:
     after = response.text[marked.end():].split("</tr>", 2)[1]
     assert "^ error: units do not match" in html.unescape(after) and " " * 8 + "^" in html.unescape(after)
     assert "NESTML code generation" in text_of(response) and "1.2 s" in text_of(response)
+    assert api.client.get(f"/v1/builds/{build_id}").json()["timings"] == {"codegen": 1.25}  # what the page shows
 
 
 def test_toolchains_page_lists_toolchains_and_workers(api: Api) -> None:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from nestml_registry.registry import listing, resolving
-from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service import reads, schemas
@@ -68,8 +67,7 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
     detail = await reads.model(db, name)
     shown = next((v for v in detail.versions if number is None or v.version == number), None)
     if shown is None:
-        await reads.model(db, f"{detail.name}@{number}")  # raises the API's NotFound, naming the versions
-        raise NotFound(f"model {detail.name!r} has no version {number}")  # pragma: no cover
+        raise listing.no_such_version(detail.name, [v.version for v in detail.versions], number or 0)
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
                                   pinned=number is not None, skeleton=_skeleton(shown), characterisation=None)
 
@@ -87,8 +85,7 @@ async def builds_page(request: Request, db: DatabaseDep, _reader: PageReader, st
 @router.get("/builds/{build_id}", response_class=HTMLResponse)
 async def build_page(build_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, db: DatabaseDep,
                      settings: SettingsDep, reader: PageReader) -> HTMLResponse:
-    build = await reads.build(db, build_id)
-    row, submitter = await db.read(reads.build_and_submitter, build_id)
+    build, row, submitter = await db.read(reads.build_with_row, build_id)
     private = build.status == "failed" and not may_read_failed_log(reader, submitter, settings, request)
     sources = [] if private else [(bs.name, bs.source.text.splitlines()) for bs in row.sources]
     marks: dict[tuple[str, int], list[schemas.Diagnostic]] = {}
@@ -97,7 +94,7 @@ async def build_page(build_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request
             marks.setdefault((d.file, d.line), []).append(d)
     return _pages(request).render(
         request, "build.html", title=f"Build {build.id}", build=build, sources=sources, marks=marks, private=private,
-        log=None if private else (row.log or ""), timings=row.timings or {},
+        log=None if private else (row.log or ""), timings=build.timings,
         live=build.status in ("queued", "running"))
 
 
