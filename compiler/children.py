@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nestml_registry.compiler import hints
 from nestml_registry.compiler.cache import LocalCache
 from nestml_registry.compiler.diagnostics import Diagnostic
 from nestml_registry.compiler.outputs import OutputError
@@ -153,6 +154,28 @@ class CodegenRunner:
                                       str(result_path)], log=log, timeout=timeout)
         return self._outcome(step, ws, log)
 
+    def check(self, texts: dict[str, str]) -> CodegenOutcome:
+        """NESTML's own checks of each text (name -> NESTML text), no code generated: a fresh process in a
+        work folder of its own, removed afterwards (its log too)."""
+        ws = self._new_workspace(owner_prefix("check"))
+        log = ws.path.with_name(ws.path.name + ".log")
+        try:
+            (ws.path / "src").mkdir()
+            files = []
+            for i, (name, text) in enumerate(texts.items()):
+                path = ws.path / "src" / f"f{i:02d}.nestml"
+                path.write_text(text, encoding="utf-8")
+                files.append({"path": str(path), "name": name, "models": []})
+            job = {"check_only": True, "files": files, "target": str(ws.path / "target"),
+                   "nest_version": self.toolchain.nest_version_tag()}
+            (ws.path / "job.json").write_text(json.dumps(job))
+            step = ws.run("check", [sys.executable, "-m", CODEGEN, str(ws.path / "job.json"),
+                                    str(ws.path / "codegen.json")], log=log, timeout=self.config.codegen_timeout)
+            return self._outcome(step, ws, log)
+        finally:
+            ws.remove()
+            log.unlink(missing_ok=True)
+
     def _outcome(self, step: StepResult, ws: Workspace, log: Path) -> CodegenOutcome:
         limits, timeout = self.sandbox.limits, self.config.codegen_timeout
         if step.timed_out or _signal_of(step) == signal.SIGXCPU:
@@ -174,7 +197,7 @@ def _failure(message: str, code: str) -> CodegenOutcome:
 
 def _parse_codegen(data: Any, limits: Limits) -> CodegenOutcome:
     """The code generation step's result, checked field by field (it came from a sandboxed process)."""
-    diags = [Diagnostic.from_dict(_diag_dict(d)) for d in data["diagnostics"]]
+    diags = [hints.explain(Diagnostic.from_dict(_diag_dict(d))) for d in data["diagnostics"]]
     if any(d.code == "OUT_OF_MEMORY" for d in diags):
         diags = [Diagnostic.error(f"code generation used more than the memory limit of "
                                   f"{_size(limits.memory_bytes)} and was stopped (NESTML_REGISTRY_STEP_MEMORY); "

@@ -212,6 +212,11 @@ class Compiler:
         diags = limit_diagnostics(diags, log, self.sandbox.limits, "the C++ compiler")
         return (str(so.relative_to(ws.path)) if so is not None else None), diags
 
+    def check(self, texts: dict[str, str]) -> list[Diagnostic]:
+        """NESTML's diagnostics of each text (file name -> NESTML text), without generating code."""
+        self.check_sandbox()
+        return self.codegen.check(texts).diagnostics
+
     def prestart(self) -> None:
         """With ``warm_codegen``: start the spare code generation process now (it imports pynestml)."""
         if self.config.warm_codegen:

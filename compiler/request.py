@@ -176,9 +176,13 @@ def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str) 
 
 
 def default_module_name(sources: tuple[Source, ...], suffix: str) -> str:
-    """``<model>_module`` for one model, else a name made from the sources' digests."""
+    """A name that says what the module holds: ``<model><suffix>_module`` for one model,
+    ``<a>_<b><suffix>_module`` for a few (a pair), ``<a>_and_<n>_more_<digest>_module`` for many."""
     models = [m.name for s in sources for m in s.models()]
-    if len(models) == 1:
-        return f"{models[0]}{suffix}_module" if suffix else f"{models[0]}_module"
-    digest = hashlib.sha256("".join(s.sha256 for s in sources).encode()).hexdigest()[:10]
-    return f"nestml_{digest}_module"
+    joined = "_".join(models)
+    if models and len(joined) + len(suffix) <= 80:
+        return f"{joined}{suffix}_module"
+    digest = hashlib.sha256("".join(s.sha256 for s in sources).encode()).hexdigest()[:8]
+    if not models or len(models[0]) > 60:
+        return f"nestml_{digest}_module"
+    return f"{models[0]}_and_{len(models) - 1}_more_{digest}_module"

@@ -10,7 +10,8 @@ Each command group registers its own parser: :mod:`~nestml_registry.service.buil
 push, build), :mod:`~nestml_registry.service.model_commands` (models, show, pull),
 :mod:`nestml_registry.simulator.command` (run), :mod:`~nestml_registry.service.server_commands` (serve,
 worker, db), :mod:`~nestml_registry.service.admin_command` (token, owner, audit) and
-:mod:`~nestml_registry.service.store_command` (store).
+:mod:`~nestml_registry.service.store_command` (store), :mod:`~nestml_registry.service.upgrade_command`
+(upgrade).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import sys
 
 from nestml_registry.compiler.errors import CompilerError
 from nestml_registry.registry.errors import RegistryError
-from nestml_registry.service import admin_command, build_commands, model_commands, server_commands, store_command
+from nestml_registry.service import (
+    admin_command,
+    build_commands,
+    model_commands,
+    server_commands,
+    store_command,
+    upgrade_command,
+)
 from nestml_registry.service.client_errors import RegistryClientError
 from nestml_registry.service.command_line import SERVER_HELP, UsageError, report_error
 from nestml_registry.service.settings import Settings, SettingsError
@@ -38,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server", metavar="URL", default=None, help=SERVER_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build_commands.add_parsers(sub)
+    upgrade_command.add_parser(sub)
     model_commands.add_parsers(sub)
     run_command.add_parser(sub)
     server_commands.add_parsers(sub)

@@ -52,7 +52,8 @@ def test_failed_compile_exits_1_with_compiler_style_diagnostics(registry_home: P
     proc = cli(registry_home, "compile", str(bad))
     assert proc.returncode == 1
     assert f"izh_old.nestml:{line}:" in proc.stderr
-    assert ": error: No free-standing physical units allowed (mV)" in proc.stderr
+    assert ": error: No free-standing physical units allowed (mV): write '1 mV'" in proc.stderr
+    assert "nestml-registry upgrade izh_old.nestml --in-place" in proc.stderr
     assert proc.stdout == ""
     proc = cli(registry_home, "compile", str(bad), "--json")
     assert proc.returncode == 1

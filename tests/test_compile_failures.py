@@ -52,8 +52,14 @@ def test_free_standing_units_of_nestml_8(compiler: Compiler) -> None:
     result = compiler.compile(BuildRequest.create([nestml(text, "old_units.nestml")]))
     assert_failed(result)
     units = [d for d in errors(result) if d.code == "NO_SOLITARY_PHYSICAL_UNITS"]
-    assert [d.message for d in units] == ["No free-standing physical units allowed (mV)",
-                                          "No free-standing physical units allowed (ms)"]
+    upgrade = "'nestml-registry upgrade old_units.nestml --in-place' rewrites NESTML 7/8 text for NESTML 9"
+    assert [d.message for d in units] == [
+        f"No free-standing physical units allowed ({u}): write '1 {u}' (a number and the unit) where '{u}' stands "
+        f"alone, as NESTML 9 requires; {upgrade}" for u in ("mV", "ms")]
+    # NESTML's own messages are in the build log, as NESTML prints them
+    log = Path(result.log_path or "").read_text()
+    assert "ERROR, [" in log and "No free-standing physical units allowed (mV)" in log
+    assert 'Start processing "' in log
     line = line_of(text, "V_m' =")
     source_line = text.splitlines()[line - 1]
     assert all(d.file == "old_units.nestml" and d.line == line for d in units)

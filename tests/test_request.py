@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import DATA, nestml
 
@@ -52,7 +54,11 @@ def test_invalid_module_names(module: str) -> None:
 def test_default_module_names() -> None:
     assert BuildRequest.create([nestml(TINY)]).module == "tiny_neuron_nestml_module"
     two = BuildRequest.create([nestml(TINY), nestml(SYN, "syn.nestml")])
-    assert two.module.startswith("nestml_") and two.module.endswith("_module")
+    names = [m.name for s in two.sources for m in s.models()]
+    assert two.module == f"{names[0]}_{names[1]}_nestml_module"  # what it holds, in the sources' order
+    many = BuildRequest.create([nestml(TINY.replace("tiny_neuron", f"neuron_number_{i}_with_a_long_name"),
+                                       f"n{i}.nestml") for i in range(6)])
+    assert re.fullmatch(r"neuron_number_0_with_a_long_name_and_5_more_[0-9a-f]{8}_module", many.module)
 
 
 def test_pairs() -> None:

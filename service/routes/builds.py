@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from nestml_registry.compiler import hints
 from nestml_registry.compiler.errors import InputError
 from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from nestml_registry.compiler.sources import Source
@@ -86,7 +87,8 @@ def _source(name: str, data: bytes) -> Source:
                          "e.g. my_neuron.nestml")
     source = Source.from_bytes(name, data, max_bytes=None)  # the upload's own limit (max_upload_bytes) applies
     if not source.models():
-        raise InputError(f"{source.name}: declares no model; a NESTML file defines at least one 'model <name>:'")
+        raise InputError(hints.old_keyword(source.text, source.name) or
+                         f"{source.name}: declares no model; a NESTML file defines at least one 'model <name>:'")
     return source
 
 
