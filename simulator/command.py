@@ -35,6 +35,8 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--cache", type=Path, metavar="DIR",
                    help="the module cache (default: $NESTML_REGISTRY_MODULE_CACHE, else "
                         "~/.cache/nestml-registry/modules)")
+    r.add_argument("--hooks", action="append", default=[], metavar="FILE.py",
+                   help="import this Python file first, for its @cell_model functions (repeatable)")
     remote_options(r, "print the run's models, output folder and lock file as JSON")
     r.add_argument("--traceback", action="store_true", help="print the whole traceback when the run fails")
     r.set_defaults(func=cmd_run)
@@ -68,7 +70,8 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
     try:
         with _stdout_to_stderr(args.json):
             result = run(args.config, server=args.server, locked=args.locked, build=args.build,
-                         build_timeout=args.build_timeout, cache=args.cache, progress=_say)
+                         build_timeout=args.build_timeout, cache=args.cache, progress=_say,
+                         hooks=args.hooks)
     except SimulatorError as exc:
         return report_error(args, exc, EXIT_USAGE if exc.input_error else EXIT_FAILED)
     except Exception as exc:  # BMTK and NEST raise many types; the user gets NEST's own message
@@ -82,7 +85,5 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        for m in result.models:
-            _say(f"{m['reference']} was {m['model']}@{m['version']} from {m['module']} ({m['sha256'][:12]})")
         _say(f"done: output in {result.output_dir}" + (f", lock file {result.lock}" if result.lock else ""))
     return EXIT_OK

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,20 @@ class RunResult:
 
 def run(config: str | os.PathLike, *, server: str | None = None, token: str | None = None,
         locked: str | os.PathLike | None = None, build: bool = True, build_timeout: float | None = None,
-        cache: str | os.PathLike | None = None, progress: Callable[[str], None] | None = None) -> RunResult:
+        cache: str | os.PathLike | None = None, progress: Callable[[str], None] | None = None,
+        hooks: Sequence[str | os.PathLike] = ()) -> RunResult:
     """Resolve, check, then run the config with BMTK PointNet. Raises SimulatorError for a network
-    that cannot run (before NEST is touched where possible); a failure inside BMTK or NEST propagates."""
+    that cannot run (before NEST is touched where possible, and before anything is written to the output
+    folder); a failure inside BMTK or NEST propagates. ``hooks``: Python files to import first (their
+    ``@cell_model`` functions)."""
     config_path = Path(config)
     if not config_path.is_file():
         raise SimulatorError(f"{config_path}: no such config file; give the BMTK simulation config (config.json)",
                              "missing_file")
+    from nestml_registry.simulator import hooks as hook_files
     from nestml_registry.simulator.session import RegistrySession, load_config, read_config, set_active
+
+    hook_files.import_files(hooks)  # their @cell_model functions, before the network is built
 
     session = RegistrySession.create(server, token, locked=locked, build=build, build_timeout=build_timeout,
                                      cache=cache, progress=progress)
@@ -52,8 +58,7 @@ def run(config: str | os.PathLike, *, server: str | None = None, token: str | No
     from bmtk.simulator import pointnet
 
     configure = read_config(pointnet.Config, config_path)  # PointNetwork.from_config keeps the plan made above
-    configure.build_env()  # empties the output folder when the config says overwrite_output_dir
-    session.save_lock(configure)
+    configure.build_env()  # (empties the output folder when the config says overwrite_output_dir)
     network = pointnet.PointNetwork.from_config(configure)
     sim = pointnet.PointSimulator.from_config(configure, network)
     sim.run()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.service.client import RegistryClient, RegistryClientError
-from nestml_registry.simulator import checks, install, lock, pairs
+from nestml_registry.simulator import checks, drift, hooks, install, lock, pairs
 from nestml_registry.simulator.cache import ModuleCache
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import LocalToolchain, Plan
@@ -92,8 +92,9 @@ class RegistrySession:
         return self.toolchain
 
     def prepare(self, conf: Any) -> Plan | None:
-        """Resolve, fetch and check every ``nestml:`` reference of the config; write the lock file.
-        Called again for the same config object, it keeps the plan it made."""
+        """Resolve, fetch and check every ``nestml:`` reference of the config and say what each resolved
+        to; nothing is written (:meth:`save_lock` writes the lock file once the run goes ahead). Called again
+        for the same config, it keeps the plan it made."""
         config = load_config(conf)
         key = config.get("config_path") or id(conf)
         if key == self.prepared_for:
@@ -116,10 +117,22 @@ class RegistrySession:
         pairs.check_pairs(plan, config)
         self.plan = plan
         self.prepared_for = key
-        self.save_lock(config)
-        for ref, r in plan.resolved.items():
-            logger.info("nestml:%s -> %s (module %s, %s)", ref, r.label, r.module.name, r.module.sha256[:12])
+        self._report(plan, config)
         return plan
+
+    def _report(self, plan: Plan, config: Mapping[str, Any]) -> None:
+        """Say what every reference resolved to, and how that differs from the last run's lock file; warn
+        about hooks for models the network does not use."""
+        output_dir = (config.get("output") or {}).get("output_dir")
+        last = Path(output_dir) / lock.LOCK_NAME if output_dir else None
+        lines = drift.report(plan, last if self.locked is None else None)
+        for line in lines:
+            if self.progress is not None:
+                self.progress(line)
+            logger.info(line)
+        from bmtk.simulator.pointnet.pyfunction_cache import py_modules
+
+        hooks.warn_unused(py_modules, plan, self.progress)
 
     def _resolve(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> Plan:
         """From the registry; when it does not answer, from the lock file of the last run in this output

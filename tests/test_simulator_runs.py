@@ -259,3 +259,79 @@ def test_a_model_not_built_for_this_toolchain_is_built_on_demand(server: Server,
         worker.terminate()
         worker.wait(timeout=300)
     assert read_spikes(net.output_dir)
+
+
+# -- hooks by every spelling, refusals that leave the output folder alone, drift ---------------------------------
+
+@pytest.mark.parametrize(("template", "directive"), [
+    ("nestml:custom_izh_neuron", f"nestml:{IZH}"),
+    (f"nestml:{IZH}", "nestml:custom_izh_neuron"),
+    ("nestml:custom_izh_neuron@1", f"nestml:{IZH}"),
+    ("nestml:custom_izh_neuron", "nestml:custom_izh_neuron@1"),
+])
+def test_hooks_are_found_by_every_spelling_of_the_model(server: Server, modules: dict, tmp_path: Path,
+                                                         template: str, directive: str) -> None:
+    """Example 3 as `nestml-registry run CONFIG --hooks FILE.py`: the hook runs whichever way the node type and the
+    directive spell the model."""
+    net = build_izhikevich_network(tmp_path / "net", template, FILLED, jitter=True)
+    hooks = write_cell_model_override(tmp_path / "hooks", directive)
+    proc = ok(run_registry(server, net, "--hooks", str(hooks)))
+    jittered = read_jittered_d(proc.stdout)
+    assert jittered and all(rec["template"] == IZH for rec in jittered)
+    assert all(abs(d - 8.0 * j) < 1e-9 for rec in jittered for d, j in zip(rec["d"], rec["jitter"], strict=True))
+    assert "is never called" not in proc.stderr
+    assert f"nestml:{template.removeprefix('nestml:')} -> {IZH}@1 (module" in proc.stderr  # what it resolved to
+
+
+def test_a_hook_for_a_model_the_network_does_not_use_is_warned_about(server: Server, modules: dict,
+                                                                      tmp_path: Path) -> None:
+    net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron", FILLED, jitter=True)
+    hooks = write_cell_model_override(tmp_path / "hooks", "nestml:custom_izhi_neuron")
+    proc = ok(run_registry(server, net, "--hooks", str(hooks)))
+    assert not read_jittered_d(proc.stdout)
+    assert ("warning: @cell_model(directive='nestml:custom_izhi_neuron') is never called: no node type of this "
+            f"network uses that model (its nestml: neurons: {IZH})") in proc.stderr
+    bad = tmp_path / "broken_hooks.py"
+    bad.write_text("import no_such_module_here\n")
+    proc = run_registry(server, net, "--hooks", str(bad))
+    assert proc.returncode == 2 and "importing it failed: ModuleNotFoundError" in error_line(proc)
+
+
+@pytest.mark.parametrize("how", ["cli", "use_registry"])
+def test_a_refused_run_leaves_the_output_folder_as_it_was(server: Server, modules: dict, tmp_path: Path,
+                                                         how: str) -> None:
+    net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron", {**FILLED, "V_thr": 30.0})
+    net.output_dir.mkdir(parents=True, exist_ok=True)
+    (net.output_dir / "spikes.csv").write_text("the last run's spikes\n")
+    before = sorted(p.name for p in net.output_dir.iterdir())
+    if how == "cli":
+        proc = run_registry(server, net)
+        assert proc.returncode == 2 and "sets 'V_thr'" in error_line(proc)
+    else:  # the tutorial's own script: Config.from_json, build_env, PointNetwork.from_config
+        script = write_cell_model_override(tmp_path / "script", "nestml")
+        proc = run_plain_bmtk(net.config, script=script, args=["--registry"], env=client_env(server.env))
+        assert proc.returncode != 0 and "sets 'V_thr'" in proc.stderr
+    assert sorted(p.name for p in net.output_dir.iterdir()) == before  # no lock file for a run that never ran
+    assert (net.output_dir / "spikes.csv").read_text() == "the last run's spikes\n"
+
+
+def test_a_new_version_is_said_to_differ_from_the_last_run(server: Server, modules: dict, tmp_path: Path) -> None:
+    """Unpinned references follow the newest version: the run says what changed since the last run in the same
+    output folder, and how to repeat that run."""
+    tiny = (DATA / "tiny_neuron.nestml").read_text().replace("tiny_neuron", "drifting_neuron")
+    src = tmp_path / "drifting_neuron.nestml"
+    src.write_text(tiny)
+    push(server, str(src))
+    net = build_izhikevich_network(tmp_path / "net", "nestml:drifting_neuron", {})
+    first = ok(run_registry(server, net))
+    assert "nestml:drifting_neuron -> drifting_neuron_nestml@1 (module drifting_neuron_nestml_module, sha256 " \
+        in first.stderr
+    assert "differs from the last run" not in first.stderr
+    src.write_text(tiny.replace("I_e pA = 0 pA", "I_e pA = 400 pA"))
+    push(server, str(src))
+    second = ok(run_registry(server, net))
+    lock = net.output_dir / "nestml-registry.lock.json"
+    assert ("nestml:drifting_neuron differs from the last run in this output folder: was drifting_neuron_nestml@1, "
+            "now drifting_neuron_nestml@2; results may differ. To repeat the last run: nestml-registry run CONFIG "
+            f"--locked {lock}, or pin the reference as nestml:drifting_neuron_nestml@1") in second.stderr
+    assert json.loads(lock.read_text())["references"]["drifting_neuron"]["version"] == 2
