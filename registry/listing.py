@@ -142,6 +142,8 @@ def _version_dict(v: ModelVersion, src: Source | None, modules: list[dict[str, A
     return {
         "version": v.version, "kind": v.kind, "nestml_name": v.nestml_name, "content_digest": v.content_digest,
         "created_at": _iso(v.created_at), "published_by": v.published_by,
+        "yanked": None if v.yanked_reason is None else {"reason": v.yanked_reason, "by": v.yanked_by,
+                                                         "at": _iso(v.yanked_at)},
         "description": v.description or "", "comment": model_text.comment_of(text, v.nestml_name),
         "equations": model_text.block_of(text, "equations", v.nestml_name),
         "parameters": v.parameters, "state": v.state,

@@ -47,6 +47,7 @@ class Resolution:
     module_name: str
     location: str  # of the .so in the artifact store
     toolchain: str
+    yanked: str | None = None  # the reason, for a pinned reference to a yanked version
 
 
 def parse_reference(text: str) -> tuple[str, int | None]:
@@ -78,13 +79,15 @@ def _resolve_quickly(session: Session, ref_name: str, wanted: int | None, toolch
     """The common case in one query of plain rows: the version exists and has a module for the toolchain.
     None otherwise (:func:`resolve` then finds out what exists instead, to say so)."""
     newest = select(ModelVersion.name, func.max(ModelVersion.version).label("version")) \
-        .where(ModelVersion.name.in_([ref_name, ref_name + DEFAULT_SUFFIX])).group_by(ModelVersion.name)
+        .where(ModelVersion.name.in_([ref_name, ref_name + DEFAULT_SUFFIX]), ModelVersion.yanked_reason.is_(None)) \
+        .group_by(ModelVersion.name)
     if wanted is not None:
         newest = select(ModelVersion.name, ModelVersion.version) \
             .where(ModelVersion.name.in_([ref_name, ref_name + DEFAULT_SUFFIX]), ModelVersion.version == wanted)
     chosen = newest.subquery()
     rows = session.execute(
-        select(ModelVersion.name, ModelVersion.version, ModelVersion.kind, Module.sha256, Module.name, Module.location)
+        select(ModelVersion.name, ModelVersion.version, ModelVersion.kind, Module.sha256, Module.name, Module.location,
+               ModelVersion.yanked_reason)
         .join(chosen, (chosen.c.name == ModelVersion.name) & (chosen.c.version == ModelVersion.version))
         .join(ModelModule, (ModelModule.model_version_id == ModelVersion.id) & (ModelModule.toolchain == toolchain))
         .join(Module, Module.id == ModelModule.module_id)).all()
@@ -93,8 +96,8 @@ def _resolve_quickly(session: Session, ref_name: str, wanted: int | None, toolch
         exact = rows
     if not exact:
         return None
-    name, version, kind, sha, module_name, location = exact[0]
-    return Resolution(name, version, kind, sha, module_name, location, toolchain)
+    name, version, kind, sha, module_name, location, yanked = exact[0]
+    return Resolution(name, version, kind, sha, module_name, location, toolchain, yanked)
 
 
 def find_name(session: Session, name: str) -> str | None:
@@ -189,11 +192,12 @@ def resolve(session: Session, reference: str, toolchain: str) -> Resolution:
         raise UnknownModel(f"model {name!r} has no version {wanted}: it has versions "
                            f"{', '.join(map(str, numbers))}; use one of them or leave out @VERSION for the newest",
                            details)
-    chosen = versions[-1] if wanted is None else versions[numbers.index(wanted)]
+    chosen = _newest_not_yanked(versions, reference) if wanted is None else versions[numbers.index(wanted)]
     link = session.get(ModelModule, (chosen.id, toolchain))
     if link is not None:
         module = link.module
-        return Resolution(name, chosen.version, chosen.kind, module.sha256, module.name, module.location, toolchain)
+        return Resolution(name, chosen.version, chosen.kind, module.sha256, module.name, module.location, toolchain,
+                          chosen.yanked_reason)
     toolchains = sorted(session.scalars(select(ModelModule.toolchain)
                                         .where(ModelModule.model_version_id == chosen.id)))
     details["toolchains"] = toolchains
@@ -211,6 +215,16 @@ def resolve(session: Session, reference: str, toolchain: str) -> Resolution:
     raise NotBuilt(f"{what} has no module for toolchain {toolchain}; it is built for {built_for}. Push its source "
                    "to a registry with a worker for this toolchain, or run on a machine with one of those",
                    details)
+
+
+def _newest_not_yanked(versions: list[ModelVersion], reference: str) -> ModelVersion:
+    left = [v for v in versions if v.yanked_reason is None]
+    if left:
+        return left[-1]
+    name = versions[-1].name
+    yanked = "; ".join(f"{name}@{v.version}: {v.yanked_reason}" for v in versions)
+    raise UnknownModel(f"every version of {name!r} is yanked ({yanked}); pin one as {name}@VERSION to use it anyway",
+                       {"reference": reference, "model": name, "versions": [v.version for v in versions]})
 
 
 def resolve_many(session: Session, references: Sequence[str], toolchain: str) -> list[Resolution]:

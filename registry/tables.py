@@ -207,6 +207,10 @@ class ModelVersion(Base):
     description: Mapped[str | None] = mapped_column(Text)
     keywords: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    # withdrawn by its owner or an admin (registry.yanking): never chosen for an unpinned reference
+    yanked_reason: Mapped[str | None] = mapped_column(Text)
+    yanked_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    yanked_at: Mapped[datetime | None]
 
 
 class ModelModule(Base):

@@ -290,6 +290,13 @@ class RegistryClient:
         """What changed from version ``older`` to ``newer`` of model ``name``: parameters, state, source."""
         return dict(self._json("GET", f"/v1/models/{quote(name, safe='')}/diff", params={"from": older, "to": newer}))
 
+    def yank(self, reference: str, reason: str) -> dict[str, Any]:
+        """Withdraw ``NAME@VERSION`` (its owner or an admin): unpinned references skip it from now on."""
+        return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/yank", json={"reason": reason}))
+
+    def unyank(self, reference: str) -> dict[str, Any]:
+        return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/unyank"))
+
     def builds(self, status: str | None = None, submitter: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Recent builds, newest first (``status``, ``submitter``: a principal's name, ``local`` for anonymous)."""
         params: dict[str, Any] = {k: v for k, v in (("status", status), ("submitter", submitter)) if v}

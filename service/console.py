@@ -174,10 +174,16 @@ def _unit(var: dict[str, Any]) -> Any:
 def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
     """A model's newest (or named) version: parameters with units and defaults, state, input ports."""
     v = choose_version(detail, reference) or {}
-    numbers = sorted(x["version"] for x in detail.get("versions") or [] if isinstance(x, dict) and "version" in x)
+    listed = detail.get("all_versions") or detail.get("versions") or []  # every version, also for NAME@VERSION
+    numbers = sorted(f"{x['version']}{' (yanked)' if x.get('yanked') else ''}" for x in listed
+                     if isinstance(x, dict) and "version" in x)
     stream.write(f"{detail.get('name')}  {v.get('kind') or detail.get('kind') or ''} version {v.get('version')}"
-                 f" (versions {', '.join(map(str, numbers)) or '-'})"
+                 f" (versions {', '.join(numbers) or '-'})"
                  + (f", owner {detail['owner']}" if detail.get("owner") else "") + "\n")
+    yanked = v.get("yanked") or {}
+    if yanked:
+        stream.write(f"yanked by {yanked.get('by')}: {yanked.get('reason')} (unpinned references skip this version; "
+                     "NAME@VERSION and lock files still resolve it)\n")
     source = v.get("source") or {}
     if source:
         stream.write(f"source: {source.get('name')} (sha256 {str(source.get('sha256'))[:12]})\n")

@@ -98,7 +98,7 @@ def _warnings(session: Session, build: BuildRow) -> list[str]:
 def resolution_document(r: Resolution) -> schemas.Resolution:
     return schemas.Resolution(model=r.model, version=r.version, kind=cast(schemas.Kind, r.kind), toolchain=r.toolchain,
                               module=schemas.ModuleRef(name=r.module_name, sha256=r.module_sha256,
-                                                       url=artifact_url(r.module_sha256)))
+                                                       url=artifact_url(r.module_sha256)), yanked=r.yanked)
 
 
 def _variables(items: list[Any]) -> list[schemas.Variable]:
@@ -119,7 +119,9 @@ def model_version_document(v: dict[str, Any]) -> schemas.ModelVersion:
                      if isinstance(p, dict) and isinstance(p.get("name"), str)],
         receptor_types=v.get("receptor_types") or {}, variants=list(v.get("variants") or []),
         source=schemas.SourceText(**v["source"]) if v.get("source") else None,
-        published_by=v.get("published_by"), description=v.get("description") or "", comment=v.get("comment") or "",
+        published_by=v.get("published_by"),
+        yanked=schemas.Yanked.model_validate(v["yanked"]) if v.get("yanked") else None,
+        description=v.get("description") or "", comment=v.get("comment") or "",
         equations=v.get("equations") or "", paired_with=v.get("paired_with"),
         changes=schemas.VersionChanges.model_validate(v["changes"]) if v.get("changes") else None,
         modules=[schemas.ModuleLink(**m, url=artifact_url(m["sha256"])) for m in v.get("modules") or []])

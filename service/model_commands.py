@@ -41,6 +41,17 @@ def add_parsers(sub: Any) -> None:
     remote_options(df, "print the difference as JSON")
     df.set_defaults(func=cmd_diff)
 
+    yk = sub.add_parser("yank", help="withdraw a version: unpinned references skip it; pinned and locked runs keep it")
+    yk.add_argument("model", metavar="MODEL@VERSION")
+    yk.add_argument("--reason", required=True, help="why (shown to whoever pins the version)")
+    remote_options(yk, "print the model document as JSON")
+    yk.set_defaults(func=cmd_yank)
+
+    uy = sub.add_parser("unyank", help="undo a yank: unpinned references may choose the version again")
+    uy.add_argument("model", metavar="MODEL@VERSION")
+    remote_options(uy, "print the model document as JSON")
+    uy.set_defaults(func=cmd_yank, unyank=True)
+
     pl = sub.add_parser("pull", help="download a model's module for this machine's NEST and print its path")
     pl.add_argument("model", metavar="MODEL[@VERSION]")
     pl.add_argument("--toolchain", metavar="ID", help="the toolchain to resolve for (default: this machine's)")
@@ -73,6 +84,21 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print_json(detail)
     else:
         console.print_model(detail, args.model, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_yank(args: argparse.Namespace, settings: Settings) -> int:
+    name, number = _versioned(args.model)
+    reference = f"{name}@{number}"
+    with registry_client(args) as client:
+        detail = client.unyank(reference) if getattr(args, "unyank", False) else client.yank(reference, args.reason)
+    if args.json:
+        print_json(detail)
+    elif getattr(args, "unyank", False):
+        print(f"{detail.get('name')}@{number} is no longer yanked: unpinned references may choose it again")
+    else:
+        print(f"{detail.get('name')}@{number} yanked: unpinned references skip it; {detail.get('name')}@{number} and "
+              "lock files still resolve it ('nestml-registry unyank' undoes this)")
     return EXIT_OK
 
 

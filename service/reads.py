@@ -49,7 +49,10 @@ async def model(db: Database, reference: str) -> schemas.ModelDetail:
     return schemas.ModelDetail(name=detail["name"], owner=detail.get("owner"), created_at=detail.get("created_at"),
                                kind=versions[0]["kind"] if versions else None,
                                version=versions[0]["version"] if versions else None,
-                               versions=[model_version_document(v) for v in versions])
+                               versions=[model_version_document(v) for v in versions],
+                               all_versions=[schemas.VersionNumber(version=v["version"], created_at=v.get("created_at"),
+                                                                   yanked=(v.get("yanked") or {}).get("reason"))
+                                             for v in detail["versions"]])
 
 
 def _build(session: Session, build_id: int) -> schemas.Build:

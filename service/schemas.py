@@ -165,6 +165,17 @@ class VersionChanges(BaseModel):
     state: list[ParameterChange] = Field(default_factory=list)
 
 
+class Yanked(BaseModel):
+    reason: str
+    by: str | None = None
+    at: datetime | None = None
+
+
+class YankRequest(BaseModel):
+    reason: str = Field(description="Why the version is withdrawn (shown to whoever pins it)", min_length=1,
+                        max_length=500)
+
+
 class ModelVersion(BaseModel):
     version: int
     kind: Kind
@@ -172,6 +183,8 @@ class ModelVersion(BaseModel):
     content_digest: str
     created_at: datetime | None = None
     published_by: str | None = Field(None, description="Who published this version (a token's name; local)")
+    yanked: Yanked | None = Field(None, description="Set when the version was withdrawn: an unpinned reference "
+                                                    "never chooses it; NAME@VERSION and lock files still do")
     description: str = Field("", description="The first line of the model's leading comment")
     comment: str = Field("", description="The model's leading comment, as written")
     equations: str = Field("", description="The model's equations block, as written")
@@ -186,6 +199,12 @@ class ModelVersion(BaseModel):
     modules: list[ModuleLink] = Field(default_factory=list)
 
 
+class VersionNumber(BaseModel):
+    version: int
+    created_at: datetime | None = None
+    yanked: str | None = Field(None, description="Why it was yanked, if it was")
+
+
 class ModelDetail(BaseModel):
     name: str
     owner: str | None = None
@@ -193,6 +212,8 @@ class ModelDetail(BaseModel):
     kind: Kind | None = None
     version: int | None = Field(default=None, description="The newest version listed")
     versions: list[ModelVersion] = Field(description="Newest first; only the one asked for with NAME@VERSION")
+    all_versions: list[VersionNumber] = Field(default_factory=list, description="Every version, newest first "
+                                              "(also with NAME@VERSION)")
 
 
 class Module(BaseModel):
@@ -212,6 +233,7 @@ class Resolution(BaseModel):
     kind: Kind
     module: ModuleRef
     toolchain: str
+    yanked: str | None = Field(None, description="The reason, when a pinned reference names a yanked version")
 
 
 class Resolutions(BaseModel):

@@ -66,6 +66,9 @@ class Resolver:
         params: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for reference in distinct_references(uses):
             found = self._resolve_one(reference, uses)
+            if found.get("yanked"):
+                self.progress(f"warning: nestml:{reference} is {found['model']}@{found['version']}, which is yanked: "
+                              f"{found['yanked']} (it is pinned, so it runs; an unpinned reference would skip it)")
             sha = found["module"]["sha256"]
             if sha not in modules:
                 modules[sha] = self._module(sha, found, reference, uses)

@@ -123,7 +123,7 @@ def test_resolve_one_and_many(api: Api) -> None:
     response = api.client.get("/v1/resolve", params={"model": f"tiny_{t}_neuron", "toolchain": toolchain})
     assert response.status_code == 200, response.text
     doc = response.json()
-    assert doc == {"model": name, "version": 2, "kind": "neuron", "toolchain": toolchain,
+    assert doc == {"model": name, "version": 2, "kind": "neuron", "toolchain": toolchain, "yanked": None,
                    "module": {"name": f"tiny_{t}_neuron_nestml_module", "sha256": sha2, "size": None,
                               "url": f"/v1/modules/{sha2}/artifact"}}
     old = api.client.get("/v1/resolve", params={"model": f"{name}@1", "toolchain": toolchain}).json()

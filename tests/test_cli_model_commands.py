@@ -66,3 +66,43 @@ def test_diff_refuses_what_it_cannot_compare(api: Api) -> None:
         proc = cli(api, *args)
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+def test_yank_skips_a_version_for_unpinned_references_only(api: Api) -> None:
+    """As PyPI: a yanked version is never chosen for NAME, still resolved for NAME@VERSION (pinned or locked);
+    only the name's owner (here: anonymous 'local', on loopback) or an admin may yank; unyank undoes it."""
+    name, _, _ = two_versions(api)
+    toolchain = api.client.get(f"/v1/models/{name}").json()["versions"][0]["modules"][0]["toolchain"]
+    base = name.removesuffix("_nestml")
+    newest = api.client.get("/v1/resolve", params={"model": name, "toolchain": toolchain})
+    assert newest.status_code == 200 and newest.json()["version"] == 2
+    proc = cli(api, "yank", f"{name}@2", "--reason", "tau_m is wrong; use version 1")
+    assert proc.returncode == 0, proc.stderr
+    assert "unpinned references skip it" in proc.stdout
+    assert api.client.get("/v1/resolve", params={"model": base, "toolchain": toolchain}).json()["version"] == 1
+    pinned = api.client.get("/v1/resolve", params={"model": f"{name}@2", "toolchain": toolchain}).json()
+    assert pinned["version"] == 2 and pinned["yanked"] == "tau_m is wrong; use version 1"
+    show = cli(api, "show", f"{name}@1")
+    assert "(versions 1, 2 (yanked))" in show.stdout  # every version, also for NAME@VERSION
+    assert "yanked by local: tau_m is wrong" in cli(api, "show", f"{name}@2").stdout
+    detail = api.client.get(f"/v1/models/{name}@2").json()
+    assert detail["versions"][0]["yanked"]["reason"] == "tau_m is wrong; use version 1"
+    assert [v["version"] for v in detail["all_versions"]] == [2, 1]
+    # the rules: a version is required, a reason too; someone else's name is refused
+    assert "name a version" in cli(api, "yank", name, "--reason", "x").stderr
+    error = assert_error_shape(api.client.post(f"/v1/models/{name}@2/yank", json={"reason": ""}), 422)
+    assert "reason" in json.dumps(error)
+    _, other = api.token("publisher", f"someone-{tag()}")
+    refused = api.client.post(f"/v1/models/{name}@1/yank", json={"reason": "mine now"},
+                              headers={"Authorization": f"Bearer {other}"})
+    assert "belongs to 'local'" in assert_error_shape(refused, 409)["message"]
+    _, admin = api.token("admin", f"admin-{tag()}")
+    ok = api.client.post(f"/v1/models/{name}@1/yank", json={"reason": "an admin may"},
+                         headers={"Authorization": f"Bearer {admin}"})
+    assert ok.status_code == 200, ok.text
+    every = assert_error_shape(api.client.get("/v1/resolve", params={"model": name, "toolchain": toolchain}), 404)
+    assert "every version of" in every["message"] and f"pin one as {name}@VERSION" in every["message"]
+    assert cli(api, "unyank", f"{name}@2").returncode == 0
+    assert "(versions 1 (yanked), 2)" in cli(api, "show", name).stdout
+    events = [e["action"] for e in api.client.get("/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()]
+    assert {"yank", "unyank"} <= set(events)

@@ -1,4 +1,5 @@
-"""``GET /v1/models`` (searched, filtered, paged) and ``GET /v1/models/{reference}``."""
+"""``GET /v1/models`` (searched, filtered, paged), ``GET /v1/models/{reference}`` (and its diff), and
+``POST /v1/models/{NAME@VERSION}/yank`` / ``unyank``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 
-from nestml_registry.registry import listing, resolving
+from nestml_registry.registry import listing, owners, resolving, yanking
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.service import reads, schemas
-from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.auth import Principal
+from nestml_registry.service.deps import DatabaseDep, PublisherDep, ReaderDep
 from nestml_registry.service.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -41,6 +43,30 @@ async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -
     """All versions, newest first; ``NAME@VERSION`` lists only that version. Each version says what
     changed in its parameters since the version before."""
     return await reads.model(db, reference)
+
+
+@router.post("/models/{reference}/yank", response_model=schemas.ModelDetail,
+             summary="Withdraw a version: unpinned references skip it, NAME@VERSION and lock files still resolve it",
+             responses=error_responses(401, 403, 404, 409, 422))
+async def yank_version(reference: Reference, body: schemas.YankRequest, db: DatabaseDep,
+                       principal: PublisherDep) -> schemas.ModelDetail:
+    """``reference`` is ``NAME@VERSION``; only the name's owner or an admin may yank (as for publishing)."""
+    actor, admin = _actor(principal)
+    row = await db.write(yanking.yank, reference, body.reason, actor, admin)
+    return await reads.model(db, f"{row.name}@{row.version}")
+
+
+@router.post("/models/{reference}/unyank", response_model=schemas.ModelDetail,
+             summary="Undo a yank: the version is chosen for unpinned references again",
+             responses=error_responses(401, 403, 404, 409, 422))
+async def unyank_version(reference: Reference, db: DatabaseDep, principal: PublisherDep) -> schemas.ModelDetail:
+    actor, admin = _actor(principal)
+    row = await db.write(yanking.unyank, reference, actor, admin)
+    return await reads.model(db, f"{row.name}@{row.version}")
+
+
+def _actor(principal: Principal | None) -> tuple[str, bool]:
+    return (principal.name, principal.has("admin")) if principal is not None else (owners.LOCAL, False)
 
 
 @router.get("/models/{reference}/diff", response_model=schemas.ModelDiff,
