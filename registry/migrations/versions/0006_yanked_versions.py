@@ -23,7 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("model_versions") as batch:
         batch.add_column(sa.Column("yanked_reason", sa.Text(), nullable=True))
         batch.add_column(sa.Column("yanked_by", sa.String(255), nullable=True))
-        batch.add_column(sa.Column("yanked_at", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("yanked_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
