@@ -1,6 +1,6 @@
 """The administration commands of the ``nestml-registry`` CLI (registered by :mod:`nestml_registry.service.cli`):
 ``token create|list|revoke`` and ``owner set`` work on the database directly (whoever can reach it
-administers the registry); ``audit`` asks a server with an admin token."""
+administers the registry); ``token list|revoke --server URL`` and ``audit`` ask a server (an admin token)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,13 @@ def add_parsers(sub: Any) -> None:
     tc.set_defaults(func=cmd_token_create)
     tl = tk_sub.add_parser("list", help="the tokens: id, name, role, created, revoked (never the secrets)")
     tl.add_argument("--json", action="store_true", help="print a JSON list")
+    tl.add_argument("--server", metavar="URL", default=argparse.SUPPRESS,
+                    help="ask this registry (GET /v1/tokens, an admin token) instead of the database")
     tl.set_defaults(func=cmd_token_list)
     tr = tk_sub.add_parser("revoke", help="revoke a token at once (requests with it get 401)")
     tr.add_argument("id", type=int, help="the token's id (see token list)")
+    tr.add_argument("--server", metavar="URL", default=argparse.SUPPRESS,
+                    help="ask this registry (DELETE /v1/tokens/ID: an admin token, or the token itself)")
     tr.set_defaults(func=cmd_token_revoke)
 
     ow = sub.add_parser("owner", help="who may publish new versions of a model name (on the database directly)")
@@ -90,15 +94,23 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+def _token_rows(settings: Settings) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from nestml_registry.registry.tables import Token
 
     with _session(settings) as s:
-        rows = [{"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
+        return [{"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
                  "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
                 for t in s.scalars(select(Token).order_by(Token.id))]
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "server", None):
+        with registry_client(args) as client:
+            rows = client.tokens()
+    else:
+        rows = _token_rows(settings)
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -111,6 +123,11 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "server", None):
+        with registry_client(args) as client:
+            name = client.revoke_token(args.id)["name"]
+        print(f"revoked token {args.id} of {name!r}", file=sys.stderr)
+        return EXIT_OK
     from nestml_registry.registry.records import record_event
     from nestml_registry.registry.tokens import revoke_token
 

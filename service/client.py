@@ -297,6 +297,14 @@ class RegistryClient:
     def unyank(self, reference: str) -> dict[str, Any]:
         return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/unyank"))
 
+    def tokens(self) -> list[dict[str, Any]]:
+        """The registry's API tokens, never their secrets (an admin token)."""
+        return list(self._json("GET", "/v1/tokens"))
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        """Revoke a token at once (an admin token, or the token itself)."""
+        return dict(self._json("DELETE", f"/v1/tokens/{int(token_id)}"))
+
     def builds(self, status: str | None = None, submitter: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Recent builds, newest first (``status``, ``submitter``: a principal's name, ``local`` for anonymous)."""
         params: dict[str, Any] = {k: v for k, v in (("status", status), ("submitter", submitter)) if v}

@@ -250,6 +250,14 @@ class Toolchain(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class TokenInfo(BaseModel):
+    id: int
+    name: str = Field(description="The principal: who uses the token")
+    role: str = Field(description="reader, publisher or admin")
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class AuditEvent(BaseModel):
     id: int
     at: datetime

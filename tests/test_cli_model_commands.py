@@ -106,3 +106,34 @@ def test_yank_skips_a_version_for_unpinned_references_only(api: Api) -> None:
     assert "(versions 1 (yanked), 2)" in cli(api, "show", name).stdout
     events = [e["action"] for e in api.client.get("/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()]
     assert {"yank", "unyank"} <= set(events)
+
+
+def test_tokens_listed_and_revoked_over_the_api(api: Api) -> None:
+    admin_id, admin = api.token("admin", f"admin-{tag()}")
+    mine_id, mine = api.token("publisher", f"me-{tag()}")
+    theirs_id, _ = api.token("reader", f"them-{tag()}")
+
+    def as_(secret: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret}"}
+
+    listed = api.client.get("/v1/tokens", headers=as_(admin)).json()
+    assert {mine_id, theirs_id, admin_id} <= {t["id"] for t in listed}
+    assert all(set(t) == {"id", "name", "role", "created_at", "revoked_at"} for t in listed)  # never a secret
+    assert_error_shape(api.client.get("/v1/tokens", headers=as_(mine)), 403)
+    assert_error_shape(api.client.delete(f"/v1/tokens/{theirs_id}", headers=as_(mine)), 403)
+    assert "token list" in assert_error_shape(api.client.delete("/v1/tokens/999999", headers=as_(admin)),
+                                              404)["message"]
+    env = {"NESTML_REGISTRY_TOKEN": admin}
+    proc = subprocess.run([*CLI, "token", "list", "--server", api.url, "--json"], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert theirs_id in {t["id"] for t in json.loads(proc.stdout)}
+    proc = subprocess.run([*CLI, "token", "revoke", str(theirs_id), "--server", api.url], capture_output=True,
+                          text=True, env={**os.environ, **env}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and f"revoked token {theirs_id}" in proc.stderr
+    # a leaked token revokes itself; afterwards it is refused
+    revoked = api.client.delete(f"/v1/tokens/{mine_id}", headers=as_(mine))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert_error_shape(api.client.get("/v1/models", headers=as_(mine)), 401)
+    actions = [e["action"] for e in api.client.get("/v1/audit", headers=as_(admin)).json()]
+    assert actions.count("token_revoke") >= 2
