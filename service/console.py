@@ -123,10 +123,40 @@ def _count(versions: Any) -> Any:
     return len(versions) if isinstance(versions, list) else versions
 
 
+# the units NEST keeps these quantities in (NESTML converts others, e.g. s to ms, when it generates code)
+_NEST_UNITS = frozenset({"mV", "ms", "pA", "nS", "pF", "Hz", "1/ms", "1/s", "mV/ms", "pA/ms", "nS/ms", "MOhm"})
+
+
+def _in_nest(p: dict[str, Any]) -> Any:
+    """NEST's default of a variable, with its unit when NEST keeps the value in that unit."""
+    value, unit = p.get("value"), str(_unit(p) or "").replace(" ", "")
+    if isinstance(value, int | float) and not isinstance(value, bool) and unit in _NEST_UNITS:
+        return f"{value:g} {unit}"
+    return value
+
+
+def _partner(name: str) -> str | None:
+    """The other half of a paired model: ``a_nestml__with_b_nestml`` -> ``b_nestml__with_a_nestml``."""
+    if "__with_" not in name:
+        return None
+    mine, other = name.split("__with_", 1)
+    return f"{other}__with_{mine}"
+
+
 def print_models(models: list[dict[str, Any]], stream: TextIO) -> None:
-    rows: list[list[Any]] = [["NAME", "KIND", "VERSION", "VERSIONS", "OWNER"]]
-    rows += [[m.get("name"), m.get("kind"), m.get("version"), _count(m.get("versions")), m.get("owner")]
-             for m in models]
+    """The models, each pair's neuron and synapse together (with the name of the other half)."""
+    by_name = {m.get("name"): m for m in models}
+    ordered: list[dict[str, Any]] = []
+    for m in models:
+        if m in ordered:
+            continue
+        ordered.append(m)
+        other = by_name.get(_partner(str(m.get("name"))))
+        if other is not None and other not in ordered:
+            ordered.append(other)
+    rows: list[list[Any]] = [["NAME", "KIND", "VERSION", "VERSIONS", "OWNER", "PAIRED WITH"]]
+    rows += [[m.get("name"), m.get("kind"), m.get("version"), _count(m.get("versions")), m.get("owner"),
+              _partner(str(m.get("name"))) or ""] for m in ordered]
     table(rows, stream)
 
 
@@ -175,8 +205,9 @@ def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
     """A model's newest (or named) version: parameters with units and defaults, state, input ports."""
     v = choose_version(detail, reference) or {}
     listed = detail.get("all_versions") or detail.get("versions") or []  # every version, also for NAME@VERSION
-    numbers = sorted(f"{x['version']}{' (yanked)' if x.get('yanked') else ''}" for x in listed
-                     if isinstance(x, dict) and "version" in x)
+    numbers = [f"{x['version']}{' (yanked)' if x.get('yanked') else ''}"
+               for x in sorted((x for x in listed if isinstance(x, dict) and isinstance(x.get("version"), int)),
+                               key=lambda x: x["version"])]
     stream.write(f"{detail.get('name')}  {v.get('kind') or detail.get('kind') or ''} version {v.get('version')}"
                  f" (versions {', '.join(numbers) or '-'})"
                  + (f", owner {detail['owner']}" if detail.get("owner") else "") + "\n")
@@ -196,7 +227,7 @@ def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
             stream.write("  (none)\n")
             continue
         rows: list[list[Any]] = [["NAME", "UNIT/TYPE", "DEFAULT", "IN NEST", "COMMENT"]]
-        rows += [[p.get("name"), _unit(p), p.get("default"), p.get("value"), p.get("comment")] for p in variables]
+        rows += [[p.get("name"), _unit(p), p.get("default"), _in_nest(p), p.get("comment")] for p in variables]
         table(rows, stream, "  ")
     ports = v.get("input_ports") or []
     stream.write("\ninput ports:\n")

@@ -91,6 +91,12 @@ def check_params(plan: Plan, uses: list[Use], components: Mapping[str, Any]) -> 
         for key in data:
             if key in valid:
                 continue
+            if key in r.continuous_ports:
+                problems.append(f"{use.where}: {path.name} sets {key!r}, but in {r.label} {key!r} is a continuous "
+                                "input port, not a parameter: a current drives it (BMTK's IClamp input or a "
+                                "step_current_generator connected to the cells); to set it as a constant, declare "
+                                f"it in the model's parameters block ({key} pA = 0 pA) and push the model again")
+                continue
             close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(f"{use.where}: {path.name} sets {key!r}, which {r.label} does not have; {hint}"

@@ -60,7 +60,8 @@ def read(path: str | os.PathLike) -> dict[str, Resolved]:
         modules = {check_sha256(sha): ModuleFile(check_filename(m["name"]), sha, tuple(m.get("registers") or ()))
                    for sha, m in doc["modules"].items()}
         return {ref: Resolved(ref, r["model"], int(r["version"]), r["kind"], modules[r["module"]],
-                              tuple(r.get("parameters") or ()), tuple(r.get("state") or ()))
+                              tuple(r.get("parameters") or ()), tuple(r.get("state") or ()),
+                              tuple(r.get("continuous_ports") or ()))
                 for ref, r in doc["references"].items()}
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise SimulatorError(f"{path}: not a valid {LOCK_NAME} ({type(exc).__name__}: {exc}); use the lock file "

@@ -53,6 +53,7 @@ class Resolved:
     module: ModuleFile
     parameters: tuple[str, ...] = ()
     state: tuple[str, ...] = ()
+    continuous_ports: tuple[str, ...] = ()  # input ports a current drives (not settable in dynamics_params)
 
     @property
     def label(self) -> str:
@@ -60,7 +61,8 @@ class Resolved:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "version": self.version, "kind": self.kind, "module": self.module.sha256,
-                "parameters": list(self.parameters), "state": list(self.state)}
+                "parameters": list(self.parameters), "state": list(self.state),
+                "continuous_ports": list(self.continuous_ports)}
 
 
 @dataclass

@@ -63,7 +63,7 @@ class Resolver:
     def resolve(self, uses: list[Use]) -> Plan:
         plan = Plan(self.toolchain, self.client.base_url)
         modules: dict[str, ModuleFile] = {}
-        params: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        params: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
         for reference in distinct_references(uses):
             found = self._resolve_one(reference, uses)
             if found.get("yanked"):
@@ -151,10 +151,13 @@ class Resolver:
         name = found["module"].get("name") or meta.get("name")
         return ModuleFile(name, sha, tuple(meta.get("registers") or (found["model"],)))
 
-    def _variables(self, model: str, version: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _variables(self, model: str, version: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The model's parameter, state and continuous input port names."""
         detail = self._call(f"model {model}@{version}", lambda: self.client.model(f"{model}@{version}"))
         version_doc = (detail.get("versions") or [{}])[0]
-        return _names(version_doc.get("parameters")), _names(version_doc.get("state"))
+        ports = [p for p in version_doc.get("input_ports") or []
+                 if isinstance(p, dict) and p.get("kind") == "continuous"]
+        return _names(version_doc.get("parameters")), _names(version_doc.get("state")), _names(ports)
 
     # -- from a lock file --------------------------------------------------------------------------
 

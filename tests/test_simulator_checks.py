@@ -116,6 +116,21 @@ def test_unknown_dynamics_params_name_the_closest_parameter(tmp_path: Path) -> N
         checks.check_params(plan_of(resolved("custom_izh_neuron")), uses, components)
 
 
+def test_a_continuous_input_port_in_dynamics_params_is_named_as_one(tmp_path: Path) -> None:
+    """The tutorial's model declares 'I_e pA <- continuous': a JSON that sets I_e is told why it cannot."""
+    (tmp_path / "izh.json").write_text(json.dumps({"a": 0.02, "I_e": 5.0}))
+    (tmp_path / "nodes.csv").write_text("node_type_id model_template model_type dynamics_params\n"
+                                        "100 nestml:custom_izh_neuron point_neuron izh.json\n")
+    uses = find_uses({"networks": {"nodes": [{"node_types_file": str(tmp_path / "nodes.csv")}]}})
+    r = Resolved("custom_izh_neuron", "custom_izh_neuron_nestml", 1, "neuron", IZH_MODULE, ("a", "b", "c", "d"),
+                 ("v", "u"), ("I_e",))
+    with pytest.raises(SimulatorError, match="sets 'I_e', but in custom_izh_neuron_nestml@1 'I_e' is a continuous "
+                                             "input port, not a parameter: a current drives it"):
+        checks.check_params(plan_of(r), uses, {"point_neuron_models_dir": str(tmp_path)})
+    plan = plan_of(r)
+    assert lock.read(lock.write(plan, tmp_path / "out"))["custom_izh_neuron"].continuous_ports == ("I_e",)
+
+
 def test_partners_of_paired_synapses() -> None:
     assert partner_of("stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml") == \
         "iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"
