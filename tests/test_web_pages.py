@@ -253,3 +253,16 @@ def test_paired_models_and_pinned_references(api: Api) -> None:
     pinned = api.client.get(f"/models/{pair}@1", headers=PAGE)  # as SONATA files and the CLI write it
     assert pinned.status_code == 307 and pinned.headers["location"] == f"/models/{pair}/1"
     assert page(api, f"/models/{pair}@x").status_code == 422
+
+
+def test_a_yanked_version_is_marked_with_its_reason(api: Api) -> None:
+    t = tag()
+    publish(api, t)
+    name = f"tiny_{t}_neuron_nestml"
+    yanked = api.client.post(f"/v1/models/{name}@1/yank", json={"reason": "<b>wrong</b> reset"})
+    assert yanked.status_code == 200, yanked.text
+    response = page(api, f"/models/{name}")
+    assert response.status_code == 200
+    shown = text_of(response)
+    assert "Yanked by local: <b>wrong</b> reset." in shown and "lock files still resolve it" in shown
+    assert "<b>wrong</b>" not in response.text  # the reason is text, never markup
