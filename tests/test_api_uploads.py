@@ -183,3 +183,10 @@ def test_rejections_are_counted_by_reason(api: Api) -> None:
     after = rejections()
     assert after.get("content_type", 0) == before.get("content_type", 0) + 1
     assert after.get("invalid_input", 0) == before.get("invalid_input", 0) + 1
+
+
+def test_nestml7_text_is_refused_with_the_upgrade_command(api: Api) -> None:
+    text = f'"""\nold\n"""\nneuron old_{tag()}:\n    state:\n        V_m mV = -70 mV\n'.encode()
+    error = assert_error_shape(api.post_build([("old.nestml", text)]), 422)
+    assert "old.nestml:4: 'neuron old_" in error["message"] and "NESTML 9 writes 'model old_" in error["message"]
+    assert "nestml-registry upgrade old.nestml --in-place" in error["message"]
