@@ -164,3 +164,19 @@ def test_a_published_model_is_built_again_for_another_toolchain(api: Api) -> Non
     assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"toolchain": "a b"}), 422)
     assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron/builds", json={"tool": "x"}), 422)
     assert_error_shape(api.client.post(f"/v1/models/tiny_{t}_neuron@x/builds", json={}), 422, "invalid_reference")
+
+
+def test_a_push_without_toolchain_goes_to_a_toolchain_with_a_live_worker(tmp_path) -> None:
+    """The most recently seen toolchain may have no worker left (one that was started once and stopped): a
+    build queued for it would wait for nobody. The default is the newest toolchain a live worker serves."""
+    from api_support import running_api
+
+    from nestml_registry.registry import workers
+
+    with running_api("sqlite", tmp_path) as api:
+        served = api.register_toolchain()
+        with api.sessions.begin() as s:
+            workers.beat(s, workers.Beat(f"w-{tag()}", served, "127.0.0.1", 1, alive_for=600.0))
+        api.register_toolchain()  # seen last, no worker
+        build = api.post_build([tiny(tag())]).json()
+        assert build["toolchain"] == served

@@ -114,7 +114,8 @@ def test_show_parameters_state_and_ports(server: Server, published: dict) -> Non
     out = proc.stdout
     assert out.startswith(f"{NAME}  neuron version 1")
     params = out.split("parameters:")[1].split("state:")[0]
-    assert re.search(r"^\s+E_L\s+mV\s+-70 mV\s+-70(\.0)?\s+resting potential$", params, re.MULTILINE), params
+    # NEST's default with its unit: NEST keeps E_L in mV
+    assert re.search(r"^\s+E_L\s+mV\s+-70 mV\s+-70 mV\s+resting potential$", params, re.MULTILINE), params
     assert re.search(r"^\s+tau_m\s+ms\s+10 ms", params, re.MULTILINE)
     assert re.search(r"^\s+V_m\s+mV", out.split("state:")[1], re.MULTILINE)
     assert re.search(r"^\s+spikes\s+spike", out.split("input ports:")[1], re.MULTILINE)

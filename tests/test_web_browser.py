@@ -203,7 +203,8 @@ def test_pages_behind_a_reader_token(tmp_path: Path, registry_home: Path, browse
         browser.find_element(By.ID, "token").send_keys(token)
         browser.find_element(By.ID, "signin").click()
         wait_for(browser, lambda d: d.current_url.endswith("/builds"))
-        assert "signed in as lab-reader" in text(browser, "header")
+        # (the page may still be replacing itself: read the header once it has settled)
+        wait_for(browser, lambda d: "signed in as lab-reader" in text(d, "header"))
         assert token not in browser.current_url
         browser.find_element(By.CSS_SELECTOR, "header form button").click()  # sign out
         browser.get(guarded.url + "/")

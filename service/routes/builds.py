@@ -19,7 +19,7 @@ from nestml_registry.compiler import hints
 from nestml_registry.compiler.errors import InputError
 from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import owners, queue, rebuilds, records, repair, toolchains
+from nestml_registry.registry import owners, queue, rebuilds, records, repair, toolchains, workers
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
@@ -127,9 +127,15 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
         raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
                        "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
                        "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
-    build, created = submit(s, request, wanted or known[0], submitted_by=submitted_by,
+    build, created = submit(s, request, wanted or _default_toolchain(s, known), submitted_by=submitted_by,
                             max_attempts=settings.max_attempts, retry=retry)
     return build_document(s, build), created
+
+
+def _default_toolchain(s: Session, known: list[str]) -> str:
+    """The most recently seen toolchain that a live worker serves (a toolchain whose workers all stopped
+    would queue the build for nobody); the most recently seen one when none is live."""
+    return next((t for t in known if workers.of_toolchain(s, t)[0] > 0), known[0])
 
 
 @router.post("/builds", status_code=202, response_model=schemas.Build,
