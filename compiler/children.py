@@ -72,7 +72,7 @@ def _tail(log: Path, size: int = 64 * 1024) -> str:
         return ""
 
 
-def _signal_of(step: StepResult) -> int | None:
+def signal_of(step: StepResult) -> int | None:
     """The signal that ended a step (as bwrap or the shell reports it: 128 + N, or -N)."""
     code = step.returncode
     if code is None or code == 0:
@@ -178,7 +178,7 @@ class CodegenRunner:
 
     def _outcome(self, step: StepResult, ws: Workspace, log: Path) -> CodegenOutcome:
         limits, timeout = self.sandbox.limits, self.config.codegen_timeout
-        if step.timed_out or _signal_of(step) == signal.SIGXCPU:
+        if step.timed_out or signal_of(step) == signal.SIGXCPU:
             return _failure(f"code generation took longer than the time limit of {timeout:g} s and was stopped "
                             "(NESTML_REGISTRY_CODEGEN_TIMEOUT)", "TIMEOUT")
         try:

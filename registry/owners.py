@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry.errors import InvalidInput, NotFound
+from nestml_registry.registry.errors import InvalidInput, NameOwned, NotFound
 from nestml_registry.registry.records import record_event
 from nestml_registry.registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
 
@@ -46,3 +46,12 @@ def set_owner(session: Session, name: str, owner: str, actor: str) -> tuple[str,
     row.owner = owner
     record_event(session, actor, "owner", name, {"from": previous, "to": owner})
     return previous, owner
+
+
+def require_owner(session: Session, name: str, actor: str, admin: bool, what: str) -> None:
+    """Raise :class:`NameOwned` unless ``actor`` owns the model name ``name`` or is an admin."""
+    name_row = session.get(ModelName, name)
+    owner = (name_row.owner if name_row is not None else None) or LOCAL_OWNER
+    if owner != actor and not admin:
+        raise NameOwned(f"model name {name!r} belongs to {owner!r}, so {actor!r} cannot {what} its versions: ask its "
+                        "owner or an admin", {"model": name, "owner": owner, "actor": actor})

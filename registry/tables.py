@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Index,
     MetaData,
@@ -283,3 +284,40 @@ class WorkerRow(Base):
     builds: Mapped[int] = mapped_column(default=0)
     retries: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CharacterisationStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not_applicable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Characterisation(Base):
+    """How a neuron model version behaves in NEST (``nestml_registry.compiler.protocol``), measured by a worker
+    with the version's module for ``toolchain``; queued, leased and swept like a build."""
+
+    __tablename__ = "characterisations"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'not_applicable')", name="status"),
+        Index(None, "status", "toolchain", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), unique=True)
+    toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN))
+    status: Mapped[str] = mapped_column(String(16), default=CharacterisationStatus.QUEUED.value)
+    protocol: Mapped[int | None]  # the protocol's version of the stored result
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    seconds: Mapped[float | None] = mapped_column(Float)

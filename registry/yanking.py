@@ -8,10 +8,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry.errors import InvalidInput, NameOwned, UnknownModel
+from nestml_registry.registry.errors import InvalidInput, UnknownModel
+from nestml_registry.registry.owners import require_owner
 from nestml_registry.registry.records import record_event
 from nestml_registry.registry.resolving import find_name, parse_reference
-from nestml_registry.registry.tables import LOCAL_OWNER, ModelName, ModelVersion, utcnow
+from nestml_registry.registry.tables import ModelVersion, utcnow
 
 MAX_REASON = 500
 
@@ -26,11 +27,7 @@ def _version(session: Session, reference: str, actor: str, admin: bool, what: st
     if row is None or name is None:
         raise UnknownModel(f"no model version {ref_name}@{wanted}: see 'nestml-registry show {ref_name}' for its "
                            "versions", {"reference": reference})
-    name_row = session.get(ModelName, name)
-    owner = (name_row.owner if name_row is not None else None) or LOCAL_OWNER
-    if owner != actor and not admin:
-        raise NameOwned(f"model name {name!r} belongs to {owner!r}, so {actor!r} cannot {what} its versions: ask its "
-                        "owner or an admin", {"model": name, "owner": owner, "actor": actor})
+    require_owner(session, name, actor, admin, what)
     return row
 
 

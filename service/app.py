@@ -27,7 +27,17 @@ from nestml_registry.service.artifacts import VerifiedArtifacts
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
 from nestml_registry.service.metrics import ApiMetrics
-from nestml_registry.service.routes import audit, builds, health, models, modules, resolve, tokens, toolchains
+from nestml_registry.service.routes import (
+    audit,
+    builds,
+    characterisations,
+    health,
+    models,
+    modules,
+    resolve,
+    tokens,
+    toolchains,
+)
 from nestml_registry.service.settings import Settings
 from nestml_registry.service.sweeper import LeaseSweeper
 from nestml_registry.service.web.mount import install_pages
@@ -74,8 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     install_error_handlers(app)
-    for router in (builds.router, models.router, modules.router, resolve.router, toolchains.router, audit.router,
-                   tokens.router, health.router):
+    for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,
+                   toolchains.router, audit.router, tokens.router, health.router):
         app.include_router(router)
     install_pages(app)
     install_docs(app, "nestml-registry")

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import build_history, listing, owners, queue, resolving, toolchains, workers
+from nestml_registry.registry import (
+    build_history,
+    characterisations,
+    listing,
+    owners,
+    queue,
+    resolving,
+    toolchains,
+    workers,
+)
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
@@ -98,3 +107,16 @@ async def toolchain_list(db: Database, admin: bool) -> list[schemas.Toolchain]:
         return dict(details) if admin else {k: details[k] for k in PUBLIC_TOOLCHAIN_FIELDS if k in details}
 
     return [toolchain_document(t, shown(t.details or {})) for t in await db.read(toolchains.known)]
+
+
+async def characterisation(db: Database, name: str, version: int) -> schemas.Characterisation:
+    return schemas.Characterisation.model_validate(await db.read(characterisations.document, name, version))
+
+
+def _live(session: Session) -> list[str]:
+    return [t.toolchain for t in workers.by_toolchain(session) if t.live > 0]
+
+
+async def live_toolchains(db: Database) -> list[str]:
+    """Toolchains a live worker serves, the most recently registered first."""
+    return await db.read(_live)

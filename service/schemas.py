@@ -319,3 +319,64 @@ class WorkerInfo(BaseModel):
     build: int | None = Field(None, description="The build it is running")
     stage: str | None = Field(None, description="That build's stage")
     builds: int = Field(0, description="Builds it has finished")
+
+
+class FIPoint(BaseModel):
+    current_pA: float = Field(description="Constant current injected (added to the model's defaults), pA")
+    rate_hz: float = Field(description="Spikes in the protocol's window divided by its length, Hz")
+
+
+class Trace(BaseModel):
+    kind: Literal["step", "psp"]
+    label: str
+    current_pA: float | None = Field(None, description="A step's current, pA")
+    weight: float | None = Field(None, description="A PSP's input spike weight (the port's units)")
+    t0_ms: float = Field(description="Time of the first V_m sample, ms")
+    dt_ms: float = Field(description="Time between V_m samples, ms")
+    V_m: list[float] = Field(description="Membrane potential samples, mV")
+    spikes_ms: list[float] = Field(default_factory=list, description="Spike times in the trace, ms")
+
+
+class PreviousCharacterisation(BaseModel):
+    version: int
+    rheobase_pA: float | None = None
+    fi_curve: list[FIPoint] = Field(default_factory=list)
+
+
+class Characterisation(BaseModel):
+    """How a neuron model version behaves in NEST under the registry's documented protocol (``protocol``)."""
+
+    model: str
+    version: int
+    kind: Kind
+    status: Literal["none", "queued", "running", "succeeded", "failed", "not_applicable"]
+    reason: str | None = Field(None, description="Why there is no result (not_applicable, none, no spike)")
+    error: str | None = Field(None, description="Why the characterisation failed (the module stays usable)")
+    protocol: dict[str, Any] | None = Field(None, description="The protocol the result was measured with")
+    injection: Literal["port", "I_e"] | None = Field(
+        None, description="port: a dc_generator into its continuous current input; I_e: its I_e parameter")
+    rheobase_pA: float | None = Field(None, description="Smallest constant current that gives a spike within "
+                                                        "the window; 0: fires without input")
+    fi_curve: list[FIPoint] = Field(default_factory=list)
+    traces: list[Trace] = Field(default_factory=list)
+    toolchain: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    seconds: float | None = None
+    previous: PreviousCharacterisation | None = Field(
+        None, description="The newest older version's rheobase and f-I curve, to compare with")
+
+
+class CharacteriseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, max_length=300, description="NAME (its newest version) or NAME@VERSION")
+    all: bool = Field(False, description="Every neuron version you own (an admin: every one)")
+
+
+class CharacteriseQueued(BaseModel):
+    model: str
+    version: int
+    status: Literal["queued", "skipped"]
+    toolchain: str | None = None
+    reason: str | None = None

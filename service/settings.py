@@ -126,6 +126,9 @@ class Settings:
     db_connections: int = 10  # the API's database connections, and threads that use them (service.database)
     db_wait_seconds: float = 10.0  # a request waits this long for one, then gets 503 at_capacity
     module_cache_bytes: int = 2 * 1024 ** 3  # a worker's local build cache of modules (LRU beyond it)
+    # characterisation of each new neuron version after its build (compiler.protocol), in its own time limit
+    characterise: bool = True
+    characterise_timeout: float = 120.0
 
     @property
     def anonymous_publish_rule(self) -> str:
@@ -166,6 +169,8 @@ class Settings:
             db_connections=int(e.number("DB_CONNECTIONS", 10, whole=True)),
             db_wait_seconds=e.number("DB_WAIT_SECONDS", 10.0),
             module_cache_bytes=e.size("MODULE_CACHE_BYTES", 2 * 1024 ** 3),
+            characterise=e.flag("CHARACTERISE", True),
+            characterise_timeout=e.number("CHARACTERISE_TIMEOUT", 120.0),
         )
 
     def compiler_config(self) -> CompilerConfig:

@@ -14,7 +14,7 @@ import threading
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import queue, workers
+from nestml_registry.registry import characterisations, queue, workers
 from nestml_registry.service.database import Database
 from nestml_registry.service.metrics import ApiMetrics
 
@@ -48,6 +48,6 @@ class LeaseSweeper(threading.Thread):
 
 def _sweep(session: Session) -> int:
     """Expired leases back to the queue (or failed); workers silent for a week forgotten."""
-    swept = len(queue.sweep(session))
+    swept = len(queue.sweep(session)) + characterisations.sweep(session)
     workers.forget_dead(session)
     return swept

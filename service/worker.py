@@ -31,11 +31,12 @@ from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import owners, publishing, queue, records, toolchains, workers
+from nestml_registry.registry import characterisations, owners, publishing, queue, records, toolchains, workers
 from nestml_registry.registry.db import make_engine, make_sessionmaker
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.characterising import Characterising
 from nestml_registry.service.redaction import Redactor
 from nestml_registry.service.settings import Settings
 
@@ -109,6 +110,7 @@ class Worker:
         self.redact = Redactor.for_settings(settings)  # what a build records carries no server paths
         # a long-lived worker keeps a code generation process ready for its next build
         self.compiler = compiler or Compiler(dataclasses.replace(settings.compiler_config(), warm_codegen=True))
+        self.characterising = Characterising(self)
         self.stopping = threading.Event()
         self.processed = 0
         self.registered_at = float("-inf")  # registers in the first turn of the loop
@@ -170,6 +172,8 @@ class Worker:
         self.sweep()
         claimed = self.claim(toolchain)
         if claimed is None:
+            if self.characterising.run_one(toolchain):  # between builds: one characterisation
+                return True
             if self.burst and not self.pending(toolchain):
                 return False
             self.stopping.wait(self.settings.poll_seconds)
@@ -215,7 +219,8 @@ class Worker:
         """Builds this worker may still get: queued ones, or running ones whose lease may run out."""
         with self.sessions.begin() as s:
             counts = queue.counts_by_status(s)
-            return queue.queue_depth(s, [toolchain]) > 0 or counts.get(BuildStatus.RUNNING.value, 0) > 0
+            return (queue.queue_depth(s, [toolchain]) > 0 or counts.get(BuildStatus.RUNNING.value, 0) > 0
+                    or characterisations.pending(s, toolchain))
 
     def claim(self, toolchain: str) -> Claimed | None:
         with self.sessions.begin() as s:
@@ -301,7 +306,9 @@ class Worker:
                 build = queue.get_build(s, claimed.id)
                 models = [_model_dict(m, claimed.sources) for m in result.models]
                 submitter, admin = owners.submitter_of(s, build)
-                publishing.publish(s, build, module, models, submitter, admin=admin)
+                published = publishing.publish(s, build, module, models, submitter, admin=admin)
+                if self.settings.characterise:
+                    characterisations.queue_published(s, published, build.toolchain)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
             self._finish_failed(claimed, [*diagnostics, _error(self.redact(str(exc)))], log)
 

@@ -51,7 +51,7 @@ async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -
 async def yank_version(reference: Reference, body: schemas.YankRequest, db: DatabaseDep,
                        principal: PublisherDep) -> schemas.ModelDetail:
     """``reference`` is ``NAME@VERSION``; only the name's owner or an admin may yank (as for publishing)."""
-    actor, admin = _actor(principal)
+    actor, admin = actor_of(principal)
     row = await db.write(yanking.yank, reference, body.reason, actor, admin)
     return await reads.model(db, f"{row.name}@{row.version}")
 
@@ -60,12 +60,12 @@ async def yank_version(reference: Reference, body: schemas.YankRequest, db: Data
              summary="Undo a yank: the version is chosen for unpinned references again",
              responses=error_responses(401, 403, 404, 409, 422))
 async def unyank_version(reference: Reference, db: DatabaseDep, principal: PublisherDep) -> schemas.ModelDetail:
-    actor, admin = _actor(principal)
+    actor, admin = actor_of(principal)
     row = await db.write(yanking.unyank, reference, actor, admin)
     return await reads.model(db, f"{row.name}@{row.version}")
 
 
-def _actor(principal: Principal | None) -> tuple[str, bool]:
+def actor_of(principal: Principal | None) -> tuple[str, bool]:
     return (principal.name, principal.has("admin")) if principal is not None else (owners.LOCAL, False)
 
 

@@ -1,0 +1,144 @@
+"""Runs :mod:`nestml_registry.compiler.characterise` for the parent: sandboxed as a build step (the child
+loads a module, so it runs the module's code), with a time limit, and with its result checked field by
+field before anything reads it.
+
+    runner = Characteriser(compiler, timeout=120)
+    result = runner.characterise(Path(".../m_module.so"), "my_neuron_nestml", log)
+    result = runner.respond([path_a, path_b], [{"model": "a_nestml"}, {"model": "iaf_psc_exp"}], "auto", log)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nestml_registry.compiler import protocol
+from nestml_registry.compiler.children import signal_of
+from nestml_registry.compiler.integrity import is_file_name
+from nestml_registry.compiler.outputs import OutputError
+from nestml_registry.compiler.work_folders import owner_prefix
+from nestml_registry.compiler.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nestml_registry.compiler.pipeline import Compiler
+
+CHILD = "nestml_registry.compiler.characterise"
+STATUSES = ("succeeded", "failed", "not_applicable")
+MAX_POINTS = 1000  # f-I points, spikes per trace, traces
+MAX_TEXT = 2000
+
+
+class Characteriser:
+    def __init__(self, compiler: Compiler, timeout: float) -> None:
+        self.compiler, self.timeout = compiler, timeout
+
+    def characterise(self, module: Path, model: str, log: Path) -> dict:
+        """The protocol's result for ``model`` of ``module``: status succeeded, not_applicable or failed
+        (with ``error``); never raises for the model's own failures."""
+        out = self._run({"characterise": {"model": model}}, [module], log)
+        if out.get("status") == "failed":
+            return out
+        try:
+            return characterisation(out)
+        except (TypeError, ValueError, KeyError) as exc:
+            return _failed(f"the characterisation's result is malformed ({exc})")
+
+    def respond(self, modules: Sequence[Path], models: list[dict], stimuli: list[dict] | str, log: Path) -> dict:
+        """Each model's spikes and V_m under the same stimuli (``"auto"``: scaled to the first's rheobase)."""
+        return self._run({"respond": models, "stimuli": stimuli}, modules, log)
+
+    def _run(self, job: dict, modules: Sequence[Path], log: Path) -> dict:
+        self.compiler.check_sandbox()
+        ws = Workspace.create(self.compiler.cache.work_dir, owner_prefix("characterise"), self.compiler.sandbox,
+                              {"PYTHONHASHSEED": "0"})
+        try:
+            job = dict(job, modules=[str(self._place(ws, i, m)) for i, m in enumerate(modules)])
+            (ws.path / "job.json").write_text(json.dumps(job))
+            argv = [sys.executable, "-m", CHILD, str(ws.path / "job.json"), str(ws.path / "result.json")]
+            step = ws.run("characterise", argv, log=log, timeout=self.timeout)
+            if step.timed_out or signal_of(step) == signal.SIGXCPU:
+                return _failed(f"the simulation ran past the time limit of {self.timeout:g} s and was stopped "
+                               "(NESTML_REGISTRY_CHARACTERISE_TIMEOUT)")
+            try:
+                data = ws.read_json("result.json")
+            except OutputError as exc:
+                return _failed(f"the NEST process ended without a result (exit status {step.returncode}: {exc}); "
+                               "the model's code may have crashed it")
+            if not isinstance(data, dict):
+                return _failed("the characterisation's result is not an object")
+            if data.get("status") == "failed":
+                return _failed(_text(data.get("error")) or "the simulation failed")
+            return data
+        finally:
+            ws.remove()
+
+    def _place(self, ws: Workspace, i: int, module: Path) -> Path:
+        """A copy of the module inside the work folder (the only folder the child sees besides the system),
+        under its own name (NEST loads it by name)."""
+        if not is_file_name(module.name) or module.suffix != ".so":
+            raise ValueError(f"not a module file name: {module.name!r}")
+        dest = ws.path / f"m{i}" / module.name
+        dest.parent.mkdir()
+        shutil.copyfile(module, dest)
+        ws.sandbox.prepare(dest.parent)
+        return dest
+
+
+def _failed(error: str) -> dict:
+    return {"status": "failed", "error": error[:MAX_TEXT]}
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)[:MAX_TEXT]
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise TypeError(f"{v!r} is not a finite number")
+    return float(v)
+
+
+def _numbers(v: Any, limit: int) -> list[float]:
+    if not isinstance(v, list) or len(v) > limit:
+        raise TypeError("not a list of numbers within the limits")
+    return [_number(x) for x in v]
+
+
+def characterisation(data: dict) -> dict:
+    """A characterisation result as the child wrote it, checked and normalised (what is stored)."""
+    status = data.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r}")
+    out: dict[str, Any] = {"status": status, "protocol": protocol.describe(), "reason": _text(data.get("reason")),
+                           "injection": data.get("injection") if data.get("injection") in ("port", "I_e") else None,
+                           "rheobase_pA": None, "fi_curve": [], "traces": []}
+    if status != "succeeded":
+        return out
+    rb = data.get("rheobase_pA")
+    out["rheobase_pA"] = None if rb is None else _number(rb)
+    fi = data.get("fi_curve") or []
+    if not isinstance(fi, list) or len(fi) > MAX_POINTS:
+        raise TypeError("fi_curve")
+    out["fi_curve"] = [{"current_pA": _number(p["current_pA"]), "rate_hz": _number(p["rate_hz"])} for p in fi]
+    traces = data.get("traces") or []
+    if not isinstance(traces, list) or len(traces) > 50:
+        raise TypeError("traces")
+    out["traces"] = [_trace(t) for t in traces]
+    return out
+
+
+def _trace(t: Any) -> dict:
+    if not isinstance(t, dict) or t.get("kind") not in ("step", "psp"):
+        raise TypeError("a trace is not one")
+    return {"kind": t["kind"], "label": str(t.get("label"))[:100],
+            "current_pA": None if t.get("current_pA") is None else _number(t["current_pA"]),
+            "weight": None if t.get("weight") is None else _number(t["weight"]),
+            "t0_ms": _number(t["t0_ms"]), "dt_ms": _number(t["dt_ms"]),
+            "V_m": [max(-1e6, min(1e6, v)) for v in _numbers(t["V_m"], protocol.MAX_TRACE_POINTS)],
+            "spikes_ms": _numbers(t.get("spikes_ms") or [], MAX_POINTS * 10)}

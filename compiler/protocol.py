@@ -1,0 +1,53 @@
+"""The characterisation protocol: what a neuron model is put through, versioned and stored with every
+result (``protocol``), so that a result always says how it was measured.
+
+Read by the child that runs it in NEST (:mod:`nestml_registry.compiler.characterise`), by the worker
+that stores it and by the service that shows it; none of them needs NEST to read this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = 1
+
+# every simulation: NEST's default resolution, each neuron from the model's initial state
+RESOLUTION_MS = 0.1
+# rheobase: the smallest constant current (added to the model's defaults) that gives at least one
+# spike within WINDOW_MS; found by searching a grid of neurons at once, narrowed until hi - lo <= TOL * hi
+WINDOW_MS = 1000.0
+RHEOBASE_MAX_PA = 100_000.0  # no spike up to this: "does not fire"
+RHEOBASE_TOLERANCE = 0.001
+GRID = 32  # neurons per search round
+# f-I curve: mean rate over WINDOW_MS at FI_POINTS currents from 0 to FI_SPAN x rheobase (one simulation)
+FI_POINTS = 25
+FI_SPAN = 3.0
+FI_FALLBACK_MAX_PA = 1000.0  # the range for a model that fires without input (rheobase 0)
+# step responses: STEP_BEFORE_MS at rest, STEP_MS of current, STEP_AFTER_MS at rest; V_m every TRACE_DT_MS
+STEP_FACTORS = (0.5, 0.9, 1.1, 1.5, 2.0)  # x rheobase
+STEP_BEFORE_MS, STEP_MS, STEP_AFTER_MS = 100.0, 500.0, 100.0
+TRACE_DT_MS = 0.5
+# PSP: one input spike at PSP_SPIKE_MS (delay 1 ms) of weight +-PSP_WEIGHT (the port's units: pA for
+# current-based, nS for conductance-based inputs), V_m over PSP_MS every PSP_DT_MS
+PSP_SPIKE_MS, PSP_MS, PSP_DT_MS, PSP_WEIGHT = 10.0, 100.0, 0.1, 100.0
+MAX_TRACE_POINTS = 20_000
+
+
+def describe() -> dict[str, Any]:
+    """The protocol as stored with each result and shown to users."""
+    return {
+        "version": VERSION,
+        "resolution_ms": RESOLUTION_MS,
+        "injection": "a dc_generator into the model's continuous current input port if it has one, else its "
+                     "I_e parameter (added to its default); a model with neither is not characterised",
+        "rheobase": {"window_ms": WINDOW_MS, "max_pA": RHEOBASE_MAX_PA, "relative_tolerance": RHEOBASE_TOLERANCE,
+                     "definition": "smallest constant current giving at least one spike within the window, "
+                                   "from the model's initial state"},
+        "fi_curve": {"points": FI_POINTS, "span": f"0 to {FI_SPAN:g} x rheobase", "window_ms": WINDOW_MS,
+                     "rate": "spikes in the window / window length"},
+        "steps": {"factors_of_rheobase": list(STEP_FACTORS), "before_ms": STEP_BEFORE_MS, "step_ms": STEP_MS,
+                  "after_ms": STEP_AFTER_MS, "dt_ms": TRACE_DT_MS},
+        "psp": {"spike_ms": PSP_SPIKE_MS, "delay_ms": 1.0, "weight": PSP_WEIGHT, "duration_ms": PSP_MS,
+                "dt_ms": PSP_DT_MS, "inputs": "each named spike receptor with +weight, else one port with "
+                                              "+weight (excitatory) and -weight (inhibitory)"},
+    }

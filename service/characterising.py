@@ -1,0 +1,78 @@
+"""A worker's characterisations: between builds, a worker claims a queued characterisation of a neuron
+version whose module is built for its toolchain, runs the protocol in a sandboxed NEST process
+(:class:`~nestml_registry.compiler.characteriser.Characteriser`) and records the result. A characterisation
+that fails (the model's simulation raises, crashes or runs past its time limit) is recorded as failed;
+the version and its module stay as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from nestml_registry.compiler.characteriser import Characteriser
+from nestml_registry.registry import characterisations
+from nestml_registry.registry.errors import RegistryError
+
+if TYPE_CHECKING:
+    from nestml_registry.service.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+class Characterising:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.timeout = worker.settings.characterise_timeout
+        self.runner = Characteriser(worker.compiler, self.timeout)
+
+    @property
+    def lease_seconds(self) -> float:
+        """Long enough for the whole run: a characterisation renews no lease."""
+        return max(self.worker.settings.lease_seconds, self.timeout + 60.0)
+
+    def pending(self, toolchain: str) -> bool:
+        with self.worker.sessions.begin() as s:
+            return characterisations.pending(s, toolchain)
+
+    def run_one(self, toolchain: str) -> bool:
+        """Claim, run and record one characterisation; False when none waits for this toolchain."""
+        w = self.worker
+        with w.sessions.begin() as s:
+            characterisations.sweep(s)
+            claimed = characterisations.claim(s, w.id, toolchain, self.lease_seconds)
+        if claimed is None:
+            return False
+        logger.info("worker %s characterising %s@%d", w.id, claimed.model, claimed.version)
+        started = time.monotonic()
+        result = self.measure(claimed)
+        seconds = time.monotonic() - started
+        try:
+            with w.sessions.begin() as s:
+                characterisations.finish(s, claimed.id, w.id, result, seconds)
+        except (SQLAlchemyError, RegistryError) as exc:  # the sweep hands it out again
+            logger.error("recording the characterisation of %s@%d failed: %s", claimed.model, claimed.version, exc)
+        logger.info("%s@%d characterised in %.1f s: %s", claimed.model, claimed.version, seconds, result["status"])
+        return True
+
+    def measure(self, claimed: characterisations.Claimed) -> dict:
+        try:
+            module = self.worker.store.open_verified(claimed.module_location)
+        except (RegistryError, OSError) as exc:
+            return {"status": "failed", "error": f"its module cannot be read from the artifact store: {exc}"}
+        fd, log_name = tempfile.mkstemp(prefix="characterise-", suffix=".log",
+                                        dir=self.worker.compiler.cache.work_dir)
+        os.close(fd)
+        log = Path(log_name)
+        try:
+            return self.runner.characterise(module, claimed.model, log)
+        except (OSError, ValueError) as exc:  # this machine's work folder, or a module name we refuse
+            return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
+        finally:
+            log.unlink(missing_ok=True)
