@@ -232,7 +232,7 @@ def _traces(bench: Bench, model: str, injection: str, stimuli: list[dict]) -> li
             continue
         if stim["kind"] == "step":
             every = round(P.TRACE_DT_MS / P.RESOLUTION_MS)
-            values, dt, label = resp["V_m"][every - 1::every], P.TRACE_DT_MS, f"{stim['current_pA']:g} pA step"
+            values, dt, label = resp["V_m"][every - 1::every], P.TRACE_DT_MS, f"{stim['current_pA']:.4g} pA step"
         else:
             values, dt, label = resp["V_m"][: round(P.PSP_MS / P.RESOLUTION_MS)], P.RESOLUTION_MS, stim["label"]
         out.append({"kind": stim["kind"], "label": label, "current_pA": stim.get("current_pA"),

@@ -297,6 +297,15 @@ class RegistryClient:
     def unyank(self, reference: str) -> dict[str, Any]:
         return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/unyank"))
 
+    def characterisation(self, name: str, version: int) -> dict[str, Any]:
+        """How ``name@version`` behaves in NEST (rheobase, f-I curve, traces), or its status until measured."""
+        return dict(self._json("GET", f"/v1/models/{quote(name, safe='')}/versions/{int(version)}/characterisation"))
+
+    def characterise(self, model: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
+        """Queue characterisations again: of ``model`` (NAME or NAME@VERSION) or of every version you own."""
+        body = {"model": model} if model is not None else {"all": bool(all_versions)}
+        return list(self._json("POST", "/v1/characterisations", json=body))
+
     def tokens(self) -> list[dict[str, Any]]:
         """The registry's API tokens, never their secrets (an admin token)."""
         return list(self._json("GET", "/v1/tokens"))

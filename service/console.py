@@ -266,3 +266,30 @@ def print_result(result: BuildResult, seconds: float, out: TextIO, err: TextIO) 
     for m in result.models:
         print(f"  {m.kind:8} {m.name}", file=out)
     print(result.module_path, file=out)
+
+
+def print_characterisation(doc: dict[str, Any], stream: TextIO, points: int = 6) -> None:
+    """A characterisation in a few lines: status, how current was injected, rheobase, some f-I points."""
+    status = doc.get("status")
+    head = f"\ncharacterisation ({status}"
+    if doc.get("protocol"):
+        head += f", protocol {doc['protocol'].get('version')}"
+    stream.write(head + "):\n")
+    for key in ("reason", "error"):
+        if doc.get(key):
+            stream.write(f"  {doc[key]}\n")
+    if status != "succeeded":
+        return
+    how = {"port": "a dc_generator into its continuous current input", "I_e": "its I_e parameter"}
+    stream.write(f"  current injected through {how.get(str(doc.get('injection')), doc.get('injection'))}\n")
+    rb = doc.get("rheobase_pA")
+    stream.write("  rheobase: " + ("no spike up to the protocol's largest current" if rb is None else
+                                   "fires without input" if rb == 0 else f"{rb:.4g} pA") + "\n")
+    fi = doc.get("fi_curve") or []
+    if fi:
+        step = max(1, len(fi) // points)
+        shown = ", ".join(f"{p['current_pA']:.4g} pA: {p['rate_hz']:.4g} Hz" for p in fi[::step])
+        stream.write(f"  f-I: {shown}\n")
+    prev = doc.get("previous")
+    if prev and prev.get("rheobase_pA") is not None:
+        stream.write(f"  version {prev.get('version')}: rheobase {prev['rheobase_pA']:.4g} pA\n")

@@ -52,6 +52,13 @@ def add_parsers(sub: Any) -> None:
     remote_options(uy, "print the model document as JSON")
     uy.set_defaults(func=cmd_yank, unyank=True)
 
+    ch = sub.add_parser("characterise", help="queue characterisations again (the workers run them): of "
+                                             "MODEL[@VERSION], or --all of every neuron version you own")
+    ch.add_argument("model", nargs="?", metavar="MODEL[@VERSION]")
+    ch.add_argument("--all", action="store_true", help="every neuron version you own (an admin: every one)")
+    remote_options(ch, "print what was queued as JSON")
+    ch.set_defaults(func=cmd_characterise)
+
     pl = sub.add_parser("pull", help="download a model's module for this machine's NEST and print its path")
     pl.add_argument("model", metavar="MODEL[@VERSION]")
     pl.add_argument("--toolchain", metavar="ID", help="the toolchain to resolve for (default: this machine's)")
@@ -80,10 +87,31 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     with registry_client(args) as client:
         detail = client.model(args.model)
+        shown = console.choose_version(detail, args.model) or {}
+        characterisation = client.characterisation(detail["name"], shown["version"]) \
+            if not args.json and shown.get("kind") == "neuron" else None
     if args.json:
         print_json(detail)
     else:
         console.print_model(detail, args.model, sys.stdout)
+        if characterisation is not None:
+            console.print_characterisation(characterisation, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_characterise(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.model) == bool(args.all):
+        raise UsageError("give a model (MODEL or MODEL@VERSION) or --all, not both or neither")
+    with registry_client(args) as client:
+        rows = client.characterise(args.model, args.all)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        where = f"on {r.get('toolchain')}" if r.get("status") == "queued" else f"({r.get('reason')})"
+        print(f"{r.get('model')}@{r.get('version')}: {r.get('status')} {where}")
+    if not rows:
+        print("no neuron model versions to characterise", file=sys.stderr)
     return EXIT_OK
 
 

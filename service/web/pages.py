@@ -7,15 +7,18 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.registry import listing, resolving
+from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service import reads, schemas
 from nestml_registry.service.auth import may_read_failed_log
 from nestml_registry.service.deps import DatabaseDep, SettingsDep
+from nestml_registry.service.web import plots
 from nestml_registry.service.web.render import Pages
 from nestml_registry.service.web.session import PageReader
 
@@ -68,8 +71,26 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
     shown = next((v for v in detail.versions if number is None or v.version == number), None)
     if shown is None:
         raise listing.no_such_version(detail.name, [v.version for v in detail.versions], number or 0)
+    characterisation = await reads.characterisation(db, detail.name, shown.version) if shown.kind == "neuron" \
+        else None
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
-                                  pinned=number is not None, skeleton=_skeleton(shown), characterisation=None)
+                                  pinned=number is not None, skeleton=_skeleton(shown),
+                                  characterisation=characterisation)
+
+
+@router.get("/models/{name}/{version}/characterisation.svg", response_class=Response)
+async def characterisation_plot(name: ModelName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], db: DatabaseDep,
+                                _reader: PageReader) -> Response:
+    """The model page's plots (f-I curve beside the previous version's, steps, PSPs), from the API's document."""
+    doc = await reads.characterisation(db, name, version)
+    if doc.status != "succeeded":
+        raise NotFound(f"{doc.model}@{doc.version} has no characterisation to plot (status {doc.status}): see "
+                       f"/v1/models/{doc.model}/versions/{doc.version}/characterisation")
+    svg = await run_in_threadpool(plots.characterisation_svg, doc)
+    # matplotlib styles its shapes inline; nothing in the file may run (no script source at all)
+    csp = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache",
+                                                              "Content-Security-Policy": csp})
 
 
 @router.get("/builds", response_class=HTMLResponse)
