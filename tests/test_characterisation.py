@@ -1,0 +1,141 @@
+"""Characterisation, as users meet it: real builds through ``serve`` with a worker, each new neuron version
+characterised in NEST by the worker (a leaky integrate-and-fire neuron whose rheobase is known in closed
+form, one with no current input, one whose simulation raises); the API document, ``show``, ``characterise``,
+the model page and its plots; and the runner's time limit and its checks of what the child writes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import DATA
+from server_fixtures import Server, server_fixture
+
+from nestml_registry.compiler import protocol
+from nestml_registry.compiler.characteriser import Characteriser, characterisation
+
+PROBES = DATA / "characterise"
+FINISHED = ("succeeded", "failed", "not_applicable")
+# (V_th - E_L) * C_m / tau_m of lif_probe_neuron.nestml
+LIF_RHEOBASE = 15.0 * 200.0 / 20.0
+
+server = server_fixture("characterise-server")
+
+
+def _characterisation(server: Server, name: str, version: int = 1, after: str | None = None) -> dict:
+    deadline = time.monotonic() + 300
+    while True:
+        doc = httpx.get(f"{server.url}/v1/models/{name}/versions/{version}/characterisation", timeout=10).json()
+        if doc["status"] in FINISHED and (after is None or (doc.get("finished_at") or "") > after):
+            return doc
+        assert time.monotonic() < deadline, (doc, server.log_text()[-3000:])
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def pushed(server: Server) -> dict:
+    files = sorted(str(p) for p in PROBES.glob("*.nestml"))
+    proc = server.cli("push", *files, "--wait", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_lif_neurons_rheobase_is_found_within_one_percent(server: Server, pushed: dict) -> None:
+    doc = _characterisation(server, "lif_probe_neuron")
+    assert doc["status"] == "succeeded", doc
+    assert doc["injection"] == "port"
+    assert doc["protocol"]["version"] == protocol.VERSION
+    assert abs(doc["rheobase_pA"] - LIF_RHEOBASE) / LIF_RHEOBASE < 0.01
+    fi = doc["fi_curve"]
+    assert len(fi) >= 20
+    rates = [p["rate_hz"] for p in fi]
+    assert rates == sorted(rates), "the f-I curve is monotonic"
+    assert all(p["rate_hz"] == 0 for p in fi if p["current_pA"] < LIF_RHEOBASE)
+    assert all(p["rate_hz"] > 0 for p in fi if p["current_pA"] > 1.01 * LIF_RHEOBASE)
+    kinds = [t["kind"] for t in doc["traces"]]
+    assert kinds.count("step") == len(protocol.STEP_FACTORS) and kinds.count("psp") == 2
+    below, above = doc["traces"][0], doc["traces"][len(protocol.STEP_FACTORS) - 1]
+    assert below["spikes_ms"] == [] and above["spikes_ms"], "half the rheobase never fires, twice it does"
+    psp = next(t for t in doc["traces"] if t["label"] == "excitatory")
+    assert max(psp["V_m"]) > -65.0 > min(next(t for t in doc["traces"] if t["label"] == "inhibitory")["V_m"])
+
+
+def test_a_model_with_no_current_input_is_not_characterised(server: Server, pushed: dict) -> None:
+    doc = _characterisation(server, "deaf_probe_neuron")
+    assert doc["status"] == "not_applicable"
+    assert "no current input" in doc["reason"]
+
+
+def test_a_model_whose_simulation_raises_fails_and_keeps_its_module(server: Server, pushed: dict,
+                                                                    tmp_path: Path) -> None:
+    doc = _characterisation(server, "raising_probe_neuron")
+    assert doc["status"] == "failed"
+    assert "TypeMismatch" in doc["error"] and "I_e" in doc["error"]
+    proc = server.cli("pull", "raising_probe_neuron", "--json", "--cache", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert Path(json.loads(proc.stdout)["path"]).is_file()
+
+
+def test_show_prints_the_rheobase_and_characterise_queues_it_again(server: Server, pushed: dict) -> None:
+    first = _characterisation(server, "lif_probe_neuron")
+    proc = server.cli("show", "lif_probe_neuron")
+    assert proc.returncode == 0, proc.stderr
+    assert f"rheobase: {first['rheobase_pA']:.4g} pA" in proc.stdout
+    assert "f-I: 0 pA: 0 Hz" in proc.stdout
+    proc = server.cli("characterise", "lif_probe_neuron@1")
+    assert proc.returncode == 0, proc.stderr
+    assert "lif_probe_neuron_nestml@1: queued on" in proc.stdout
+    again = _characterisation(server, "lif_probe_neuron", after=first["finished_at"])
+    assert again["rheobase_pA"] == first["rheobase_pA"]
+    proc = server.cli("characterise", "--all", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {(r["model"], r["status"]) for r in json.loads(proc.stdout)} >= {("lif_probe_neuron_nestml", "queued")}
+    for bad in (["characterise"], ["characterise", "lif_probe_neuron", "--all"], ["characterise", "nope_neuron"]):
+        proc = server.cli(*bad)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_model_page_shows_it_with_plots(server: Server, pushed: dict) -> None:
+    doc = _characterisation(server, "lif_probe_neuron")
+    page = httpx.get(f"{server.url}/models/lif_probe_neuron_nestml/1", timeout=10).text
+    assert 'id="characterisation"' in page and f"{doc['rheobase_pA']:.4g} pA" in page
+    svg = httpx.get(f"{server.url}/models/lif_probe_neuron_nestml/1/characterisation.svg", timeout=60)
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.lstrip().startswith("<?xml") and "<script" not in svg.text
+    assert "script-src" not in svg.headers["content-security-policy"]
+    missing = httpx.get(f"{server.url}/models/deaf_probe_neuron_nestml/1/characterisation.svg", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_the_runner_stops_a_characterisation_at_its_time_limit(server: Server, pushed: dict, compiler,
+                                                               tmp_path: Path) -> None:
+    proc = server.cli("pull", "lif_probe_neuron", "--json", "--cache", str(tmp_path / "m"))
+    module = Path(json.loads(proc.stdout)["path"])
+    result = Characteriser(compiler, timeout=0.5).characterise(module, "lif_probe_neuron_nestml", tmp_path / "log")
+    assert result["status"] == "failed" and "time limit of 0.5 s" in result["error"]
+    result = Characteriser(compiler, timeout=120).characterise(module, "no_such_model", tmp_path / "log")
+    assert result["status"] == "failed" and "no_such_model is not a neuron model" in result["error"]
+
+
+@pytest.mark.parametrize("forged", [
+    {"status": "succeeded", "rheobase_pA": "many"},
+    {"status": "succeeded", "rheobase_pA": 1.0, "fi_curve": [{"current_pA": 1.0}]},
+    {"status": "succeeded", "rheobase_pA": 1.0, "traces": [{"kind": "script", "V_m": []}]},
+    {"status": "exploded"},
+])
+def test_what_the_child_writes_is_checked(forged: dict) -> None:
+    with pytest.raises((TypeError, ValueError, KeyError)):
+        characterisation(forged)
+
+
+def test_a_result_is_normalised_and_bounded() -> None:
+    out = characterisation({"status": "succeeded", "injection": "port", "rheobase_pA": 10,
+                            "fi_curve": [{"current_pA": 0, "rate_hz": 0}],
+                            "traces": [{"kind": "psp", "label": "<b>x</b>" * 50, "t0_ms": 0.1, "dt_ms": 0.1,
+                                        "V_m": [1e300, -70.0], "spikes_ms": []}]})
+    assert out["protocol"] == protocol.describe()
+    assert out["traces"][0]["V_m"] == [1e6, -70.0] and len(out["traces"][0]["label"]) == 100
+    assert characterisation({"status": "not_applicable", "reason": "r"})["fi_curve"] == []
