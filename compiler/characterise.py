@@ -245,6 +245,7 @@ def respond(bench: Bench, models: list[dict], stimuli: list[dict] | str) -> dict
     """Each model's responses to the same stimuli (the first model's rheobase scales ``"auto"`` ones)."""
     for m in models:
         bench.check_model(m["model"])
+        _params(bench, m)
     injections: dict[str, str | None] = {}
     for m in models:
         try:
@@ -254,22 +255,44 @@ def respond(bench: Bench, models: list[dict], stimuli: list[dict] | str) -> dict
     if stimuli == "auto":
         stimuli = auto_stimuli(bench, models[0], injections[models[0]["model"]])
     assert isinstance(stimuli, list)
-    out = {"stimuli": stimuli, "responses": []}
+    out: dict[str, Any] = {"status": "succeeded", "stimuli": stimuli, "responses": []}
     for m in models:
-        params = dict(m.get("params") or {})
+        params = _params(bench, m)
         out["responses"].append({"model": m["model"], "injection": injections[m["model"]],
+                                 "not_set": sorted(set(m.get("optional") or {}) - set(params)),
                                  "results": bench.respond(m["model"], params, injections[m["model"]], stimuli)})
     return out
 
 
 def auto_stimuli(bench: Bench, first: dict, injection: str | None) -> list[dict]:
-    """Steps below and above the first model's rheobase, and its input spikes."""
+    """Steps below and above the first model's rheobase, and its input spikes (of CHECK_PSP_WEIGHT)."""
     steps: list[dict] = []
     if injection is not None:
-        rb = rheobase(bench, first["model"], dict(first.get("params") or {}), injection)
+        rb = rheobase(bench, first["model"], _params(bench, first), injection)
         scale = rb if rb else P.FI_FALLBACK_MAX_PA / P.FI_SPAN
-        steps = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in (0.5, 0.9, 1.1, 1.5, 2.0, 3.0)]
-    return steps + psp_stimuli(bench, first["model"])
+        steps = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in P.CHECK_STEP_FACTORS]
+    spikes = psp_stimuli(bench, first["model"])
+    for s in spikes:
+        s["weight"] = P.CHECK_PSP_WEIGHT if s["weight"] > 0 else -P.CHECK_PSP_WEIGHT
+    return steps + spikes
+
+
+class BadParameters(Exception):
+    """A parameter the job maps onto a model that has no such parameter (bad input, not a failure)."""
+
+
+def _params(bench: Bench, m: dict) -> dict:
+    """``params`` (each must be the model's) and of ``optional`` those the model has."""
+    import difflib
+
+    known = set(bench.nest.GetDefaults(m["model"]))
+    params = dict(m.get("params") or {})
+    unknown = sorted(set(params) - known)
+    if unknown:
+        close = {u: difflib.get_close_matches(u, sorted(known), n=4, cutoff=0.5) for u in unknown}
+        raise BadParameters("; ".join(f"{m['model']} has no parameter {u!r}" + (
+            f" (closest: {', '.join(close[u])})" if close[u] else "") for u in unknown))
+    return {**{k: v for k, v in (m.get("optional") or {}).items() if k in known}, **params}
 
 
 def run(job: dict) -> dict:
@@ -278,6 +301,8 @@ def run(job: dict) -> dict:
         if "characterise" in job:
             return characterise(bench, str(job["characterise"]["model"]))
         return respond(bench, list(job["respond"]), job.get("stimuli", "auto"))
+    except BadParameters as exc:
+        return {"status": "bad_input", "error": str(exc)[:2000]}
     except Exception as exc:
         return {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
 

@@ -31,6 +31,10 @@ TRACE_DT_MS = 0.5
 # current-based, nS for conductance-based inputs), V_m over PSP_MS every PSP_DT_MS
 PSP_SPIKE_MS, PSP_MS, PSP_DT_MS, PSP_WEIGHT = 10.0, 100.0, 0.1, 100.0
 MAX_TRACE_POINTS = 20_000
+# nestml-registry check: the same stimuli on two models (steps scaled to the first one's rheobase, and
+# input spikes of a weight small enough to stay below threshold in most models)
+CHECK_STEP_FACTORS = (0.5, 0.9, 1.1, 1.5, 2.0, 3.0)
+CHECK_PSP_WEIGHT = 10.0
 
 
 def describe() -> dict[str, Any]:

@@ -33,6 +33,7 @@ from nestml_registry.service import (
 from nestml_registry.service.client_errors import RegistryClientError
 from nestml_registry.service.command_line import SERVER_HELP, UsageError, report_error
 from nestml_registry.service.settings import Settings, SettingsError
+from nestml_registry.simulator import check_command
 from nestml_registry.simulator import command as run_command
 
 # the errors a command reports as one line (exit status 2); anything else is a bug and keeps its traceback
@@ -49,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     upgrade_command.add_parser(sub)
     model_commands.add_parsers(sub)
     run_command.add_parser(sub)
+    check_command.add_parser(sub)
     server_commands.add_parsers(sub)
     admin_command.add_parsers(sub)
     store_command.add_parser(sub)
