@@ -6,6 +6,7 @@ the model page and its plots; and the runner's time limit and its checks of what
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -139,3 +140,53 @@ def test_a_result_is_normalised_and_bounded() -> None:
     assert out["protocol"] == protocol.describe()
     assert out["traces"][0]["V_m"] == [1e6, -70.0] and len(out["traces"][0]["label"]) == 100
     assert characterisation({"status": "not_applicable", "reason": "r"})["fi_curve"] == []
+
+
+@pytest.fixture(scope="module")
+def izhikevich(server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """NESTML's izhikevich_neuron as version 1, and as version 2 with one parameter changed (a: 0.02 -> 0.1)."""
+    shipped = models_dir / "neurons" / "izhikevich_neuron.nestml"
+    proc = server.cli("push", str(shipped), "--wait")
+    assert proc.returncode == 0, proc.stderr
+    text = shipped.read_text()
+    changed = re.sub(r"(\n\s+a real = )0\.02", r"\g<1>0.1", text)
+    assert changed != text
+    path = tmp_path_factory.mktemp("v2") / "izhikevich_neuron.nestml"
+    path.write_text(changed)
+    proc = server.cli("push", str(path), "--wait")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_check_agrees_with_the_builtin_and_not_with_a_changed_parameter(server: Server, izhikevich: None) -> None:
+    proc = server.cli("check", "izhikevich_neuron@1", "--against", "nest:izhikevich")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree" in proc.stdout.splitlines()[-1]
+    proc = server.cli("check", "izhikevich_neuron@2", "--against", "nest:izhikevich")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "DIFFER" in proc.stdout and " NO" in proc.stdout
+    proc = server.cli("check", "izhikevich_neuron@1", "--against", "izhikevich_neuron@2", "--json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["processes"] == 2 and not report["agree"]
+    assert any(r["spikes"][0] != r["spikes"][1] for r in report["stimuli"])
+
+
+def test_check_maps_parameters_by_name(server: Server, pushed: dict, izhikevich: None) -> None:
+    proc = server.cli("check", "izhikevich_neuron@1", "--against", "nest:izhikevich", "--json")
+    report = json.loads(proc.stdout)
+    assert report["agree"] and report["processes"] == 1 and report["unmapped"] == ["V_m_init"]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--against", "nest:izhikevic"], "NEST has no built-in model 'izhikevic'; did you mean izhikevich"),
+    (["--against", "nest:izhikevich", "--map", "aa=a"], "the model has no parameter 'aa' (closest: a"),
+    (["--against", "nest:izhikevich", "--map", "a=aa"], "izhikevich has no parameter 'aa'"),
+    (["--against", "nest:izhikevich", "--map", "a"], "write NESTML=NEST"),
+])
+def test_check_refuses_bad_input_with_the_closest_names(server: Server, izhikevich: None, args: list[str],
+                                                       says: str) -> None:
+    proc = server.cli("check", "izhikevich_neuron@1", *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    proc = server.cli("check", "no_such_neuron", "--against", "nest:izhikevich")
+    assert proc.returncode == 2 and "push its .nestml source first" in proc.stderr
