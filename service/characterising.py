@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +52,12 @@ class Characterising:
             return False
         logger.info("worker %s characterising %s@%d", w.id, claimed.model, claimed.version)
         started = time.monotonic()
-        result = self.measure(claimed)
+        beating = _Beating(w)  # the worker stays alive on /healthz however long the simulation takes
+        beating.start()
+        try:
+            result = self.measure(claimed)
+        finally:
+            beating.stop()
         seconds = time.monotonic() - started
         try:
             with w.sessions.begin() as s:
@@ -76,3 +82,25 @@ class Characterising:
             return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
         finally:
             log.unlink(missing_ok=True)
+
+
+class _Beating(threading.Thread):
+    """The worker's heartbeat while it characterises (builds have theirs with the lease)."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name="characterise-heartbeat", daemon=True)
+        self.worker = worker
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def run(self) -> None:
+        from nestml_registry.service.worker import BEAT_EVERY
+
+        while not self._done.wait(BEAT_EVERY):
+            try:
+                self.worker.heartbeat()
+            except SQLAlchemyError as exc:  # the next beat tries again
+                logger.warning("worker %s: heartbeat failed: %s", self.worker.id, exc)
