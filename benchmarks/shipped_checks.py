@@ -25,7 +25,10 @@ CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
 # NESTML's names -> NEST's, where the shipped models and the built-ins spell a parameter differently
 RENAMES = {"refr_T": "t_ref", "tau_syn_exc": "tau_syn_ex", "tau_syn_inh": "tau_syn_in", "E_exc": "E_ex",
            "E_inh": "E_in", "tau_syn_rise_exc": "tau_rise_ex", "tau_syn_decay_exc": "tau_decay_ex",
-           "tau_syn_rise_inh": "tau_rise_in", "tau_syn_decay_inh": "tau_decay_in"}
+           "tau_syn_rise_inh": "tau_rise_in", "tau_syn_decay_inh": "tau_decay_in", "tau_exc": "tau_syn_ex",
+           "tau_inh": "tau_syn_in", "G_ahp": "g_ahp", "tau_syn_rise_E": "tau_rise_ex",
+           "tau_syn_decay_E": "tau_decay_ex", "tau_syn_rise_I": "tau_rise_in",
+           "tau_syn_decay_I": "tau_decay_in", "firing_rate": "rate"}
 BUILTIN_PARAMS = ("import json, nest, sys; print(json.dumps({m: sorted(nest.GetDefaults(m)) for m in sys.argv[1:] "
                   "if m in nest.node_models}))")
 
