@@ -108,6 +108,16 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
     return None
 
 
+def held_module(session: Session, char_id: int, worker_id: str) -> str | None:
+    """The artifact location of the module a running characterisation held by ``worker_id`` loads."""
+    return session.scalar(
+        select(Module.location).join(ModelModule, ModelModule.module_id == Module.id)
+        .join(Characterisation, (Characterisation.model_version_id == ModelModule.model_version_id)
+              & (Characterisation.toolchain == ModelModule.toolchain))
+        .where(Characterisation.id == char_id, Characterisation.lease_owner == worker_id,
+               Characterisation.status == Status.RUNNING.value))
+
+
 def renew(session: Session, char_id: int, worker_id: str, lease_seconds: float) -> bool:
     return session.execute(  # type: ignore[attr-defined]  # a CursorResult
         update(Characterisation).where(Characterisation.id == char_id, Characterisation.lease_owner == worker_id,

@@ -206,6 +206,12 @@ def finish(session: Session, build_id: int, worker_id: str, status: BuildStatus 
     return done
 
 
+def holds(session: Session, build_id: int, worker_id: str) -> bool:
+    """Whether ``worker_id`` holds the lease of the running build ``build_id``."""
+    return session.scalar(select(Build.id).where(Build.id == build_id, Build.status == BuildStatus.RUNNING,
+                                                 Build.lease_owner == worker_id)) is not None
+
+
 def sweep(session: Session, now: datetime | None = None) -> list[int]:
     """Builds whose lease expired: queued again while attempts remain, else failed. Returns their ids."""
     now = now or utcnow()

@@ -125,11 +125,13 @@ class ArtifactStore:
         with open(src, "rb") as fh:
             return self.put_stream(iter(partial(fh.read, CHUNK), b""), filename)
 
-    def put_stream(self, chunks: Iterable[bytes], filename: str, max_bytes: int | None = None) -> StoredArtifact:
+    def put_stream(self, chunks: Iterable[bytes], filename: str, max_bytes: int | None = None,
+                   expected_sha256: str | None = None) -> StoredArtifact:
         """Store the bytes of ``chunks`` under ``filename``, hashing and counting them while they arrive.
 
-        More than ``max_bytes`` raises :class:`TooLarge` and stores nothing. The same content stored
-        again (same name) returns the artifact already there.
+        More than ``max_bytes`` raises :class:`TooLarge` and stores nothing; bytes whose sha256 is not
+        ``expected_sha256`` (when given) raise :class:`InvalidInput` and store nothing. The same content
+        stored again (same name) returns the artifact already there.
         """
         check_filename(filename)
         incoming = self.root / INCOMING
@@ -149,6 +151,10 @@ class ArtifactStore:
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o644)
             sha = digest.hexdigest()
+            if expected_sha256 is not None and sha != expected_sha256:
+                raise InvalidInput(f"{filename}: its bytes hash to {sha}, not the sha256 {expected_sha256} reported "
+                                   "for them; nothing was stored (send the file again)",
+                                   {"reported": expected_sha256, "actual": sha})
             dest = self.path_of(sha, filename)
             artifact = StoredArtifact(sha, size, self.location_of(sha, filename))
             if dest.is_file():

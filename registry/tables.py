@@ -39,7 +39,7 @@ NAMING_CONVENTION = {
 SHA256_LEN = 64
 NAME_LEN = 255
 TOOLCHAIN_LEN = 200
-ROLES = ("reader", "publisher", "admin")
+ROLES = ("reader", "publisher", "admin", "worker")
 KINDS = ("neuron", "synapse")
 
 
@@ -231,7 +231,7 @@ class Token(Base):
     """An API token; only its sha256 is stored."""
 
     __tablename__ = "tokens"
-    __table_args__ = (CheckConstraint("role IN ('reader', 'publisher', 'admin')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('reader', 'publisher', 'admin', 'worker')", name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LEN))

@@ -16,7 +16,7 @@ from typing import Any
 from nestml_registry.service.command_line import EXIT_OK, print_json, registry_client, remote_options
 from nestml_registry.service.settings import Settings
 
-ROLES = ("reader", "publisher", "admin")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
+ROLES = ("reader", "publisher", "admin", "worker")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
 
 
 def add_parsers(sub: Any) -> None:
@@ -24,7 +24,8 @@ def add_parsers(sub: Any) -> None:
     tk_sub = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tc = tk_sub.add_parser("create", help="create a token and print it (it is shown only once)")
     tc.add_argument("--role", required=True, choices=ROLES,
-                    help="reader: read and download; publisher: also push; admin: everything")
+                    help="reader: read and download; publisher: also push; admin: everything; worker: an HTTP compile "
+                         "worker (worker --server URL), nothing else")
     tc.add_argument("--name", help="the principal: who uses the token, and so who owns the model names it "
                                    "publishes (default: user@host)")
     tc.add_argument("--json", action="store_true", help='print {"id", "name", "role", "token"} as JSON')

@@ -1,4 +1,5 @@
-"""Bearer tokens and roles: reader < publisher < admin.
+"""Bearer tokens and roles: reader < publisher < admin, and worker apart (an HTTP compile worker's token:
+it claims builds for its toolchain and reports them, and may do nothing else, reading included).
 
 - A request may carry ``Authorization: Bearer <token>``; an unknown, revoked or malformed token is
   refused (401) wherever it is sent, so a typo is never silently treated as anonymous.
@@ -24,7 +25,9 @@ from nestml_registry.registry.tokens import find_token
 from nestml_registry.service.errors import ApiError
 from nestml_registry.service.settings import Settings, is_loopback
 
-ROLE_RANK = {"reader": 1, "publisher": 2, "admin": 3}
+ROLE_RANK = {"worker": 0, "reader": 1, "publisher": 2, "admin": 3}
+WORKER_ONLY = ("token {name!r} is a compile worker's token (role worker): it may only claim and report builds "
+               "(nestml-registry worker --server URL); use a reader, publisher or admin token for anything else")
 # headers that say a request was relayed for someone else (RFC 7239 and the common de-facto ones)
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "x-client-ip",
                  "x-original-forwarded-for", "true-client-ip", "cf-connecting-ip", "via")
@@ -66,7 +69,13 @@ def principal_from_header(session: Session, authorization: str | None) -> Princi
     return Principal(token.id, token.name, token.role)
 
 
+def _no_worker(principal: Principal | None) -> None:
+    if principal is not None and principal.role == "worker":
+        raise ApiError(403, "forbidden", WORKER_ONLY.format(name=principal.name), {"role": "worker"})
+
+
 def check_reader(principal: Principal | None, settings: Settings) -> Principal | None:
+    _no_worker(principal)
     if principal is None and settings.read_requires_token:
         raise _unauthorized("this registry needs a token to read: send 'Authorization: Bearer <token>' "
                             "(set NESTML_REGISTRY_TOKEN); ask its administrator for one")
@@ -89,6 +98,7 @@ def check_publisher(principal: Principal | None, settings: Settings, request: Re
                             "<token>' (set NESTML_REGISTRY_TOKEN); an administrator creates one with "
                             "`nestml-registry token create --role publisher` (publishing without a token is "
                             "allowed only from the registry's own machine)")
+    _no_worker(principal)
     if not principal.has("publisher"):
         raise ApiError(403, "forbidden",
                        f"token {principal.name!r} has the role {principal.role!r}, which may only read; submitting "
@@ -97,7 +107,20 @@ def check_publisher(principal: Principal | None, settings: Settings, request: Re
     return principal
 
 
+def check_worker(principal: Principal | None) -> Principal:
+    """A compile worker reaching the registry over HTTP: a worker token (or an admin's)."""
+    if principal is None:
+        raise _unauthorized("a compile worker needs a worker token: send 'Authorization: Bearer <token>' (set "
+                            "NESTML_REGISTRY_TOKEN); an administrator creates one with `nestml-registry token "
+                            "create --role worker`")
+    if principal.role not in ("worker", "admin"):
+        raise ApiError(403, "forbidden", f"token {principal.name!r} has the role {principal.role!r}; claiming and "
+                       "reporting builds needs the worker role", {"role": principal.role, "needed": "worker"})
+    return principal
+
+
 def check_admin(principal: Principal | None) -> Principal:
+    _no_worker(principal)
     if principal is None:
         raise _unauthorized("this needs an admin token: send 'Authorization: Bearer <token>' (set "
                             "NESTML_REGISTRY_TOKEN); create one with `nestml-registry token create --role admin`")

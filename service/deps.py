@@ -15,7 +15,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.service.artifacts import VerifiedArtifacts
-from nestml_registry.service.auth import Principal, check_admin, check_publisher, check_reader, principal_from_header
+from nestml_registry.service.auth import (
+    Principal,
+    check_admin,
+    check_publisher,
+    check_reader,
+    check_worker,
+    principal_from_header,
+)
 from nestml_registry.service.database import Database
 from nestml_registry.service.metrics import ApiMetrics
 from nestml_registry.service.settings import Settings
@@ -78,6 +85,11 @@ async def require_admin(principal: PrincipalDep) -> Principal:
     return check_admin(principal)
 
 
+async def require_worker(principal: PrincipalDep) -> Principal:
+    return check_worker(principal)
+
+
 ReaderDep = Annotated[Principal | None, Depends(require_reader)]
 PublisherDep = Annotated[Principal | None, Depends(require_publisher)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+WorkerDep = Annotated[Principal, Depends(require_worker)]
