@@ -37,6 +37,7 @@ from nestml_registry.service.routes import (
     resolve,
     tokens,
     toolchains,
+    worker_api,
 )
 from nestml_registry.service.settings import Settings
 from nestml_registry.service.sweeper import LeaseSweeper
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     install_error_handlers(app)
     for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,
-                   toolchains.router, audit.router, tokens.router, health.router):
+                   toolchains.router, audit.router, tokens.router, health.router, worker_api.router):
         app.include_router(router)
     install_pages(app)
     install_docs(app, "nestml-registry")

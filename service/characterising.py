@@ -8,18 +8,16 @@ the version and its module stay as they are.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from nestml_registry.compiler.characteriser import Characteriser
 from nestml_registry.registry import characterisations
 from nestml_registry.registry.errors import RegistryError
+from nestml_registry.service.queue_access import QueueUnavailable
 
 if TYPE_CHECKING:
     from nestml_registry.service.worker import Worker
@@ -38,16 +36,10 @@ class Characterising:
         """Long enough for the whole run: a characterisation renews no lease."""
         return max(self.worker.settings.lease_seconds, self.timeout + 60.0)
 
-    def pending(self, toolchain: str) -> bool:
-        with self.worker.sessions.begin() as s:
-            return characterisations.pending(s, toolchain)
-
     def run_one(self, toolchain: str) -> bool:
         """Claim, run and record one characterisation; False when none waits for this toolchain."""
         w = self.worker
-        with w.sessions.begin() as s:
-            characterisations.sweep(s)
-            claimed = characterisations.claim(s, w.id, toolchain, self.lease_seconds)
+        claimed = w.access.claim_characterisation(w.id, toolchain, self.lease_seconds)
         if claimed is None:
             return False
         logger.info("worker %s characterising %s@%d", w.id, claimed.model, claimed.version)
@@ -60,28 +52,24 @@ class Characterising:
             beating.stop()
         seconds = time.monotonic() - started
         try:
-            with w.sessions.begin() as s:
-                characterisations.finish(s, claimed.id, w.id, result, seconds)
-        except (SQLAlchemyError, RegistryError) as exc:  # the sweep hands it out again
+            w.access.finish_characterisation(claimed, w.id, result, seconds)
+        except (QueueUnavailable, RegistryError) as exc:  # the sweep hands it out again
             logger.error("recording the characterisation of %s@%d failed: %s", claimed.model, claimed.version, exc)
         logger.info("%s@%d characterised in %.1f s: %s", claimed.model, claimed.version, seconds, result["status"])
         return True
 
     def measure(self, claimed: characterisations.Claimed) -> dict:
-        try:
-            module = self.worker.store.open_verified(claimed.module_location)
-        except (RegistryError, OSError) as exc:
-            return {"status": "failed", "error": f"its module cannot be read from the artifact store: {exc}"}
-        fd, log_name = tempfile.mkstemp(prefix="characterise-", suffix=".log",
-                                        dir=self.worker.compiler.cache.work_dir)
-        os.close(fd)
-        log = Path(log_name)
-        try:
-            return self.runner.characterise(module, claimed.model, log)
-        except (OSError, ValueError) as exc:  # this machine's work folder, or a module name we refuse
-            return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
-        finally:
-            log.unlink(missing_ok=True)
+        work = self.worker.compiler.cache.work_dir
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="characterise-", dir=work) as tmp:
+            try:
+                module = self.worker.access.characterisation_module(claimed, self.worker.id, Path(tmp))
+            except (RegistryError, OSError) as exc:
+                return {"status": "failed", "error": f"its module cannot be read from the artifact store: {exc}"}
+            try:
+                return self.runner.characterise(module, claimed.model, Path(tmp) / "characterise.log")
+            except (OSError, ValueError) as exc:  # this machine's work folder, or a module name we refuse
+                return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
 
 
 class _Beating(threading.Thread):
@@ -102,5 +90,5 @@ class _Beating(threading.Thread):
         while not self._done.wait(BEAT_EVERY):
             try:
                 self.worker.heartbeat()
-            except SQLAlchemyError as exc:  # the next beat tries again
+            except QueueUnavailable as exc:  # the next beat tries again
                 logger.warning("worker %s: heartbeat failed: %s", self.worker.id, exc)

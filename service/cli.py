@@ -60,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns what the registry says
     for handler in logging.getLogger().handlers:  # libraries (BMTK) that set their own loggers' levels
         handler.setLevel(level)
 

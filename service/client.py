@@ -205,6 +205,11 @@ class RegistryClient:
                 f"the registry at {self.base_url} answered {method} {path} with something that is not JSON: "
                 "is this URL a nestml-registry server?", response.status_code, "bad_response") from exc
 
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Any API request (for the registry's own parts, such as the HTTP worker): errors raised as
+        :class:`RegistryClientError`, idempotent requests retried as every call is."""
+        return self._request(method, path, **kwargs)
+
     # -- builds ------------------------------------------------------------------------------------
 
     def submit_build(self, files: Iterable[FileArg], module: str | None = None, pairs: Sequence[Any] = (),

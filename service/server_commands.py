@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -21,8 +22,12 @@ def add_parsers(sub: Any) -> None:
                     help="embedded compile worker processes (default 1; 0: run workers elsewhere)")
     sv.set_defaults(func=cmd_serve)
 
-    w = sub.add_parser("worker", help="run compile workers against the registry's database and store")
+    w = sub.add_parser("worker", help="run compile workers against the registry's database and store, or (with "
+                                      "--server) over HTTP with a worker token")
     w.add_argument("--concurrency", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    w.add_argument("--server", dest="worker_server", metavar="URL", default=None,
+                   help="reach the registry only over HTTP (no database or store here): claim, build and upload "
+                        "through its API with the worker token in NESTML_REGISTRY_TOKEN (token create --role worker)")
     w.add_argument("--burst", action="store_true", help="exit when no build is left instead of waiting")
     w.set_defaults(func=cmd_worker)
 
@@ -50,9 +55,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    server = args.worker_server
+    if server is not None and not os.environ.get("NESTML_REGISTRY_TOKEN"):
+        raise UsageError("worker --server needs a worker token in NESTML_REGISTRY_TOKEN: an admin creates one with "
+                         "`nestml-registry token create --role worker --name NODE`")
     _check_sandbox(settings)
-    _prepare_database(settings)
-    return run_workers(settings, args.concurrency, burst=args.burst)
+    if server is None:
+        _prepare_database(settings)
+    return run_workers(settings, args.concurrency, burst=args.burst, server=server)
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

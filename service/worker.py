@@ -20,23 +20,24 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from nestml_registry.compiler.diagnostics import Diagnostic
 from nestml_registry.compiler.errors import CompilerError
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import characterisations, owners, publishing, queue, records, toolchains, workers
-from nestml_registry.registry.db import make_engine, make_sessionmaker
-from nestml_registry.registry.errors import RegistryError
-from nestml_registry.registry.store import ArtifactStore
-from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.registry import workers
 from nestml_registry.service.characterising import Characterising
+from nestml_registry.service.queue_access import (
+    Claimed,
+    DatabaseAccess,
+    Outcome,
+    QueueAccess,
+    QueueUnavailable,
+    refusal,
+    short,
+)
 from nestml_registry.service.redaction import Redactor
 from nestml_registry.service.settings import Settings
 
@@ -46,16 +47,6 @@ BEAT_EVERY = 10.0  # seconds between an idle worker's heartbeats (a building one
 RECORD_PATIENCE = 600.0  # seconds a finished build's result waits for the database to come back
 CLEAN_EVERY = 600.0  # seconds between sweeps of dead builds' work folders and the store's stale temporary files
 MAX_LOG_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What a worker needs of a claimed build, read inside the claim's transaction."""
-
-    id: int
-    key: str
-    request: dict
-    sources: list[tuple[str, str, str]]
 
 
 class _Heartbeat(threading.Thread):
@@ -86,11 +77,10 @@ class _Heartbeat(threading.Thread):
             if self._done.is_set():
                 break
             try:
-                with self.worker.sessions.begin() as s:
-                    ok = queue.renew(s, self.build_id, self.worker.id, self.worker.settings.lease_seconds, self.stage)
-                    workers.beat(s, self.worker.beat_of(self.build_id))
-            except SQLAlchemyError as exc:  # a database hiccup: try again at the next beat, the lease has slack
-                logger.warning("renewing the lease of build %d failed: %s", self.build_id, _short(exc))
+                ok = self.worker.access.renew(self.build_id, self.worker.id, self.worker.settings.lease_seconds,
+                                              self.stage, self.worker.beat_of(self.build_id))
+            except QueueUnavailable as exc:  # a hiccup: try again at the next beat, the lease has slack
+                logger.warning("renewing the lease of build %d failed: %s", self.build_id, exc)
                 continue
             if not ok:
                 self.lost = True
@@ -100,13 +90,11 @@ class _Heartbeat(threading.Thread):
 
 class Worker:
     def __init__(self, settings: Settings, *, burst: bool = False, worker_id: str | None = None,
-                 compiler: Compiler | None = None) -> None:
+                 compiler: Compiler | None = None, access: QueueAccess | None = None) -> None:
         self.settings = settings
         self.burst = burst
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.engine = make_engine(settings.database_url)
-        self.sessions = make_sessionmaker(self.engine)
-        self.store = ArtifactStore(settings.store_dir)
+        self.access: QueueAccess = access or DatabaseAccess(settings)
         self.redact = Redactor.for_settings(settings)  # what a build records carries no server paths
         # a long-lived worker keeps a code generation process ready for its next build
         self.compiler = compiler or Compiler(dataclasses.replace(settings.compiler_config(), warm_codegen=True))
@@ -139,9 +127,10 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     more = self._step(toolchain)
-                except (SQLAlchemyError, OSError) as exc:  # the database or a disk: wait, then go on
+                except (QueueUnavailable, OSError) as exc:  # the queue or a disk: wait, then go on
                     delay = backoff.next()
-                    self.retries, self.last_error = self.retries + 1, _short(exc)
+                    self.retries, self.last_error = self.retries + 1, str(exc) if isinstance(
+                        exc, QueueUnavailable) else short(exc)
                     logger.error("worker %s: %s; trying again in %.0f s", self.id, self.last_error, delay)
                     self.stopping.wait(delay)
                     continue
@@ -151,15 +140,14 @@ class Worker:
         finally:
             self.compiler.close()
             self._say_stopped()
-            self.engine.dispose()
+            self.access.close()
         return self.processed
 
     def _say_stopped(self) -> None:
         try:
-            with self.sessions.begin() as s:
-                workers.stopped(s, self.id)
-        except SQLAlchemyError as exc:  # it stops beating anyway: it is dead once its last beat expires
-            logger.warning("worker %s could not record that it stopped: %s", self.id, _short(exc))
+            self.access.stopped(self.id)
+        except QueueUnavailable as exc:  # it stops beating anyway: it is dead once its last beat expires
+            logger.warning("worker %s could not record that it stopped: %s", self.id, exc)
 
     def _step(self, toolchain: str) -> bool:
         """One turn of the loop: sweep, claim, build. False when a burst worker has nothing left to do."""
@@ -187,8 +175,7 @@ class Worker:
         """Tell the registry this toolchain is served (the API queues builds only for such toolchains,
         by default for the one seen most recently)."""
         details = dict(self.compiler.toolchain.to_dict(), sandboxed=self.compiler.sandbox.enabled)
-        with self.sessions.begin() as s:
-            toolchains.register(s, details)
+        self.access.register(details)
         self.registered_at = time.monotonic()
 
     def beat_of(self, build_id: int | None) -> workers.Beat:
@@ -198,37 +185,30 @@ class Worker:
                             self.retries, self.last_error)
 
     def heartbeat(self) -> None:
-        with self.sessions.begin() as s:
-            workers.beat(s, self.beat_of(None))
-            workers.forget_dead(s)
+        self.access.beat(self.beat_of(None))
         self.beaten_at = time.monotonic()
 
     def clean(self) -> None:
         """What killed builds left on disk: their work folders here, temporary files in the store."""
         self.cleaned_at = time.monotonic()
         self.compiler.sweep_work()
-        removed = self.store.remove_stale_incoming()
+        removed = self.access.clean_store()
         if removed:
             logger.info("removed %d temporary file(s) that dead writers left in the artifact store", removed)
 
     def sweep(self) -> None:
-        with self.sessions.begin() as s:
-            queue.sweep(s)
+        self.access.sweep()
 
     def pending(self, toolchain: str) -> bool:
-        """Builds this worker may still get: queued ones, or running ones whose lease may run out."""
-        with self.sessions.begin() as s:
-            counts = queue.counts_by_status(s)
-            return (queue.queue_depth(s, [toolchain]) > 0 or counts.get(BuildStatus.RUNNING.value, 0) > 0
-                    or characterisations.pending(s, toolchain))
+        """Work this worker may still get: queued builds or characterisations, or running ones whose lease
+        may run out."""
+        return self.access.pending(toolchain)
 
     def claim(self, toolchain: str) -> Claimed | None:
-        with self.sessions.begin() as s:
-            build = queue.claim(s, self.id, [toolchain], self.settings.lease_seconds)
-            if build is None:
-                return None
-            workers.beat(s, self.beat_of(build.id))
-            return Claimed(build.id, build.key, dict(build.request or {}), queue.sources_of(build))
+        claimed = self.access.claim(self.id, toolchain, self.settings.lease_seconds)
+        if claimed is not None:
+            self.access.beat(self.beat_of(claimed.id))
+        return claimed
 
     def process(self, claimed: Claimed) -> None:
         heartbeat = _Heartbeat(self, claimed.id)
@@ -250,11 +230,11 @@ class Worker:
             try:
                 self.record(claimed, result)
                 return
-            except SQLAlchemyError as exc:
+            except QueueUnavailable as exc:
                 if time.monotonic() > deadline:
                     raise
                 delay = backoff.next()
-                self.retries, self.last_error = self.retries + 1, _short(exc)
+                self.retries, self.last_error = self.retries + 1, str(exc)
                 logger.error("worker %s: recording build %d failed (%s); trying again in %.0f s", self.id,
                              claimed.id, self.last_error, delay)
                 time.sleep(delay)  # also after SIGTERM: a stopping worker finishes its build, recording included
@@ -278,44 +258,19 @@ class Worker:
                     "(NESTML_REGISTRY_CACHE) needs space and write access. Push again with --retry once it has")
 
     def record(self, claimed: Claimed, result: BuildResult | str) -> None:
+        """Report the build's outcome (a module the registry refuses fails the build, with why)."""
         if isinstance(result, str):
-            self._finish_failed(claimed, [_error(self.redact(result))], None)
+            self.access.finish(claimed, self.id, Outcome([refusal(self.redact(result))], None))
             return
         diagnostics = self.redact.diagnostics([d.to_dict() for d in result.diagnostics])
         log = _read_log(result.log_path)
         log = self.redact(log) if log is not None else None
         if not result.ok:
-            self._finish_failed(claimed, diagnostics, log, result.timings)
+            self.access.finish(claimed, self.id, Outcome(diagnostics, log, result.timings))
             return
-        try:
-            stored = self.store.put_file(Path(result.module_path or ""), f"{result.module_name}.so")
-        except OSError as exc:  # the build's own failure: its module cannot be kept
-            logger.error("build %d: the artifact store refused its module: %s", claimed.id, exc)
-            self._finish_failed(claimed, [*diagnostics, _error(
-                f"the module built, but the registry's artifact store refused it ({exc.strerror or exc}); "
-                "tell the registry's administrator (the store needs space and write access), then push "
-                "again with --retry")], log)
-            return
-        try:
-            with self.sessions.begin() as s:
-                module = records.get_or_create_module(s, stored.sha256, result.module_name, stored.size,
-                                                      result.toolchain, stored.location)
-                if not queue.finish(s, claimed.id, self.id, BuildStatus.SUCCEEDED, diagnostics, log, module,
-                                    timings=result.timings):
-                    return
-                build = queue.get_build(s, claimed.id)
-                models = [_model_dict(m, claimed.sources) for m in result.models]
-                submitter, admin = owners.submitter_of(s, build)
-                published = publishing.publish(s, build, module, models, submitter, admin=admin)
-                if self.settings.characterise:
-                    characterisations.queue_published(s, published, build.toolchain)
-        except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
-            self._finish_failed(claimed, [*diagnostics, _error(self.redact(str(exc)))], log)
-
-    def _finish_failed(self, claimed: Claimed, diagnostics: list[dict], log: str | None,
-                       timings: dict[str, float] | None = None) -> None:
-        with self.sessions.begin() as s:
-            queue.finish(s, claimed.id, self.id, BuildStatus.FAILED, diagnostics, log, timings=timings)
+        self.access.finish(claimed, self.id, Outcome(
+            diagnostics, log, result.timings, Path(result.module_path or ""), result.module_name, result.toolchain,
+            [_model_dict(m, claimed.sources) for m in result.models]))
 
 
 class Backoff:
@@ -331,16 +286,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
-
-
-def _short(exc: BaseException) -> str:
-    """An error in one line (a database error's first line, without SQLAlchemy's background link)."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
-def _error(message: str) -> dict:
-    return Diagnostic.error(message).to_dict()
 
 
 def _model_dict(model, sources: list[tuple[str, str, str]]) -> dict:
@@ -363,15 +308,25 @@ def _read_log(path: str | None) -> str | None:
         return None
 
 
-def run_workers(settings: Settings, concurrency: int, burst: bool = False) -> int:
+def make_worker(settings: Settings, burst: bool, server: str | None) -> Worker:
+    """A worker on the registry's database and store, or (``server``) on its HTTP API with the worker token
+    in ``NESTML_REGISTRY_TOKEN``."""
+    if server is None:
+        return Worker(settings, burst=burst)
+    from nestml_registry.service.http_access import HttpAccess
+
+    return Worker(settings, burst=burst, access=HttpAccess(server, os.environ.get("NESTML_REGISTRY_TOKEN")))
+
+
+def run_workers(settings: Settings, concurrency: int, burst: bool = False, server: str | None = None) -> int:
     """Run ``concurrency`` workers until they exit (one in this process; more as a :class:`WorkerPool`).
     SIGTERM or SIGINT stops them after their current build; a second one kills them."""
     if concurrency == 1:
-        Worker(settings, burst=burst).run()
+        make_worker(settings, burst, server).run()
         return 0
     from nestml_registry.service.worker_pool import WorkerPool
 
-    pool = WorkerPool(settings, concurrency, burst=burst)
+    pool = WorkerPool(settings, concurrency, burst=burst, server=server)
 
     def stop(signum: int, _frame: object) -> None:
         if pool.stopping.is_set():

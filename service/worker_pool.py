@@ -31,14 +31,14 @@ def _die_with_parent(parent: int) -> bool:
     return os.getppid() == parent
 
 
-def _pool_worker(settings: Settings, log_level: int, parent: int, burst: bool) -> None:
+def _pool_worker(settings: Settings, log_level: int, parent: int, burst: bool, server: str | None = None) -> None:
     """Entry point of a spawned compile worker process: logging like the CLI's, then the worker loop."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     if not _die_with_parent(parent):
         return
-    from nestml_registry.service.worker import Worker
+    from nestml_registry.service.worker import make_worker
 
-    Worker(settings, burst=burst).run()
+    make_worker(settings, burst, server).run()
 
 
 class WorkerPool:
@@ -48,8 +48,9 @@ class WorkerPool:
 
     RESTART_CAP = 60.0
 
-    def __init__(self, settings: Settings, count: int, *, burst: bool = False) -> None:
+    def __init__(self, settings: Settings, count: int, *, burst: bool = False, server: str | None = None) -> None:
         self.settings = settings
+        self.server = server  # workers over HTTP (service.http_access), else on the database
         self.count = count
         self.burst = burst
         self.procs: list[BaseProcess] = []
@@ -62,7 +63,7 @@ class WorkerPool:
     def _spawn(self, i: int) -> BaseProcess:
         ctx = multiprocessing.get_context("spawn")
         level = logging.getLogger().getEffectiveLevel()
-        p = ctx.Process(target=_pool_worker, args=(self.settings, level, os.getpid(), self.burst),
+        p = ctx.Process(target=_pool_worker, args=(self.settings, level, os.getpid(), self.burst, self.server),
                         name=f"compile-worker-{i}")
         p.start()
         return p

@@ -1,0 +1,273 @@
+"""Compile workers that reach the registry only over HTTP (``nestml-registry worker --server URL`` with a worker
+token): the protocol against a real server on SQLite and PostgreSQL (a stand-in module, its bytes checked),
+stolen leases and forged uploads refused, what a worker token may not do; then real worker processes with
+no database and an empty home of their own building for a second toolchain, a simulation run resolving
+their module, and a worker killed mid-build whose build another worker finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from api_support import Api, api_fixture, assert_error_shape, model_for, sha256_of, tag, tiny, toolchain_details
+from bmtk_networks import build_izhikevich_network, read_spikes
+from server_fixtures import CLI, ROOT, Server, client_env, start_server
+
+from nestml_registry.registry import queue
+from nestml_registry.registry.tables import BuildStatus
+
+api = api_fixture()
+W = "/v1/worker"
+DATA = Path(__file__).parent / "data"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _queued(api: Api, toolchain: str) -> tuple[int, str]:
+    """A build queued for ``toolchain`` (published anonymously from this machine) and its tag."""
+    t = tag()
+    answer = api.post_build([tiny(t)], toolchain=toolchain)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"], t
+
+
+def _claim(api: Api, token: str, toolchain: str, worker: str = "node:1:abc") -> dict:
+    answer = api.client.post(f"{W}/claim", headers=auth(token),
+                             json={"worker_id": worker, "toolchain": toolchain, "lease_seconds": 300})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_build_goes_through_the_protocol(api: Api) -> None:
+    _, token = api.token("worker", f"node-{tag()}")
+    toolchain = f"tc-http-{tag()}"
+    answer = api.client.post(f"{W}/register", headers=auth(token), json={"toolchain": toolchain_details(toolchain)})
+    assert answer.status_code == 204, answer.text
+    build_id, t = _queued(api, toolchain)
+    claimed = _claim(api, token, toolchain)
+    assert claimed["id"] == build_id and claimed["sources"][0]["text"].startswith(tiny(t)[1].decode()[:20])
+    nothing = api.client.post(f"{W}/claim", headers=auth(token),
+                              json={"worker_id": "node:1:abc", "toolchain": toolchain, "lease_seconds": 300})
+    assert nothing.status_code == 204
+    beat = {"worker_id": "node:1:abc", "toolchain": toolchain, "host": "node", "pid": 1, "alive_for": 60,
+            "build_id": build_id}
+    renew = api.client.post(f"{W}/builds/{build_id}/renew", headers=auth(token),
+                            json={"worker_id": "node:1:abc", "lease_seconds": 300, "stage": "compiling", "beat": beat})
+    assert renew.status_code == 204, renew.text
+    content = b"\x7fELF a stand-in module " + t.encode()
+    name = claimed["request"]["module"]
+    params = {"worker_id": "node:1:abc", "sha256": sha256_of(content), "name": name}
+    forged = api.client.post(f"{W}/builds/{build_id}/module", headers=auth(token), content=content + b"!",
+                             params=params)
+    assert_error_shape(forged, 422, "invalid_input")
+    assert not api.store.exists(sha256_of(content)) and not api.store.exists(sha256_of(content + b"!"))
+    uploaded = api.client.post(f"{W}/builds/{build_id}/module", headers=auth(token), content=content, params=params)
+    assert uploaded.status_code == 201 and uploaded.json()["sha256"] == sha256_of(content), uploaded.text
+    done = api.client.post(f"{W}/builds/{build_id}/succeeded", headers=auth(token), json={
+        "worker_id": "node:1:abc", "diagnostics": [], "log": "built\n", "timings": {"codegen": 1.0},
+        "sha256": sha256_of(content), "module_name": name, "models": [model_for(t)]})
+    assert done.status_code == 200 and done.json()["status"] == "succeeded", done.text
+    build = api.client.get(f"/v1/builds/{build_id}").json()
+    assert build["status"] == "succeeded" and build["module"]["sha256"] == sha256_of(content)
+    resolved = api.client.get("/v1/resolve", params={"model": f"tiny_{t}_neuron", "toolchain": toolchain}).json()
+    assert resolved["module"]["sha256"] == sha256_of(content)
+    workers = api.client.get("/v1/workers").json()
+    assert any(w["id"].endswith("/node:1:abc") for w in workers), workers
+
+
+def test_a_stolen_lease_and_a_forged_report_are_refused(api: Api) -> None:
+    _, holder = api.token("worker", f"holder-{tag()}")
+    _, thief = api.token("worker", f"thief-{tag()}")
+    toolchain = api.register_toolchain()
+    build_id, t = _queued(api, toolchain)
+    claimed = _claim(api, holder, toolchain, "node:1:same")
+    content = b"a module the thief made"
+    params = {"worker_id": "node:1:same", "sha256": sha256_of(content), "name": claimed["request"]["module"]}
+    # another token with the same worker id holds nothing: every report is 409 and nothing is stored
+    for answer in (
+        api.client.post(f"{W}/builds/{build_id}/module", headers=auth(thief), content=content, params=params),
+        api.client.post(f"{W}/builds/{build_id}/succeeded", headers=auth(thief), json={
+            "worker_id": "node:1:same", "diagnostics": [], "sha256": sha256_of(content),
+            "module_name": claimed["request"]["module"], "models": [model_for(t)]}),
+        api.client.post(f"{W}/builds/{build_id}/failed", headers=auth(thief),
+                        json={"worker_id": "node:1:same", "diagnostics": []}),
+        api.client.post(f"{W}/builds/{build_id}/renew", headers=auth(thief), json={
+            "worker_id": "node:1:same", "lease_seconds": 300, "beat": {
+                "worker_id": "node:1:same", "toolchain": toolchain, "host": "h", "pid": 1, "alive_for": 9}}),
+    ):
+        assert_error_shape(answer, 409, "lease_lost")
+    assert not api.store.exists(sha256_of(content))
+    # the holder's report of a module it never uploaded is refused too
+    missing = api.client.post(f"{W}/builds/{build_id}/succeeded", headers=auth(holder), json={
+        "worker_id": "node:1:same", "diagnostics": [], "sha256": "0" * 64,
+        "module_name": claimed["request"]["module"], "models": [model_for(t)]})
+    assert_error_shape(missing, 422, "invalid_input")
+    with api.sessions() as s:
+        build = queue.get_build(s, build_id)
+        assert build.status == BuildStatus.RUNNING and build.lease_owner.endswith("/node:1:same")
+
+
+def test_a_worker_token_may_do_nothing_else(api: Api) -> None:
+    _, token = api.token("worker", f"node-{tag()}")
+    _, reader = api.token("reader")
+    refused = [
+        api.client.get("/v1/models", headers=auth(token)),
+        api.client.get("/v1/builds", headers=auth(token)),
+        api.post_build([tiny(tag())], token=token),
+        api.client.get("/v1/tokens", headers=auth(token)),
+        api.client.get("/v1/audit", headers=auth(token)),
+        api.client.post("/v1/characterisations", headers=auth(token), json={"all": True}),
+    ]
+    for answer in refused:
+        error = assert_error_shape(answer, 403, "forbidden")
+        assert "compile worker's token" in error["message"]
+    claim = {"worker_id": "x:1:y", "toolchain": "tc", "lease_seconds": 10}
+    assert_error_shape(api.client.post(f"{W}/claim", headers=auth(reader), json=claim), 403, "forbidden")
+    assert_error_shape(api.client.post(f"{W}/claim", json=claim), 401, "unauthorized")
+    bad = api.client.post(f"{W}/claim", headers=auth(token), json=dict(claim, worker_id="a b/../c"))
+    assert_error_shape(bad, 422)
+
+
+def test_characterisations_go_through_the_protocol(api: Api) -> None:
+    _, token = api.token("worker", f"node-{tag()}")
+    _, other = api.token("worker", f"other-{tag()}")
+    toolchain = api.register_toolchain()
+    build_id, t = _queued(api, toolchain)
+    sha = api.succeed(build_id, toolchain, [model_for(t)])
+    with api.sessions.begin() as s:
+        from nestml_registry.registry import characterisations
+
+        version = characterisations.version_row(s, f"tiny_{t}_neuron_nestml", 1)
+        characterisations.queue_versions(s, [version.id], toolchain)
+    claim = {"worker_id": "node:2:c", "toolchain": toolchain, "lease_seconds": 300}
+    claimed = api.client.post(f"{W}/characterisations/claim", headers=auth(token), json=claim)
+    assert claimed.status_code == 200 and claimed.json()["module_sha256"] == sha, claimed.text
+    char_id = claimed.json()["id"]
+    stolen = api.client.get(f"{W}/characterisations/{char_id}/module", headers=auth(other),
+                            params={"worker_id": "node:2:c"})
+    assert_error_shape(stolen, 409, "lease_lost")
+    module = api.client.get(f"{W}/characterisations/{char_id}/module", headers=auth(token),
+                            params={"worker_id": "node:2:c"})
+    assert module.status_code == 200 and sha256_of(module.content) == sha
+    malformed = api.client.post(f"{W}/characterisations/{char_id}/finish", headers=auth(token), json={
+        "worker_id": "node:2:c", "seconds": 1.0, "result": {"status": "succeeded", "rheobase_pA": "lots"}})
+    assert_error_shape(malformed, 422, "invalid_input")
+    done = api.client.post(f"{W}/characterisations/{char_id}/finish", headers=auth(token), json={
+        "worker_id": "node:2:c", "seconds": 1.0, "result": {"status": "not_applicable", "reason": "no input"}})
+    assert done.status_code == 204, done.text
+    doc = api.client.get(f"/v1/models/tiny_{t}_neuron/versions/1/characterisation").json()
+    assert doc["status"] == "not_applicable" and doc["reason"] == "no input"
+
+
+# -- real worker processes ---------------------------------------------------------------------------------------
+
+O1 = {"NESTML_REGISTRY_CXXFLAGS": "-O1"}
+
+
+def _http_worker(server: Server, home: Path, token: str, **env: str) -> subprocess.Popen:
+    """``nestml-registry worker --server URL`` with a home of its own and no database or store setting."""
+    base = {k: v for k, v in server.env.items() if not k.startswith("NESTML_REGISTRY_")}
+    base.update(NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_TOKEN=token, NESTML_REGISTRY_POLL_SECONDS="0.3",
+                **env)
+    log = open(home.parent / f"{home.name}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([*CLI, "-v", "worker", "--server", server.url], env=base, cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def _worker_token(server: Server, name: str) -> str:
+    proc = server.cli("token", "create", "--role", "worker", "--name", name)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _wait(what: str, check, timeout: float = 600):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory, registry_home: Path):  # type: ignore[no-untyped-def]
+    """A registry with no compile worker of its own (``serve --workers 0``)."""
+    srv = start_server(tmp_path_factory.mktemp("http-workers"), registry_home, workers=0, lease_seconds="6")
+    yield srv
+    srv.stop()
+
+
+def _toolchains(server: Server) -> list[str]:
+    return [t["id"] for t in httpx.get(f"{server.url}/v1/toolchains", timeout=10).json()]
+
+
+@pytest.mark.slow
+def test_an_http_worker_builds_for_its_toolchain_and_a_run_resolves_it(http_server: Server, tmp_path: Path) -> None:
+    token = _worker_token(http_server, "cluster-node")
+    home = tmp_path / "node-home"
+    home.mkdir()
+    worker = _http_worker(http_server, home, token, **O1)
+    try:
+        toolchain = _wait("the worker's toolchain", lambda: _toolchains(http_server))[0]
+        assert "-O1" in json.dumps(httpx.get(f"{http_server.url}/v1/toolchains").json())
+        pushed = http_server.cli("push", str(DATA / "custom_izh_neuron.nestml"), "--wait", "--json")
+        assert pushed.returncode == 0, pushed.stderr
+        assert json.loads(pushed.stdout)["status"] == "succeeded"
+        net = build_izhikevich_network(tmp_path / "net", "nestml:custom_izh_neuron",
+                                       {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0})
+        run = subprocess.run([*CLI, "run", str(net.config)], capture_output=True, text=True, timeout=600,
+                             cwd=net.dir, env=client_env(http_server.env, OMP_NUM_THREADS="1", **O1))
+        assert run.returncode == 0, run.stderr[-3000:]
+        lock = json.loads((net.output_dir / "nestml-registry.lock.json").read_text())
+        assert lock["toolchain"]["id"] == toolchain
+        assert read_spikes(net.output_dir)
+        assert not (home / "registry.db").exists() and not (home / "artifacts").exists()
+        characterised = _wait("the characterisation", lambda: httpx.get(
+            f"{http_server.url}/v1/models/custom_izh_neuron/versions/1/characterisation").json()["status"]
+            in ("succeeded", "failed", "not_applicable"), timeout=300)
+        assert characterised
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=300) == 0
+
+
+@pytest.mark.slow
+def test_an_http_worker_killed_mid_build_is_swept_and_another_finishes(http_server: Server, tmp_path: Path) -> None:
+    token = _worker_token(http_server, "cluster-pair")
+    workers = []
+    for i in range(2):
+        (tmp_path / f"w{i}").mkdir()
+        workers.append(_http_worker(http_server, tmp_path / f"w{i}", token, NESTML_REGISTRY_LEASE_SECONDS="6"))
+    try:
+        t = tag()
+        source = tmp_path / f"tiny_{t}.nestml"
+        source.write_bytes(tiny(t)[1])
+        _wait("both workers", lambda: sum(w["alive"] for w in httpx.get(f"{http_server.url}/v1/workers").json()
+                                          if "cluster-pair/" in w["id"]) >= 2, timeout=300)
+        pushed = http_server.cli("push", str(source), "--json")
+        assert pushed.returncode == 0, pushed.stderr
+        build_id = json.loads(pushed.stdout)["id"]
+        holder = _wait("a worker holding the build", lambda: next(
+            (w for w in httpx.get(f"{http_server.url}/v1/workers").json() if w.get("build") == build_id), None))
+        pid = int(holder["id"].split("/", 1)[1].split(":")[1])
+        victim = next(w for w in workers if w.pid == pid)
+        os.kill(pid, signal.SIGKILL)
+        victim.wait(timeout=60)
+        done = _wait("the build", lambda: (b := httpx.get(f"{http_server.url}/v1/builds/{build_id}").json())
+                     ["status"] in ("succeeded", "failed") and b, timeout=600)
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                w.wait(timeout=300)
