@@ -1,5 +1,7 @@
 """The build queue: claim latency and throughput with 1, 2 and 4 worker processes on SQLite and
-PostgreSQL, and compile throughput of distinct shipped models with 1 and 2 real workers.
+PostgreSQL, for database workers and for HTTP workers (``worker --server URL``: the same claims through a
+real API server on loopback) side by side; and compile throughput of distinct shipped models with 1 and 2
+real workers of each kind.
 
     .venv/bin/python benchmarks/build_queue.py [--claims 400] [--models izhikevich_neuron,...] [--skip-compile]
 
@@ -16,6 +18,7 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -92,14 +96,66 @@ def claimer(url: str, start: multiprocessing.synchronize.Event, out: multiproces
     out.put(latencies[:-1])
 
 
-def claims(backend: str, workers: int, n: int, root: Path) -> tuple[float, list[float]]:
+def http_claimer(server: str, token: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
+    from nestml_registry.service.http_access import HttpAccess
+    from nestml_registry.service.queue_access import Outcome
+
+    access = HttpAccess(server, token)
+    wid = f"bench:{os.getpid()}:x"
+    latencies = []
+    start.wait()
+    while True:
+        t0 = time.perf_counter()
+        build = access.claim(wid, TOOLCHAIN, 60)
+        latencies.append(time.perf_counter() - t0)
+        if build is None:
+            break
+        access.finish(build, wid, Outcome([{"severity": "error", "message": "benchmark"}], None))
+    access.close()
+    out.put(latencies[:-1])
+
+
+def serve(url: str, home: Path) -> tuple[subprocess.Popen, str, str]:
+    """``nestml-registry serve --workers 0`` on ``url``, and a worker token for it."""
+    from nestml_registry.registry import tokens
+
+    engine = db.make_engine(url)
+    with db.make_sessionmaker(engine).begin() as s:
+        _, token = tokens.create_token(s, "bench-node", "worker")
+    engine.dispose()
+    port = free_port()
+    env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_DATABASE_URL=url)
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{server}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, server, token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def claims(backend: str, workers: int, n: int, root: Path, http: bool = False) -> tuple[float, list[float]]:
     url = new_database(backend, root)
+    server = None
     try:
         db.upgrade(url)
         fill(url, n)
         ctx = multiprocessing.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=claimer, args=(url, start, out)) for _ in range(workers)]
+        if http:
+            server, base, token = serve(url, Path(tempfile.mkdtemp(dir=root)))
+            procs = [ctx.Process(target=http_claimer, args=(base, token, start, out)) for _ in range(workers)]
+        else:
+            procs = [ctx.Process(target=claimer, args=(url, start, out)) for _ in range(workers)]
         for p in procs:
             p.start()
         time.sleep(1.5)  # let every process import and connect
@@ -112,10 +168,13 @@ def claims(backend: str, workers: int, n: int, root: Path) -> tuple[float, list[
         assert len(latencies) == n, (len(latencies), n)
         return wall, latencies
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
         drop_database(url)
 
 
-def compile_batch(models: list[Path], workers: int, root: Path, shared: Path) -> float:
+def compile_batch(models: list[Path], workers: int, root: Path, shared: Path, http: bool = False) -> float:
     home = Path(tempfile.mkdtemp(dir=root))
     cache = home / "cache"
     shutil.copytree(shared / "toolchains", cache / "toolchains")  # detection + precompiled header only
@@ -128,10 +187,20 @@ def compile_batch(models: list[Path], workers: int, root: Path, shared: Path) ->
             submit(s, BuildRequest.create([Source.from_path(m)]), toolchain.id)
     engine.dispose()
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_CCACHE="0")
-    t0 = time.perf_counter()
-    subprocess.run([*CLI, "worker", "--burst", "--concurrency", str(workers)],
-                   env=env, check=True, capture_output=True)
-    wall = time.perf_counter() - t0
+    server, argv = None, [*CLI, "worker", "--burst", "--concurrency", str(workers)]
+    if http:  # the worker's home has only the build cache: no database, no store
+        server, base, token = serve(url, Path(tempfile.mkdtemp(dir=root)))
+        env.update(NESTML_REGISTRY_TOKEN=token, NESTML_REGISTRY_CHARACTERISE="0")
+        argv += ["--server", base]
+    env["NESTML_REGISTRY_CHARACTERISE"] = "0"
+    try:
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+        wall = time.perf_counter() - t0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
     engine = db.make_engine(url)
     with db.make_sessionmaker(engine)() as s:
         counts = queue.counts_by_status(s)
@@ -154,22 +223,28 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nmlqueue-"))
     print(f"{os.cpu_count()} cores; {args.claims} queued builds per run, claim -> finish, no compile")
-    print(f"{'database':10} {'workers':>7} {'claims/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'database':10} {'workers':>7} {'claims/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'HTTP claims/s':>13} "
+          f"{'p50 ms':>8} {'p99 ms':>8}  p50 HTTP/DB")
     for backend in ("sqlite", "postgresql"):
         for workers in (1, 2, 4):
             wall, lat = claims(backend, workers, args.claims, root)
+            hwall, hlat = claims(backend, workers, args.claims, root, http=True)
             print(f"{backend:10} {workers:>7} {args.claims / wall:>9.0f} {statistics.median(lat) * 1000:>8.2f}"
-                  f" {pct(lat, 99) * 1000:>8.2f}", flush=True)
+                  f" {pct(lat, 99) * 1000:>8.2f}   {args.claims / hwall:>13.0f} {statistics.median(hlat) * 1000:>8.2f}"
+                  f" {pct(hlat, 99) * 1000:>8.2f}  x{statistics.median(hlat) / statistics.median(lat):.1f}",
+                  flush=True)
     if not args.skip_compile:
         models_dir = Path(sysconfig.get_path("data")) / "models" / "neurons"
         models = [models_dir / f"{m}.nestml" for m in args.models.split(",")]
         shared = root / "shared"
         PchBuild(detect(shared), shared, timeout=600).wait()
         print(f"\ncompile throughput, {len(models)} distinct shipped models, cold build caches, no ccache")
-        one = compile_batch(models, 1, root, shared)
-        print(f"1 worker : {one:6.1f} s ({len(models) / one * 60:.1f} modules/min)", flush=True)
-        two = compile_batch(models, 2, root, shared)
-        print(f"2 workers: {two:6.1f} s ({len(models) / two * 60:.1f} modules/min)  speed-up x{one / two:.2f}")
+        for workers in (1, 2):
+            on_db = compile_batch(models, workers, root, shared)
+            on_http = compile_batch(models, workers, root, shared, http=True)
+            print(f"{workers} worker(s): database {on_db:6.1f} s ({len(models) / on_db * 60:.1f} modules/min), "
+                  f"HTTP {on_http:6.1f} s ({len(models) / on_http * 60:.1f} modules/min): HTTP/database "
+                  f"x{on_http / on_db:.3f}", flush=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
