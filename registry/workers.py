@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from nestml_registry.registry import characterisations, queue
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.tables import Build, BuildStatus, KnownToolchain, WorkerRow, utcnow
 
@@ -119,3 +120,10 @@ def recent(session: Session, now: datetime | None = None) -> list[tuple[WorkerRo
                            .order_by(WorkerRow.toolchain, WorkerRow.id)).all()
     out = [(w, w.expires_at > now, stage if w.build_id is not None else None) for w, stage in rows]
     return sorted(out, key=lambda r: not r[1])
+
+
+def work_pending(session: Session, toolchain: str) -> bool:
+    """Whether a worker of ``toolchain`` may still get work: queued builds or characterisations for it, or
+    running ones whose lease may run out (what a ``--burst`` worker waits for before it exits)."""
+    running = queue.counts_by_status(session).get(BuildStatus.RUNNING.value, 0)
+    return queue.queue_depth(session, [toolchain]) > 0 or running > 0 or characterisations.pending(session, toolchain)

@@ -23,7 +23,6 @@ from nestml_registry.registry import characterisations, queue, results, toolchai
 from nestml_registry.registry.db import make_engine, make_sessionmaker
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
-from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service.settings import Settings
 
 
@@ -121,8 +120,7 @@ class DatabaseAccess:
 
     def pending(self, toolchain: str) -> bool:
         with self._session() as s:
-            running = queue.counts_by_status(s).get(BuildStatus.RUNNING.value, 0)
-            return queue.queue_depth(s, [toolchain]) > 0 or running > 0 or characterisations.pending(s, toolchain)
+            return workers.work_pending(s, toolchain)
 
     def claim(self, worker_id: str, toolchain: str, lease_seconds: float) -> Claimed | None:
         with self._session() as s:

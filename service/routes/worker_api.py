@@ -82,11 +82,7 @@ async def stopped(body: ws.Hello, db: DatabaseDep, principal: WorkerDep) -> Resp
 @router.get("/pending", responses=ERRORS, summary="Whether work for this toolchain waits or may come back")
 async def pending(toolchain: Annotated[str, Query(max_length=200)], db: DatabaseDep,
                   _principal: WorkerDep) -> dict[str, bool]:
-    def read(s: Session) -> bool:
-        running = queue.counts_by_status(s).get("running", 0)
-        return queue.queue_depth(s, [toolchain]) > 0 or running > 0 or characterisations.pending(s, toolchain)
-
-    return {"pending": await db.read(read)}
+    return {"pending": await db.read(workers.work_pending, toolchain)}
 
 
 @router.post("/claim", response_model=ws.ClaimedBuild, responses={204: {"description": "nothing to build"}, **ERRORS},
