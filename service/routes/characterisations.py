@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 
 from nestml_registry.registry import characterisations
@@ -35,8 +35,8 @@ async def get_characterisation(name: Name, version: Version, db: DatabaseDep,
 @router.post("/characterisations", response_model=list[schemas.CharacteriseQueued], status_code=202,
              summary="Queue characterisations (again): of one model or version, or of all you own",
              responses=error_responses(401, 403, 404, 422))
-async def queue_characterisations(body: schemas.CharacteriseRequest, db: DatabaseDep, principal: PublisherDep,
-                                  response: Response) -> list[schemas.CharacteriseQueued]:
+async def queue_characterisations(body: schemas.CharacteriseRequest, db: DatabaseDep,
+                                  principal: PublisherDep) -> list[schemas.CharacteriseQueued]:
     """Give ``model`` (``NAME``: its newest version; ``NAME@VERSION``) or ``all``. Only a name's owner or an
     admin may; ``all`` takes every neuron version the caller owns (an admin: every one). Each runs on a
     toolchain a live worker serves and the version has a module for; the answer says which, or why not."""
@@ -45,5 +45,4 @@ async def queue_characterisations(body: schemas.CharacteriseRequest, db: Databas
     actor, admin = actor_of(principal)
     live = await reads.live_toolchains(db)
     rows = await db.write(characterisations.request, body.model, actor, admin, live)
-    response.headers["Location"] = "/v1/builds"
     return [schemas.CharacteriseQueued.model_validate(r) for r in rows]
