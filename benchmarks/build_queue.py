@@ -223,6 +223,7 @@ def main() -> None:
                                         "aeif_cond_exp_neuron")
     ap.add_argument("--skip-compile", action="store_true")
     ap.add_argument("--skip-claims", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="compile rounds, alternating which kind goes first")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nmlqueue-"))
     print(f"{os.cpu_count()} cores; {args.claims} queued builds per run, claim -> finish, no compile")
@@ -243,11 +244,18 @@ def main() -> None:
         PchBuild(detect(shared), shared, timeout=600).wait()
         print(f"\ncompile throughput, {len(models)} distinct shipped models, cold build caches, no ccache")
         for workers in (1, 2):
-            on_db = compile_batch(models, workers, root, shared)
-            on_http = compile_batch(models, workers, root, shared, http=True)
-            print(f"{workers} worker(s): database {on_db:6.1f} s ({len(models) / on_db * 60:.1f} modules/min), "
-                  f"HTTP {on_http:6.1f} s ({len(models) / on_http * 60:.1f} modules/min): HTTP/database "
-                  f"x{on_http / on_db:.3f}", flush=True)
+            ratios = []
+            for r in range(args.rounds):
+                first_http = r % 2 == 1
+                a = compile_batch(models, workers, root, shared, http=first_http)
+                b = compile_batch(models, workers, root, shared, http=not first_http)
+                on_db, on_http = (b, a) if first_http else (a, b)
+                ratios.append(on_http / on_db)
+                print(f"{workers} worker(s): database {on_db:6.1f} s ({len(models) / on_db * 60:.1f} modules/min), "
+                      f"HTTP {on_http:6.1f} s ({len(models) / on_http * 60:.1f} modules/min): HTTP/database "
+                      f"x{on_http / on_db:.3f}", flush=True)
+            print(f"{workers} worker(s): median HTTP/database x{statistics.median(ratios):.3f} over {len(ratios)} "
+                  "round(s)", flush=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
