@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything (Debian packages, .venv, a PostgreSQL server if none answers) and run the
 # whole test suite: lint (ruff), type check (mypy), then pytest against real NEST, real compiles,
-# SQLite and PostgreSQL.
+# SQLite and PostgreSQL, then the lab deployment in Docker (scripts/docker-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -14,3 +14,7 @@ export NESTML_REGISTRY_TEST_POSTGRES_REQUIRED=1
 .venv/bin/ruff check .
 bash scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"
+# the lab deployment in Docker: the image built and run (NESTML_REGISTRY_SKIP_DOCKER=1 leaves it out)
+if [ "${NESTML_REGISTRY_SKIP_DOCKER:-0}" != "1" ]; then
+    bash scripts/docker-test.sh "$@"
+fi
