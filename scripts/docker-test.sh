@@ -49,7 +49,13 @@ fi
 
 say "wheelhouse (docker/wheels) and image nestml-registry:latest"
 find docker/wheels -name '*.whl' -delete
-.venv/bin/python -m pip wheel -q --no-build-isolation . -w docker/wheels 2>&1 | grep -v "^WARNING: Location" || true
+wheel_log=$(mktemp)
+if ! .venv/bin/python -m pip wheel -q --no-build-isolation . -w docker/wheels >"$wheel_log" 2>&1; then
+    grep -v "^WARNING: Location" "$wheel_log" >&2
+    say "pip wheel failed (above)"
+    exit 1
+fi
+rm -f "$wheel_log"
 docker build -q --network host --build-arg BASE="$base" -t nestml-registry:latest -f docker/Dockerfile . >/dev/null
 
 say "validating docker/compose.yaml"
