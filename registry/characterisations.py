@@ -118,14 +118,6 @@ def held_module(session: Session, char_id: int, worker_id: str) -> str | None:
                Characterisation.status == Status.RUNNING.value))
 
 
-def renew(session: Session, char_id: int, worker_id: str, lease_seconds: float) -> bool:
-    return session.execute(  # type: ignore[attr-defined]  # a CursorResult
-        update(Characterisation).where(Characterisation.id == char_id, Characterisation.lease_owner == worker_id,
-                                       Characterisation.status == Status.RUNNING.value)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        .execution_options(**_NO_SYNC)).rowcount == 1
-
-
 def finish(session: Session, char_id: int, worker_id: str, result: dict[str, Any], seconds: float) -> bool:
     """Record a result (status succeeded, not_applicable or failed with ``error``) of a characterisation this
     worker holds; False (nothing written) when it lost the lease."""
@@ -169,13 +161,6 @@ def pending(session: Session, toolchain: str) -> bool:
     return session.scalar(select(Characterisation.id).where(
         Characterisation.toolchain == toolchain,
         Characterisation.status.in_([Status.QUEUED.value, Status.RUNNING.value])).limit(1)) is not None
-
-
-def of_versions(session: Session, version_ids: Sequence[int]) -> dict[int, Characterisation]:
-    if not version_ids:
-        return {}
-    return {c.model_version_id: c for c in session.scalars(
-        select(Characterisation).where(Characterisation.model_version_id.in_(list(version_ids))))}
 
 
 def version_row(session: Session, name: str, version: int) -> ModelVersion:
