@@ -8,7 +8,8 @@ This is the only place (with :mod:`nestml_registry.compiler.introspect`) that im
 process-wide state and may call ``sys.exit``, so each build gets a fresh process. Two things in
 NESTML are replaced here: its builder (the C++ is compiled afterwards as our own steps, see
 :mod:`nestml_registry.compiler.build`) and its NEST version probe (we know the version from the toolchain); two of
-its hot spots get exact fixes (:mod:`nestml_registry.compiler.nestml_patches`).
+its hot spots get exact fixes (:mod:`nestml_registry.compiler.nestml_patches`), and SymPy's parser, which
+NESTML and ODE-toolbox hand model expressions to, never evaluates Python (:mod:`nestml_registry.compiler.sympy_guard`).
 
 The job names the files (already written under the work directory with safe names) and the
 display name of each; the result holds diagnostics in our record shape and what the generated
@@ -26,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from nestml_registry.compiler import nestml_patches
+from nestml_registry.compiler import nestml_patches, sympy_guard
 from nestml_registry.compiler.child import collect_garbage_rarely, exit_now, write_result
 
 _START_RE = re.compile(r'^Start processing "(.*)"!$')
@@ -51,6 +52,7 @@ class _Frontend:
         # codegen_opts["nest_version"] is given: answer the probe with the version we know.
         NESTTools.detect_nest_version = classmethod(lambda cls: nest_version)
         nestml_patches.install()
+        sympy_guard.install()  # no model text is evaluated as Python: see compiler/sympy_guard.py
         self.captured: list[Any] = []
         self.parsed: list[Any] = []
         orig_generate, orig_parsed = fe.generate_code, fe.get_parsed_models

@@ -21,6 +21,7 @@ from nestml_registry.compiler.build import BuildSettings, CompileRecipe, build_c
 from nestml_registry.compiler.cache import LocalCache
 from nestml_registry.compiler.children import CodegenRunner, Loader, limit_diagnostics
 from nestml_registry.compiler.diagnostics import Diagnostic, has_errors
+from nestml_registry.compiler.generated_check import check_generated
 from nestml_registry.compiler.key import build_key
 from nestml_registry.compiler.outputs import OutputError
 from nestml_registry.compiler.pch import PchBuild
@@ -159,6 +160,9 @@ class Compiler:
             diags = pre + codegen.diagnostics
             if not codegen.ok or has_errors(diags):
                 return self._failed(request, key, diags, log, timings)
+            unexpected = check_generated(ws.path / "target")
+            if unexpected:
+                return self._failed(request, key, diags + unexpected, log, timings)
 
             progress("compiling")
             t0 = time.monotonic()

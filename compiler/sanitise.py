@@ -14,7 +14,15 @@ numbers, operators and keywords.
   were and diagnostics still point at the user's file;
 - every string literal is checked to hold only printable ASCII without a backslash (and without a
   trigraph); anything else is refused with a diagnostic at the string, since no escaping of ours
-  could survive NESTML's own printer exactly.
+  could survive NESTML's own printer exactly;
+- a string literal is allowed only as the one argument of ``print``/``println``: anywhere else
+  (a function's argument, a parameter's default, an ODE) it would reach SymPy's parser, which NESTML
+  and ODE-toolbox hand expressions to and which evaluates text as Python (see
+  :mod:`nestml_registry.compiler.sympy_guard`, the second line of defence, in the child);
+- a name that is one of Python's builtins (``eval``, ``ord``, ``open``, ...; NESTML's own ``abs``,
+  ``max``, ``min``, ``pow``, ``print``, ``round``, the ``input`` block and the unit ``bin`` excepted) or
+  begins with two underscores (NESTML's generated names, and Python's special names) is refused
+  where it stands: SymPy resolves such names to Python's objects.
 
 The comments it removed are returned by line, so descriptions of parameters and state variables
 (NESTML's "pre" and "inline" comments of a declaration) still come from the source as written.
@@ -23,6 +31,7 @@ The registry keeps the full text for people to read.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 
@@ -32,6 +41,17 @@ from nestml_registry.compiler.diagnostics import Diagnostic
 _STRING_RE = re.compile(r'"(?:\\(?:[ \t]+\r?\n?|.)|[^\\\r\n"])*"', re.DOTALL)
 _SAFE_STRING_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"\\"}
 _TRIGRAPH_RE = re.compile(r"\?\?[=/'()!<>-]")
+_NAME_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+_PRINTS = ("print", "println")
+# Python's builtins (Python 3.9 to 3.13) that NESTML itself uses: its functions abs, max, min, pow,
+# print and round, its keyword input, its unit bin (a byte count) and the literals True and False;
+# tests/test_sanitise.py checks this against the installed Python and NESTML
+_PYTHON_BUILTINS = frozenset(dir(builtins)) | {"aiter", "anext", "breakpoint", "EncodingWarning",
+                                               "BaseExceptionGroup", "ExceptionGroup", "PythonFinalizationError",
+                                               "_IncompleteInputError"}
+NESTML_NAMES_THAT_ARE_PYTHON_BUILTINS = frozenset({"abs", "max", "min", "pow", "print", "round", "input", "bin",
+                                                   "True", "False", "None"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +99,7 @@ def sanitise(text: str, file: str) -> Sanitised:
                 i = n if end < 0 else end  # the rest of the line goes: the build is refused anyway
                 continue
             literal = m.group(0)
-            bad = _unsafe(literal[1:-1])
+            bad = _unsafe(literal[1:-1]) or _misplaced("".join(out[-64:]), text[m.end():m.end() + 64])
             if bad is not None:
                 problems.append(_problem(bad, file, line, i - line_start))
             out.append(literal)
@@ -94,7 +114,8 @@ def sanitise(text: str, file: str) -> Sanitised:
                 line += 1
                 line_start = i + 1
             i += 1
-    return Sanitised("".join(out), comments, tuple(problems))
+    cleaned = "".join(out)
+    return Sanitised(cleaned, comments, tuple(problems + _unsafe_names(cleaned, file)))
 
 
 def _drop_trailing_blanks(out: list[str]) -> None:
@@ -115,6 +136,51 @@ def _unsafe(content: str) -> str | None:
                 f"(U+{ord(odd):04X}): replace it")
     if _TRIGRAPH_RE.search(content):
         return "a string literal may not contain '??' followed by one of =/'()!<>- (a C++ trigraph): change it"
+    return None
+
+
+def _misplaced(before: str, after: str) -> str | None:
+    """Why a string literal may not stand where it does (between ``before`` and ``after``), or None."""
+    head = before.rstrip()
+    if head.endswith("("):
+        head = head[:-1].rstrip()
+        if any(head.endswith(p) and not (head[:-len(p)][-1:].isalnum() or head[:-len(p)][-1:] in "_$")
+               for p in _PRINTS) and after.lstrip().startswith(")"):
+            return None
+    return ("a string literal may stand only as the one argument of print or println: anywhere else NESTML "
+            "hands it to SymPy, which would read it as code (remove it, or use a number)")
+
+
+def _unsafe_names(text: str, file: str) -> list[Diagnostic]:
+    """Each name in ``text`` (comments already gone, strings skipped) that reaches Python as Python's own."""
+    problems, line, line_start, i, n = [], 1, 0, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, line_start, i = line + 1, i + 1, i + 1
+        elif ch == '"':
+            m = _STRING_RE.match(text, i)
+            i = n if m is None else m.end()
+        elif ch.isdigit() or (ch == "." and text[i + 1:i + 2].isdigit()):
+            i = _NUMBER_RE.match(text, i).end()  # type: ignore[union-attr]
+        elif ch.isalpha() or ch in "_$":
+            name = _NAME_RE.match(text, i).group(0)  # type: ignore[union-attr]
+            why = _name_problem(name)
+            if why is not None:
+                problems.append(_problem(why, file, line, i - line_start))
+            i += len(name)
+        else:
+            i += 1
+    return problems
+
+
+def _name_problem(name: str) -> str | None:
+    if name.startswith("__"):
+        return (f"the name '{name}' begins with two underscores, which are kept for NESTML's generated names and "
+                "Python's special names: rename it")
+    if name in _PYTHON_BUILTINS and name not in NESTML_NAMES_THAT_ARE_PYTHON_BUILTINS:
+        return (f"'{name}' is the name of a Python builtin, which SymPy (NESTML's equation solver) would call "
+                f"instead of the model's own: rename it (e.g. '{name}_')")
     return None
 
 

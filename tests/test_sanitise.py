@@ -83,3 +83,53 @@ def test_no_comment_text_survives_any_input(text: str) -> None:
             assert a.strip() == b[: len(b) - len(s.comments[i]) - 1].strip()
         elif not s.diagnostics:
             assert a == b
+
+
+def test_a_string_anywhere_but_as_prints_argument_is_refused_where_it_stands() -> None:
+    from sympy_routes import string_routes
+
+    for placement, text in string_routes().items():
+        problems = [d for d in sanitise(text, "m.nestml").diagnostics if "string literal" in d.message]
+        assert len(problems) == 1, (placement, problems)
+        (d,) = problems
+        line = text.split("\n")[d.line - 1]
+        assert line[d.column - 1] == '"' and "__import__" in line, (placement, d.format())
+        assert "only as the one argument of print or println" in d.message
+    fine = 'model p_neuron:\n    update:\n        println("V_m = {V_m}")\n        print ( "x" )\n'
+    assert not sanitise(fine, "p.nestml").diagnostics
+
+
+def test_python_builtin_and_dunder_names_are_refused_where_they_stand() -> None:
+    from sympy_routes import builtin_name_routes
+
+    for placement, text in builtin_name_routes().items():
+        problems = sanitise(text, "m.nestml").diagnostics
+        assert problems, placement
+        for d in problems:
+            name = "__class__" if placement == "dunder" else d.message.split("'")[1]
+            assert text.split("\n")[d.line - 1][d.column - 1:].startswith(name), (placement, d.format())
+            assert "rename it" in d.message
+
+
+def test_the_names_nestml_shares_with_python_are_exactly_nestmls_own() -> None:
+    """The sanitiser's list of NESTML's names that are also Python builtins, against NESTML itself."""
+    import builtins
+
+    from pynestml.generated.PyNestMLLexer import PyNestMLLexer
+    from pynestml.symbols.predefined_functions import PredefinedFunctions
+    from pynestml.symbols.predefined_types import PredefinedTypes
+    from pynestml.symbols.predefined_units import PredefinedUnits
+
+    from nestml_registry.compiler.sanitise import NESTML_NAMES_THAT_ARE_PYTHON_BUILTINS
+
+    PredefinedUnits.register_units()
+    PredefinedTypes.register_types()
+    PredefinedFunctions.register_functions()
+    nestml = (set(PredefinedFunctions.get_function_symbols()) | set(PredefinedUnits.get_units())
+              | {name.strip("'") for name in PyNestMLLexer.literalNames if name})
+    assert nestml & set(dir(builtins)) <= NESTML_NAMES_THAT_ARE_PYTHON_BUILTINS
+
+
+def test_no_shipped_model_is_refused(models_dir) -> None:
+    for path in sorted(models_dir.rglob("*.nestml")):
+        assert not sanitise(path.read_text(), path.name).diagnostics, path.name

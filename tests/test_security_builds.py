@@ -16,6 +16,7 @@ import pytest
 from conftest import DATA
 
 from nestml_registry.compiler.children import CodegenRunner
+from nestml_registry.compiler.generated_check import check_generated
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest, Pair
 from nestml_registry.compiler.result import BuildResult
@@ -129,10 +130,22 @@ def _generated_code(runner: CodegenRunner, request: BuildRequest, log: Path) -> 
     try:
         outcome = runner.run(request, sanitised, ws, log)
         assert outcome.ok, (request.module, [d.format() for d in outcome.diagnostics if d.severity == "error"])
+        assert not check_generated(ws.path / "target"), request.module  # what the templates produce passes
         return sanitised, "\n".join(p.read_text(errors="replace") for p in (ws.path / "target").rglob("*")
                                     if p.suffix in (".cpp", ".h"))
     finally:
         ws.remove()
+
+
+def test_generated_code_that_templates_never_produce_is_refused_before_it_compiles(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "ok_neuron.cpp").write_text('#include "ok_neuron.h"\n#include <cmath>\nx = gsl_odeiv_system;\n')
+    assert not check_generated(target)
+    (target / "bad_neuron.cpp").write_text('#include "../../etc/x.h"\n__attribute__((constructor)) static void f() '
+                                           '{ std::system("id"); }\n')
+    found = [d.message for d in check_generated(target)]
+    assert len(found) == 2 and "bad_neuron.cpp:1) includes" in found[0] and "uses __attribute__" in found[1]
 
 
 def test_no_comment_of_a_shipped_model_reaches_its_generated_code(compiler: Compiler, models_dir: Path,
@@ -156,3 +169,41 @@ def test_no_comment_of_a_shipped_model_reaches_its_generated_code(compiler: Comp
                     assert text not in code, f"{name}:{line}: comment reached the generated code: {text!r}"
                     checked += 1
     assert checked > 300
+
+
+def _codegen_unsanitised(runner: CodegenRunner, name: str, text: str, log: Path) -> tuple[bool, list[str], str]:
+    """Code generation of ``text`` as written (the sanitiser bypassed): ok, error messages, generated code."""
+    source = Source.from_text(f"{name}.nestml", text)
+    request = BuildRequest.create([source], module=f"{name.replace('-', '')}_module")
+    ws = runner.workspace(request.module + name)
+    try:
+        outcome = runner.run(request, {source.name: Sanitised(text)}, ws, log)
+        code = "\n".join(p.read_text(errors="replace") for p in (ws.path / "target").rglob("*")
+                         if p.suffix in (".cpp", ".h"))
+        return outcome.ok, [d.message for d in outcome.diagnostics if d.severity == "error"], code
+    finally:
+        ws.remove()
+
+
+def test_no_model_text_is_evaluated_as_python_in_any_placement(compiler: Compiler, tmp_path: Path) -> None:
+    """Second line of defence: with the sanitiser bypassed, SymPy's parser in the child evaluates nothing of a
+    model as Python, for strings in each placement and for functions named after Python's builtins."""
+    from sympy_routes import builtin_name_routes, string_routes
+
+    routes = [(f"s-{k}", v) for k, v in string_routes().items()] + \
+             [(f"b-{k}", v) for k, v in builtin_name_routes().items()]
+    runner = compiler.codegen
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = dict(zip([n for n, _ in routes], pool.map(
+            lambda r: _codegen_unsanitised(runner, r[0], r[1], tmp_path / f"{r[0]}.log"), routes), strict=True))
+    for name, (ok, errors, code) in outcomes.items():
+        log = (tmp_path / f"{name}.log").read_text(errors="replace")
+        assert "PWNED" not in log and "PWNED" not in code, name  # no payload ran
+        if not ok:  # refused: said why, no traceback of Python's own
+            assert errors, name
+    _, errors, _ = outcomes["s-ode"]
+    assert any("string reached SymPy's parser" in e for e in errors), errors
+    ok, errors, code = outcomes["b-function"]
+    # id(V_m) stays the model's own function: never the address of a SymPy object
+    assert ok, errors
+    assert "id(" in code and not __import__("re").search(r"\b\d{9,}\b", code)
