@@ -37,8 +37,8 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
-class NameOwned(Conflict):
-    """Publishing a model name that someone else owns."""
+class NameOwned(RegistryError):
+    """Publishing (or changing) a model name that someone else owns: forbidden, not a conflict."""
 
     code = "name_owned"
 

@@ -48,6 +48,31 @@ def set_owner(session: Session, name: str, owner: str, actor: str) -> tuple[str,
     return previous, owner
 
 
+def family_of(name: str, suffix: str | None = None) -> str:
+    """The NESTML model a NEST model name was generated from: ``X`` for ``X``, ``X_nestml`` (with the
+    suffix ``_nestml``) and the pair names ``X_nestml__with_S_nestml``."""
+    base = name.split("__with_")[0]
+    return base.removesuffix(suffix) if suffix else base
+
+
+def require_families(session: Session, families: set[str], actor: str, admin: bool) -> None:
+    """Raise :class:`NameOwned` (before any work is done) if a model name of one of ``families`` (NESTML
+    model names) belongs to someone other than ``actor`` (an admin may publish any)."""
+    if admin or not families:
+        return
+    rows = session.execute(select(ModelName.name, ModelName.owner, ModelName.family)
+                           .where(ModelName.family.in_(sorted(families)))
+                           .order_by(ModelName.family, ModelName.name)).all()
+    for name, owner, family in rows:
+        if (owner or LOCAL_OWNER) != actor:
+            raise NameOwned(
+                f"the model {family!r} is published as {name!r}, which belongs to {owner or LOCAL_OWNER!r}, so "
+                f"{actor!r} cannot publish it under any suffix: rename the model in its source (the 'model NAME:' "
+                f"line), or ask {owner or LOCAL_OWNER!r} or an admin to transfer the name "
+                f"(nestml-registry owner set {name} {actor})",
+                {"model": name, "family": family, "owner": owner or LOCAL_OWNER, "actor": actor})
+
+
 def require_owner(session: Session, name: str, actor: str, admin: bool, what: str) -> None:
     """Raise :class:`NameOwned` unless ``actor`` owns the model name ``name`` or is an admin."""
     name_row = session.get(ModelName, name)

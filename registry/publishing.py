@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from nestml_registry.registry import model_text
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NameOwned
+from nestml_registry.registry.owners import family_of, require_families
 from nestml_registry.registry.records import declared_models, record_event
 from nestml_registry.registry.resolving import DEFAULT_SUFFIX
 from nestml_registry.registry.tables import (
@@ -98,7 +99,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
             raise InvalidInput(f"cannot publish model {name!r} of kind {kind!r}: a model needs a NEST name "
                                f"(letters, digits, '_') and a kind ({' or '.join(KINDS)})")
         digest, source_sha = _model_digest(model, files, suffix, pairs)
-        _claim_name(session, name, owner, admin)
+        _claim_name(session, name, family_of(name, suffix), owner, admin)
         version, created = _version_of(session, model, digest, source_sha, texts.get(source_sha or ""), owner)
         link = session.get(ModelModule, (version.id, build.toolchain))
         if link is None:
@@ -114,10 +115,12 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
     return published
 
 
-def _claim_name(session: Session, name: str, owner: str, admin: bool) -> None:
+def _claim_name(session: Session, name: str, family: str, owner: str, admin: bool) -> None:
     """The name row of ``name``, created for ``owner`` if new and locked for this transaction; raises
-    :class:`NameOwned` when someone else owns it (unless ``admin``)."""
-    session.execute(insert_ignoring_conflicts(session, ModelName, [{"name": name, "owner": owner}], ["name"]))
+    :class:`NameOwned` when someone else owns it or another name of its family (unless ``admin``)."""
+    require_families(session, {family}, owner, admin)
+    session.execute(insert_ignoring_conflicts(session, ModelName, [{"name": name, "owner": owner, "family": family}],
+                                              ["name"]))
     name_row = session.execute(select(ModelName).where(ModelName.name == name).with_for_update()
                                .execution_options(populate_existing=True)).scalar_one()
     if (name_row.owner or LOCAL_OWNER) != owner and not admin:

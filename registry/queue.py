@@ -62,6 +62,10 @@ def sources_of(build: Build) -> list[tuple[str, str, str]]:
     return [(bs.name, bs.source.sha256, bs.source.text) for bs in build.sources]
 
 
+# the diagnostic codes of a build that compiled but whose models its submitter may not publish
+PUBLISH_REFUSALS = frozenset({"name_owned", "PUBLISH_REFUSED"})
+
+
 def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
             sources: Iterable[tuple[str, str, str]], submitted_by: int | None = None, max_attempts: int = 3,
             *, retry: bool = False) -> tuple[Build, bool]:
@@ -93,12 +97,17 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
         return get_build(session, new_id), True
     build = get_build_by_key(session, key)
     assert build is not None  # the conflicting row exists: rows are never deleted
-    if retry and build.status == BuildStatus.FAILED:
+    # a build refused at publishing was refused for its submitter, not for its text: another submitter's
+    # identical request builds it again for them
+    refused = build.status == BuildStatus.FAILED and build.submitted_by != submitted_by and any(
+        isinstance(d, dict) and d.get("code") in PUBLISH_REFUSALS for d in build.diagnostics or [])
+    if (retry or refused) and build.status == BuildStatus.FAILED:
+        extra = {"submitted_by": submitted_by} if refused else {}
         requeued = session.execute(update(Build).where(Build.id == build.id, Build.status == BuildStatus.FAILED)  # type: ignore[attr-defined]  # a CursorResult
                                    .values(status=BuildStatus.QUEUED, attempts=0, max_attempts=max_attempts,
                                            lease_owner=None, lease_expires_at=None, heartbeat_at=None,
                                            started_at=None, finished_at=None, stage="queued again", error=None,
-                                           diagnostics=[], log=None, module_id=None)
+                                           diagnostics=[], log=None, module_id=None, **extra)
                                    .execution_options(**_NO_SYNC)).rowcount == 1
         if requeued:
             logger.info("queued failed build %d (%s) again", build.id, key[:12])

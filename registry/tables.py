@@ -175,6 +175,8 @@ class ModelName(Base):
 
     name: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(NAME_LEN))  # a principal; before migration 0003, None
+    # the NESTML model the name was generated from (migration 0009): one owner for X, X_nestml, X__with_S...
+    family: Mapped[str | None] = mapped_column(String(NAME_LEN), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

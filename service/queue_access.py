@@ -72,8 +72,10 @@ class QueueAccess(Protocol):
     def close(self) -> None: ...
 
 
-def refusal(message: str) -> dict:
-    return Diagnostic.error(message).to_dict()
+def refusal(message: str, code: str | None = None) -> dict:
+    """A diagnostic of the worker's or the registry's own (``code`` ``name_owned``: the submitter may not
+    publish the build's models, which :data:`registry.queue.PUBLISH_REFUSALS` knows)."""
+    return Diagnostic.error(message, code=code).to_dict()
 
 
 def short(exc: BaseException) -> str:
@@ -156,7 +158,7 @@ class DatabaseAccess:
                                        outcome.toolchain or "", outcome.diagnostics, outcome.log, outcome.timings,
                                        outcome.models or [], characterise=self.settings.characterise)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
-            self._fail(claimed, worker_id, [*outcome.diagnostics, refusal(str(exc))], outcome.log)
+            self._fail(claimed, worker_id, [*outcome.diagnostics, refusal(str(exc), exc.code)], outcome.log)
 
     def _fail(self, claimed: Claimed, worker_id: str, diagnostics: list[dict], log: str | None,
               timings: dict[str, float] | None = None) -> None:

@@ -118,3 +118,39 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
         Settings.from_env({"NESTML_REGISTRY_ALLOW_ANONYMOUS_PUBLISH": "perhaps"})
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "registry.lab", ""))
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_ownership_is_decided_before_any_work(backend: str, tmp_path: Path) -> None:
+    """bob pushes a model alice owns (under any suffix): 403 at submission, nothing queued or stored; a build
+    that compiled but was refused at publishing is no cached answer for alice, who submits the same text."""
+    from sqlalchemy import func, select
+
+    with running_api(backend, tmp_path) as api:
+        toolchain = api.register_toolchain()
+        t = tag()
+        _, alice = api.token("publisher", name=f"alice-{t}")
+        _, bob = api.token("publisher", name=f"bob-{t}")
+        first = api.post_build([tiny(t)], alice, toolchain=toolchain)
+        api.succeed(first.json()["id"], toolchain, [model_for(t)])
+        with api.sessions() as s:
+            builds_before = s.scalar(select(func.count()).select_from(Build))
+        changed = (tiny(t)[0], tiny(t)[1].replace(b"10 ms", b"11 ms"))
+        for suffix in ("_nestml", "", "_mine"):
+            refused = api.post_build([changed], bob, toolchain=toolchain, suffix=suffix)
+            error = assert_error_shape(refused, 403, "name_owned")
+            assert f"belongs to 'alice-{t}'" in error["message"] and "owner set" in error["message"]
+            assert error["details"]["family"] == f"tiny_{t}_neuron"
+        with api.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Build)) == builds_before  # nothing queued
+        # a publishing refusal of an older build (a race the check above cannot see) is bob's, not the text's
+        second = api.post_build([changed], alice, toolchain=toolchain)
+        assert second.status_code == 202, second.text
+        build_id = second.json()["id"]
+        api.fail(build_id, toolchain, "model name ... belongs to 'alice'")
+        with api.sessions.begin() as s:
+            s.get(Build, build_id).diagnostics = [{"severity": "error", "message": "owned", "code": "name_owned"}]
+        _, admin = api.token("admin")
+        again = api.post_build([changed], admin, toolchain=toolchain)
+        assert again.status_code == 202 and again.json()["id"] == build_id, again.text
+        assert again.json()["status"] == "queued"

@@ -95,7 +95,7 @@ def test_yank_skips_a_version_for_unpinned_references_only(api: Api) -> None:
     _, other = api.token("publisher", f"someone-{tag()}")
     refused = api.client.post(f"/v1/models/{name}@1/yank", json={"reason": "mine now"},
                               headers={"Authorization": f"Bearer {other}"})
-    assert "belongs to 'local'" in assert_error_shape(refused, 409)["message"]
+    assert "belongs to 'local'" in assert_error_shape(refused, 403, "name_owned")["message"]
     _, admin = api.token("admin", f"admin-{tag()}")
     ok = api.client.post(f"/v1/models/{name}@1/yank", json={"reason": "an admin may"},
                          headers={"Authorization": f"Bearer {admin}"})

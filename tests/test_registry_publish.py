@@ -76,12 +76,29 @@ def test_ten_concurrent_publishers_get_versions_one_to_ten(db_url: str, sessions
         assert s.scalar(select(func.count()).select_from(ModelVersion)) == 10
 
 
+def test_a_bare_name_cannot_shadow_another_owners_suffixed_name(sessions: sessionmaker[Session]) -> None:
+    """X, X_nestml and X_nestml__with_S_nestml are one family: its owner is the only publisher of any of them."""
+    with sessions.begin() as s:
+        published_build(s, files=izh_files(), models=[model_dict()], actor="alice")
+    with pytest.raises(NameOwned, match=r"published as 'custom_izh_neuron_nestml', which belongs to 'alice'") as info, \
+            sessions.begin() as s:
+        published_build(s, files=izh_files(), models=[model_dict("custom_izh_neuron")], actor="mallory", suffix="")
+    assert info.value.details["family"] == "custom_izh_neuron"
+    with pytest.raises(NameOwned), sessions.begin() as s:
+        published_build(s, files=izh_files(), models=[model_dict("custom_izh_neuron_x")], actor="mallory",
+                        suffix="_x")
+    with sessions.begin() as s:
+        assert s.get(ModelName, "custom_izh_neuron") is None
+        published_build(s, files=izh_files(), models=[model_dict("custom_izh_neuron")], actor="alice", suffix="")
+        assert s.get(ModelName, "custom_izh_neuron").family == "custom_izh_neuron"
+
+
 def test_a_name_belongs_to_its_first_publisher(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         published_build(s, files=izh_files(), models=[model_dict()], actor="alice")
     with pytest.raises(NameOwned, match=r"belongs to 'alice'.*rename the model") as info, sessions.begin() as s:
         published_build(s, files=izh_files(1), models=[model_dict()], actor="bob")
-    assert info.value.details == {"model": IZH, "owner": "alice", "actor": "bob"}
+    assert info.value.details == {"model": IZH, "family": "custom_izh_neuron", "owner": "alice", "actor": "bob"}
     with pytest.raises(NameOwned), sessions.begin() as s:
         published_build(s, files=izh_files(1), models=[model_dict()], actor=None)
     with sessions.begin() as s:  # the owner and an admin may publish new versions

@@ -116,7 +116,9 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
 
 
 def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str | None,
-            retry: bool, submitted_by: int | None) -> tuple[schemas.Build, bool]:
+            retry: bool, submitted_by: int | None, publisher: tuple[str, bool] | None) -> tuple[schemas.Build, bool]:
+    if publisher is not None:  # ownership is decided before any work: nothing of another owner's is compiled
+        owners.require_families(s, {m.name for _, m in request.declared_models()}, *publisher)
     known = [t.id for t in toolchains.known(s)]
     if wanted is not None and wanted not in known:
         raise Rejected(422, "unknown_toolchain",
@@ -170,8 +172,9 @@ async def queue_upload(request: Request, principal: Principal | None, settings: 
             build_request, wanted, retry = _request_from(upload)
         except InputError as exc:
             raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
+        publisher = (principal.name, principal.has("admin")) if principal else (owners.LOCAL, False)
         document, created = await db.write(_submit, settings, build_request, wanted, retry,
-                                           principal.token_id if principal else None)
+                                           principal.token_id if principal else None, publisher)
         if retry:
             document, created = await _rebuild_if_damaged(db, store, document, created)
     except Rejected as exc:
@@ -249,7 +252,9 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
     build_request, submitter = await db.write(_rebuild_request, reference, body,
                                               principal.name if principal else owners.LOCAL)
     try:
-        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, submitter)
+        # the build stays its original submitter's, whose names these are (publishing checks them again)
+        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, submitter,
+                                           None)
         if body.retry:
             document, created = await _rebuild_if_damaged(db, store, document, created)
     except Rejected as exc:
