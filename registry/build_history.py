@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry.errors import InvalidInput
@@ -33,10 +33,9 @@ def recent_builds(session: Session, status: str | None = None, submitter: str | 
             raise InvalidInput(f"no build status {status!r}: use one of "
                                f"{', '.join(s.value for s in BuildStatus)}") from exc
     if submitter is not None:
-        if submitter == LOCAL:
-            query = query.where(Build.submitted_by.is_(None))
-        else:
-            query = query.where(Build.submitted_by.in_(select(Token.id).where(Token.name == submitter)))
+        by_name = Build.submitted_by.in_(select(Token.id).where(Token.name == submitter))
+        # 'local': anonymous builds and those of this machine's local token (service.local_token)
+        query = query.where(or_(Build.submitted_by.is_(None), by_name) if submitter == LOCAL else by_name)
     builds = list(session.scalars(query.order_by(Build.id.desc()).limit(max(1, min(limit, MAX_LIMIT)))))
     names: dict[int | None, str] = {}
     for b in builds:

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +27,7 @@ from nestml_registry.service.artifacts import VerifiedArtifacts
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
 from nestml_registry.service.metrics import ApiMetrics
+from nestml_registry.service.request_origin import check_request_origin
 from nestml_registry.service.routes import (
     audit,
     builds,
@@ -80,7 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Compile NESTML models into NEST extension modules, cached by content and toolchain, "
                               "and resolve `nestml:` model references for BMTK PointNet simulations. Every error "
                               'answers `{"error": {"code", "message", "details"}}`.',
-                  openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+                  # every state-changing request, API and pages alike: to the registry's names, from its own pages
+                  dependencies=[Depends(check_request_origin)])
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
@@ -112,7 +115,7 @@ def _security(operation: dict[str, Any], settings: Settings) -> None:
     access = operation.setdefault("x-access", "read")
     bearer: dict[str, list[str]] = {"HTTPBearer": []}
     optional = (access == "read" and not settings.read_requires_token) or \
-        (access == "publish" and settings.allow_anonymous_publish is not False)
+        (access == "publish" and settings.allow_anonymous_publish)
     operation["security"] = [{}, bearer] if optional else [bearer]
 
 

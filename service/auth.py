@@ -4,10 +4,12 @@ it claims builds for its toolchain and reports them, and may do nothing else, re
 - A request may carry ``Authorization: Bearer <token>``; an unknown, revoked or malformed token is
   refused (401) wherever it is sent, so a typo is never silently treated as anonymous.
 - Reading needs a token (any role) only with ``read_requires_token``.
-- Submitting, rebuilding and retrying builds needs the publisher role, or no token at all when anonymous
-  publishing is allowed: by default (``allow_anonymous_publish`` unset) only for a request whose peer is a
-  loopback address and that carries no proxy header (a reverse proxy or tunnel on this machine relays
-  other machines' requests), never by what the server listens on. A reader's token is refused (403).
+- Submitting, rebuilding and retrying builds needs the publisher role (or no token at all where the
+  operator allows anonymous publishing, ``allow_anonymous_publish``; off by default). Where a request
+  comes from proves nothing (a tunnel, a reverse proxy or a web page in a browser on this machine all
+  arrive from loopback), so this machine's user gets a token instead: ``serve`` writes it to a file only
+  that user can read, and the CLI and the client on this machine use it by themselves
+  (:mod:`nestml_registry.service.local_token`). A reader's token is refused (403).
 - The token's id is the build's ``submitted_by``; the token's name is the principal that owns the model
   names it publishes (anonymous publishing publishes as the principal ``local``).
 - Admin-only: the audit log, other submitters' failed build logs, server paths.
@@ -23,14 +25,11 @@ from sqlalchemy.orm import Session
 from nestml_registry.registry.tables import LOCAL_OWNER
 from nestml_registry.registry.tokens import find_token
 from nestml_registry.service.errors import ApiError
-from nestml_registry.service.settings import Settings, is_loopback
+from nestml_registry.service.settings import Settings
 
 ROLE_RANK = {"worker": 0, "reader": 1, "publisher": 2, "admin": 3}
 WORKER_ONLY = ("token {name!r} is a compile worker's token (role worker): it may only claim and report builds "
                "(nestml-registry worker --server URL); use a reader, publisher or admin token for anything else")
-# headers that say a request was relayed for someone else (RFC 7239 and the common de-facto ones)
-PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "x-client-ip",
-                 "x-original-forwarded-for", "true-client-ip", "cf-connecting-ip", "via")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nestml-registry"'}
 MAX_TOKEN_LENGTH = 512
 
@@ -84,10 +83,7 @@ def check_reader(principal: Principal | None, settings: Settings) -> Principal |
 
 def anonymous_publishing(settings: Settings, request: Request) -> bool:
     """Whether this request may publish without a token (see the module's docstring)."""
-    if settings.allow_anonymous_publish is not None:
-        return settings.allow_anonymous_publish
-    peer = request.client.host if request.client is not None else None
-    return peer is not None and is_loopback(peer) and not any(h in request.headers for h in PROXY_HEADERS)
+    return settings.allow_anonymous_publish
 
 
 def check_publisher(principal: Principal | None, settings: Settings, request: Request) -> Principal | None:
@@ -96,8 +92,8 @@ def check_publisher(principal: Principal | None, settings: Settings, request: Re
             return None
         raise _unauthorized("submitting builds needs a token with the publisher role: send 'Authorization: Bearer "
                             "<token>' (set NESTML_REGISTRY_TOKEN); an administrator creates one with "
-                            "`nestml-registry token create --role publisher` (publishing without a token is "
-                            "allowed only from the registry's own machine)")
+                            "`nestml-registry token create --role publisher`; on the registry's own machine, "
+                            "its user's CLI finds the local token that `nestml-registry serve` writes by itself")
     _no_worker(principal)
     if not principal.has("publisher"):
         raise ApiError(403, "forbidden",

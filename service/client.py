@@ -136,9 +136,13 @@ class RegistryClient:
     def from_env(cls, server: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  env: Mapping[str, str] | None = None) -> RegistryClient:
         """The client for ``server`` (else ``$NESTML_REGISTRY_URL``, else http://127.0.0.1:8000) with
-        ``token`` (else ``$NESTML_REGISTRY_TOKEN``)."""
+        ``token`` (else ``$NESTML_REGISTRY_TOKEN``, else, for a server on this machine, the local token that
+        its ``serve`` wrote for this user: :mod:`nestml_registry.service.local_token`)."""
+        from nestml_registry.service import local_token
+
         env = os.environ if env is None else env
-        return cls(server or env.get(URL_ENV) or DEFAULT_URL, token or env.get(TOKEN_ENV) or None, timeout)
+        url = server or env.get(URL_ENV) or DEFAULT_URL
+        return cls(url, token or env.get(TOKEN_ENV) or local_token.for_client(url, env) or None, timeout)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.base_url!r}, token={'set' if self.token else None})"

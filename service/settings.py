@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 ENV_PREFIX = "NESTML_REGISTRY_"
 
 
-def _default_home() -> Path:
+def default_home() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "nestml-registry"
 
@@ -79,8 +81,27 @@ class _Env:
                                 f"compiler's limit); give {MAX_FILES} or fewer")
         return value
 
-    def optional_flag(self, name: str) -> bool | None:
-        return None if self.text(name) is None else self.flag(name, False)
+    def hosts(self, name: str) -> tuple[str, ...]:
+        """Host names, separated by commas (``*``: any)."""
+        raw = self.text(name)
+        if raw is None:
+            return default_allowed_hosts()
+        names = tuple(dict.fromkeys(n.strip().lower().strip("[]").rstrip(".") for n in raw.split(",") if n.strip()))
+        bad = [n for n in names if n != "*" and not re.fullmatch(r"[a-z0-9_.:-]+", n)]
+        if not names or bad:
+            raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: give host names separated by commas, e.g. "
+                                "registry.lab,localhost,127.0.0.1 (or * for any)")
+        return names
+
+
+@functools.cache
+def default_allowed_hosts() -> tuple[str, ...]:
+    """This machine's loopback names and its own host names."""
+    names = ["localhost", "127.0.0.1", "::1"]
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if name and name.lower() not in names:
+            names.append(name.lower().rstrip("."))
+    return tuple(names)
 
 
 def is_loopback(host: str) -> bool:
@@ -122,7 +143,10 @@ class Settings:
     max_files: int = MAX_FILES  # .nestml files in one build (at most the compiler's limit)
     artifact_cache_bytes: int = 64 * 1024 * 1024  # verified module files kept in memory for downloads (0: none)
     read_requires_token: bool = False
-    allow_anonymous_publish: bool | None = None  # None: only for requests from this machine (service.auth)
+    allow_anonymous_publish: bool = False  # True: anyone who reaches the API publishes as 'local' (service.auth)
+    # the names state-changing requests may be sent to (service.request_origin); "*": any
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: default_allowed_hosts())
+    local_token: bool = True  # serve writes a publisher token for this machine's user (service.local_token)
     db_connections: int = 10  # the API's database connections, and threads that use them (service.database)
     db_wait_seconds: float = 10.0  # a request waits this long for one, then gets 503 at_capacity
     module_cache_bytes: int = 2 * 1024 ** 3  # a worker's local build cache of modules (LRU beyond it)
@@ -133,14 +157,13 @@ class Settings:
     @property
     def anonymous_publish_rule(self) -> str:
         """What ``allow_anonymous_publish`` means, in words (for the start-up line)."""
-        if self.allow_anonymous_publish is None:
-            return "allowed from this machine only (loopback peers without proxy headers)"
-        return "allowed from anywhere" if self.allow_anonymous_publish else "refused"
+        return "allowed from anywhere" if self.allow_anonymous_publish else "refused (this machine's user has the " \
+            "local token)"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = _Env(dict(os.environ if env is None else env))
-        home = Path(e.text("HOME") or _default_home()).expanduser()
+        home = Path(e.text("HOME") or default_home()).expanduser()
         return cls(
             home=home,
             database_url=e.text("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
@@ -165,7 +188,9 @@ class Settings:
             max_files=e.files("MAX_FILES"),
             artifact_cache_bytes=int(e.number("ARTIFACT_CACHE_BYTES", 64 * 1024 * 1024, whole=True, zero=True)),
             read_requires_token=e.flag("READ_REQUIRES_TOKEN", False),
-            allow_anonymous_publish=e.optional_flag("ALLOW_ANONYMOUS_PUBLISH"),
+            allow_anonymous_publish=e.flag("ALLOW_ANONYMOUS_PUBLISH", False),
+            allowed_hosts=e.hosts("ALLOWED_HOSTS"),
+            local_token=e.flag("LOCAL_TOKEN", True),
             db_connections=int(e.number("DB_CONNECTIONS", 10, whole=True)),
             db_wait_seconds=e.number("DB_WAIT_SECONDS", 10.0),
             module_cache_bytes=e.size("MODULE_CACHE_BYTES", 2 * 1024 ** 3),

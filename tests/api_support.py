@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nestml_registry.registry import db, owners, publishing, queue, records, tokens, toolchains
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service import local_token
 from nestml_registry.service.app import create_app
 from nestml_registry.service.settings import Settings
 
@@ -106,7 +107,16 @@ class Api:
     engine: Engine
     sessions: sessionmaker[Session]
     store: ArtifactStore
-    client: httpx.Client
+    client: httpx.Client  # with this machine's local token, as the CLI and the client send it by themselves
+    local_token: str
+
+    def bare(self) -> httpx.Client:
+        """A client of this server without any token (close it after use)."""
+        return httpx.Client(base_url=self.url, timeout=60)
+
+    @property
+    def home(self) -> Path:
+        return self.server.settings.home
 
     @property
     def url(self) -> str:
@@ -124,7 +134,7 @@ class Api:
             return row.id, secret
 
     def post_build(self, files: list[tuple[str, bytes]], token: str | None = None, **fields: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}  # else the local token
         data = {k: str(v).lower() if isinstance(v, bool) else v for k, v in fields.items() if v is not None}
         return self.client.post("/v1/builds", files=[("files", (n, b, "text/plain")) for n, b in files], data=data,
                                 headers=headers)
@@ -193,10 +203,12 @@ def running_api(backend: str, tmp: Path, configure: Callable[[FastAPI], None] | 
         db.upgrade(url)
         engine = db.make_engine(url)
         settings = base_settings(tmp, url, **overrides)
+        # as `serve` does: this machine's user publishes with the local token, which its clients find
+        secret = local_token.ensure(settings.home, url).read_text().strip()
         server = LiveServer(settings, configure).start()
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {secret}"}) as client:
             yield Api(server, backend, engine, db.make_sessionmaker(engine), ArtifactStore(settings.store_dir),
-                      client)
+                      client, secret)
     finally:
         if server is not None:
             server.stop()

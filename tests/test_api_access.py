@@ -47,7 +47,8 @@ def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path
         # rebuilding (for another toolchain) needs the publisher role, like any build
         url = f"/v1/models/tiny_{t}_neuron/builds"
         assert_error_shape(api.client.post(url, json={"toolchain": second}, headers=_auth(reader)), 403, "forbidden")
-        assert_error_shape(api.client.post(url, json={"toolchain": second}, headers=RELAYED), 401, "unauthorized")
+        with api.bare() as anonymous:
+            assert_error_shape(anonymous.post(url, json={"toolchain": second}, headers=RELAYED), 401, "unauthorized")
         assert api.client.post(url, json={"toolchain": second}, headers=_auth(bob)).status_code == 202
 
         # a failed build's log: its submitter and admins; a succeeded one's: every reader
@@ -55,7 +56,7 @@ def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path
         for who in (bob, reader):
             error = assert_error_shape(api.client.get(log, headers=_auth(who)), 403, "forbidden")
             assert f"GET /v1/builds/{bad}" in error["message"]
-        assert_error_shape(api.client.get(log), 403)  # anonymous from here is 'local', not alice
+        assert_error_shape(api.client.get(log), 403)  # this machine's local token is 'local', not alice
         assert api.client.get(log, headers=_auth(alice)).text == "failed log\n"
         assert api.client.get(log, headers=_auth(admin)).text == "failed log\n"
         assert api.client.get(f"/v1/builds/{ok}/log", headers=_auth(reader)).status_code == 200
@@ -64,7 +65,8 @@ def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path
         # the audit log: admins only; it names who rebuilt
         for who, status in ((reader, 403), (alice, 403)):
             assert_error_shape(api.client.get("/v1/audit", headers=_auth(who)), status, "forbidden")
-        assert_error_shape(api.client.get("/v1/audit"), 401, "unauthorized")
+        with api.bare() as anonymous:
+            assert_error_shape(anonymous.get("/v1/audit"), 401, "unauthorized")
         events = api.client.get("/v1/audit", headers=_auth(admin)).json()
         rebuild = next(e for e in events if e["action"] == "rebuild")
         assert rebuild["actor"] == "bob" and rebuild["subject"] == f"tiny_{t}_neuron"
@@ -104,8 +106,8 @@ def test_openapi_declares_authentication_as_enforced(tmp_path: Path) -> None:
     with running_api("sqlite", tmp_path / "open") as api:
         doc = api.client.get("/openapi.json").json()
         assert _security(doc, "/v1/models", "get") == [{}, bearer]  # reading is open, a token is optional
-        assert _security(doc, "/v1/builds", "post") == [{}, bearer]  # anonymous from this machine
-        assert _security(doc, "/v1/models/{reference}/builds", "post") == [{}, bearer]
+        assert _security(doc, "/v1/builds", "post") == [bearer]  # no anonymous publishing (a local token instead)
+        assert _security(doc, "/v1/models/{reference}/builds", "post") == [bearer]
         assert _security(doc, "/v1/audit", "get") == [bearer]
         assert "security" not in doc["paths"]["/healthz"]["get"]
     with running_api("sqlite", tmp_path / "closed", read_requires_token=True, allow_anonymous_publish=False) as api:

@@ -68,7 +68,7 @@ def test_the_cli_prints_the_warning_of_a_push_nobody_will_build(api: Api, tmp_pa
     toolchain = api.register_toolchain()
     name, text = tiny(tag())
     (tmp_path / name).write_bytes(text)
-    env = dict(os.environ, NESTML_REGISTRY_URL=api.url, NESTML_REGISTRY_HOME=str(tmp_path / "home"))
+    env = dict(os.environ, NESTML_REGISTRY_URL=api.url, NESTML_REGISTRY_HOME=str(api.home))
     done = subprocess.run([*CLI, "push", name, "--toolchain", toolchain],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -116,7 +116,7 @@ def test_too_many_files_are_refused(api: Api) -> None:
 
 def test_announced_size_over_the_limit_is_refused_before_the_body(api: Api) -> None:
     head = (f"POST /v1/builds HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {MULTIPART}\r\n"
-            "Content-Length: 10000000000\r\n\r\n").encode()
+            f"Authorization: Bearer {api.local_token}\r\nContent-Length: 10000000000\r\n\r\n").encode()
     status, answer = raw_exchange(api.server.port, head, [f"--{BOUNDARY}\r\n".encode()])
     assert status == 413 and b'"too_large"' in answer
     assert api.client.get("/healthz").status_code == 200
@@ -125,7 +125,7 @@ def test_announced_size_over_the_limit_is_refused_before_the_body(api: Api) -> N
 def test_chunked_upload_is_cut_off_at_the_limit(api: Api) -> None:
     limit = api.server.settings.max_upload_bytes
     head = (f"POST /v1/builds HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {MULTIPART}\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n").encode()
+            f"Authorization: Bearer {api.local_token}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
     start = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="big.nestml"\r\n\r\n'.encode()
     block = b"# padding\n" * 6554  # 65540 bytes
 
@@ -142,7 +142,7 @@ def test_chunked_upload_is_cut_off_at_the_limit(api: Api) -> None:
         for _ in range(limit // len(block) + 2):
             yield block
 
-    response = httpx.post(f"{api.url}/v1/builds", content=stream(), headers={"Content-Type": MULTIPART}, timeout=60)
+    response = api.client.post("/v1/builds", content=stream(), headers={"Content-Type": MULTIPART})
     assert_error_shape(response, 413, "too_large")
     assert api.client.get("/healthz").status_code == 200
 

@@ -16,6 +16,7 @@ api = api_fixture()
 def cli(api: Api, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "NESTML_REGISTRY_TOKEN"}
     env["NESTML_REGISTRY_URL"] = api.url
+    env["NESTML_REGISTRY_HOME"] = str(api.home)  # its local token, which the CLI finds by itself
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 
 

@@ -131,7 +131,8 @@ def test_a_worker_token_may_do_nothing_else(api: Api) -> None:
         assert "compile worker's token" in error["message"]
     claim = {"worker_id": "x:1:y", "toolchain": "tc", "lease_seconds": 10}
     assert_error_shape(api.client.post(f"{W}/claim", headers=auth(reader), json=claim), 403, "forbidden")
-    assert_error_shape(api.client.post(f"{W}/claim", json=claim), 401, "unauthorized")
+    with api.bare() as anonymous:
+        assert_error_shape(anonymous.post(f"{W}/claim", json=claim), 401, "unauthorized")
     bad = api.client.post(f"{W}/claim", headers=auth(token), json=dict(claim, worker_id="a b/../c"))
     assert_error_shape(bad, 422)
 

@@ -27,8 +27,8 @@ def publish(api: Api, t: str, text: str | None = None, **extra: object) -> int:
     return build_id
 
 
-def page(api: Api, path: str, **kw: object) -> httpx.Response:
-    response = api.client.get(path, headers={**PAGE, **kw.pop("headers", {})}, **kw)  # type: ignore[arg-type]
+def page(api: Api, path: str, client: httpx.Client | None = None, **kw: object) -> httpx.Response:
+    response = (client or api.client).get(path, headers={**PAGE, **kw.pop("headers", {})}, **kw)  # type: ignore[arg-type]
     assert response.headers["content-type"].startswith("text/html"), (path, response.headers["content-type"])
     return response
 
@@ -215,33 +215,33 @@ def test_upload_page_builds_and_refuses_other_sites(api: Api) -> None:
 
 
 def test_reading_behind_a_token(tmp_path: Path) -> None:
-    with running_api("sqlite", tmp_path, read_requires_token=True, allow_anonymous_publish=False) as guarded:
+    with running_api("sqlite", tmp_path, read_requires_token=True) as guarded, guarded.bare() as anonymous:
         for path in ("/", "/builds", "/toolchains", "/upload", "/models/anything"):
-            response = page(guarded, path)
+            response = page(guarded, path, anonymous)
             assert response.status_code == 401, path
             assert "needs a token to read" in text_of(response) and 'href="/signin?next=' in response.text
         _, reader = guarded.token("reader", "lab-reader")
-        wrong = guarded.client.post("/signin", data={"token": "nope", "next": "/builds"}, headers=PAGE)
+        wrong = anonymous.post("/signin", data={"token": "nope", "next": "/builds"}, headers=PAGE)
         assert wrong.status_code == 401 and "unknown or revoked" in text_of(wrong)
-        signed = guarded.client.post("/signin", data={"token": reader, "next": "/builds"}, headers=PAGE)
+        signed = anonymous.post("/signin", data={"token": reader, "next": "/builds"}, headers=PAGE)
         assert signed.status_code == 303 and signed.headers["location"] == "/builds"
         cookie = signed.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
         assert reader not in signed.headers["location"]
-        inside = page(guarded, "/builds")  # the client keeps the cookie
+        inside = page(guarded, "/builds", anonymous)  # the client keeps the cookie
         assert inside.status_code == 200 and "signed in as" in text_of(inside) and "lab-reader" in text_of(inside)
         # the cookie is for pages only: the JSON API still wants the header
-        assert guarded.client.get("/v1/models").status_code == 401
-        upload = page(guarded, "/upload")
+        assert anonymous.get("/v1/models").status_code == 401
+        upload = page(guarded, "/upload", anonymous)
         assert "needs a token with the publisher role" in text_of(upload)
-        refused = guarded.client.post("/upload", files=[("files", tiny(tag()))], headers=PAGE)
+        refused = anonymous.post("/upload", files=[("files", tiny(tag()))], headers=PAGE)
         assert refused.status_code == 403 and "publisher" in text_of(refused)
-        assert guarded.client.post("/signin", data={"token": reader, "next": "//evil.test/"},
+        assert anonymous.post("/signin", data={"token": reader, "next": "//evil.test/"},
                                    headers=PAGE).headers["location"] == "/"
-        out = guarded.client.post("/signout", headers=PAGE)
+        out = anonymous.post("/signout", headers=PAGE)
         assert out.status_code == 303
-        guarded.client.cookies.clear()
-        assert page(guarded, "/builds").status_code == 401
+        anonymous.cookies.clear()
+        assert page(guarded, "/builds", anonymous).status_code == 401
 
 
 def test_paired_models_and_pinned_references(api: Api) -> None:

@@ -20,7 +20,6 @@ from nestml_registry.service.web.render import Pages
 from nestml_registry.service.web.session import (
     PagePrincipal,
     PageReader,
-    check_same_origin,
     forget,
     remember,
     safe_next,
@@ -44,7 +43,6 @@ async def signin_page(request: Request, next_: Annotated[str, Query(alias="next"
 @router.post("/signin", response_class=HTMLResponse, response_model=None)
 async def signin(request: Request, db: DatabaseDep, token: Annotated[str, Form(max_length=MAX_TOKEN_FIELD)],
                  next_: Annotated[str, Form(alias="next", max_length=2000)] = "/") -> HTMLResponse | RedirectResponse:
-    check_same_origin(request)
     secret = token.strip()
     try:
         principal = await db.read(principal_from_header, f"Bearer {secret}")
@@ -61,7 +59,6 @@ async def signin(request: Request, db: DatabaseDep, token: Annotated[str, Form(m
 
 @router.post("/signout")
 async def signout(request: Request) -> RedirectResponse:
-    check_same_origin(request)
     response = RedirectResponse("/", status_code=303)
     forget(response)
     return response
@@ -89,7 +86,6 @@ def _form_pairs(upload: Upload) -> None:
 @router.post("/upload")
 async def upload(request: Request, principal: PagePrincipal, settings: SettingsDep, metrics: MetricsDep,
                  db: DatabaseDep, store: StoreDep) -> RedirectResponse:
-    check_same_origin(request)
     check_publisher(principal, settings, request)
     document = await queue_upload(request, principal, settings, metrics, db, store, adapt=_form_pairs)
     return RedirectResponse(f"/builds/{document.id}", status_code=303)
