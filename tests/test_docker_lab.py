@@ -111,6 +111,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         docker("run", "--rm", "--network", "host", f"--env=NESTML_REGISTRY_DATABASE_URL={database_url}", IMAGE,
                "db", "upgrade")
+        # the host is another machine to the API's container: its user publishes with a token of their own
+        made = docker("run", "--rm", "--network", "host", f"--env=NESTML_REGISTRY_DATABASE_URL={database_url}",
+                      IMAGE, "token", "create", "--role", "publisher", "--name", "lab-host")
+        lab.env["NESTML_REGISTRY_TOKEN"] = made.stdout.strip().splitlines()[-1]
         lab.start("api", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "0")
         for i in (1, 2):
             lab.start(f"worker{i}", "worker", sandboxed=True)
