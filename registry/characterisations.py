@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from nestml_registry.registry import clock
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound, UnknownModel
 from nestml_registry.registry.owners import require_owner
@@ -30,7 +31,6 @@ from nestml_registry.registry.tables import (
     ModelName,
     ModelVersion,
     Module,
-    utcnow,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str,
     ids = list(dict.fromkeys(version_ids))
     if not ids:
         return 0
-    now = utcnow()
+    now = clock.now(session)
     rows = [{"model_version_id": i, "toolchain": toolchain, "status": Status.QUEUED.value, "attempts": 0,
              "created_at": now} for i in ids]
     queued = len(session.execute(insert_ignoring_conflicts(session, Characterisation, rows, ["model_version_id"])
@@ -96,7 +96,7 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
             .with_for_update(skip_locked=True, of=Characterisation)).first()
         if row is None:
             return None
-        now = utcnow()
+        now = clock.now(session)
         taken = session.execute(  # type: ignore[attr-defined]  # a CursorResult
             update(Characterisation).where(Characterisation.id == row[0],
                                            Characterisation.status == Status.QUEUED.value)
@@ -130,7 +130,7 @@ def finish(session: Session, char_id: int, worker_id: str, result: dict[str, Any
                                        Characterisation.status == Status.RUNNING.value)
         .values(status=status, result=result if status != Status.FAILED.value else None,
                 error=result.get("error") if status == Status.FAILED.value else None, protocol=protocol,
-                finished_at=utcnow(), lease_owner=None, lease_expires_at=None, seconds=round(seconds, 3))
+                finished_at=clock.now(session), lease_owner=None, lease_expires_at=None, seconds=round(seconds, 3))
         .execution_options(**_NO_SYNC)).rowcount == 1
     if not done:
         logger.warning("worker %s lost the lease of characterisation %d; its result is dropped", worker_id, char_id)
@@ -139,7 +139,7 @@ def finish(session: Session, char_id: int, worker_id: str, result: dict[str, Any
 
 def sweep(session: Session, now: datetime | None = None) -> int:
     """Characterisations whose worker stopped renewing: queued again once, then failed."""
-    now = now or utcnow()
+    now = now or clock.now(session)
     expired = session.execute(select(Characterisation.id, Characterisation.attempts, Characterisation.lease_owner)
                               .where(Characterisation.status == Status.RUNNING.value,
                                      Characterisation.lease_expires_at < now)).all()

@@ -68,7 +68,7 @@ def _model_digest(model: dict[str, Any], files: dict[str, tuple[str, set[str]]],
 
 
 def publish(session: Session, build: Build, module_row: Module, models: list[dict[str, Any]],
-            actor: str | int | None, *, admin: bool = False) -> list[Published]:
+            actor: str | int | None, *, admin: bool = False, built_by: str | None = None) -> list[Published]:
     """Record the models a succeeded build's module registers, as versions of their names.
 
     Each model dict has the keys of ``nestml_registry.compiler.result.ModelInfo`` (name, kind, nestml_name, source,
@@ -110,7 +110,7 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
         published.append(Published(name, kind, version.version, created))
     session.flush()
     record_event(session, actor, "publish", module_row.sha256, {
-        "build": build.id, "toolchain": build.toolchain,
+        "build": build.id, "toolchain": build.toolchain, "built_by": built_by,
         "models": [{"name": p.name, "version": p.version, "created": p.created} for p in published]})
     return published
 

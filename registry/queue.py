@@ -31,10 +31,11 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from nestml_registry.registry import clock
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound
 from nestml_registry.registry.records import get_or_create_sources
-from nestml_registry.registry.tables import Build, BuildSource, BuildStatus, Module, utcnow
+from nestml_registry.registry.tables import Build, BuildSource, BuildStatus, Module
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     rows = get_or_create_sources(session, given)
     stmt = insert_ignoring_conflicts(session, Build, [{
         "key": key, "status": BuildStatus.QUEUED, "toolchain": toolchain, "request": request,
-        "created_at": utcnow(), "attempts": 0, "max_attempts": max_attempts, "diagnostics": [],
+        "created_at": clock.now(session), "attempts": 0, "max_attempts": max_attempts, "diagnostics": [],
         "submitted_by": submitted_by, "stage": "queued"}], ["key"]).returning(Build.id)
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is not None:
@@ -153,7 +154,7 @@ def claim(session: Session, worker_id: str, toolchains: Sequence[str], lease_sec
             _fair_order(toolchains).limit(1).with_for_update(skip_locked=True, of=Build)).scalar_one_or_none()
         if candidate is None:
             return None
-        now = utcnow()
+        now = clock.now(session)
         taken = session.execute(  # type: ignore[attr-defined]  # a CursorResult
             update(Build).where(Build.id == candidate, Build.status == BuildStatus.QUEUED)
             .values(status=BuildStatus.RUNNING, attempts=Build.attempts + 1, lease_owner=worker_id,
@@ -171,7 +172,7 @@ def claim(session: Session, worker_id: str, toolchains: Sequence[str], lease_sec
 def renew(session: Session, build_id: int, worker_id: str, lease_seconds: float, stage: str | None = None) -> bool:
     """Extend the lease of a running build (and record its stage). False: this worker lost the lease
     (the build was swept and requeued, perhaps claimed by another worker): stop working on it."""
-    now = utcnow()
+    now = clock.now(session)
     values: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=lease_seconds), "heartbeat_at": now}
     if stage is not None:
         values["stage"] = stage
@@ -200,10 +201,11 @@ def finish(session: Session, build_id: int, worker_id: str, status: BuildStatus 
     if status == BuildStatus.FAILED and error is None:
         error = next((d.get("message") for d in diagnostics if d.get("severity") == "error"),
                      "the build failed without an error message; see its log")
-    now = utcnow()
+    now = clock.now(session)
     done = session.execute(  # type: ignore[attr-defined]  # a CursorResult
         update(Build).where(Build.id == build_id, Build.status == BuildStatus.RUNNING, Build.lease_owner == worker_id)
         .values(status=status, finished_at=now, heartbeat_at=now, lease_expires_at=None, stage=status.value,
+                built_by=worker_id,
                 diagnostics=list(diagnostics), log=log, error=error if status == BuildStatus.FAILED else None,
                 module_id=module_row.id if module_row is not None else None,
                 timings={k: round(float(v), 3) for k, v in (timings or {}).items()} or None)
@@ -223,7 +225,7 @@ def holds(session: Session, build_id: int, worker_id: str) -> bool:
 
 def sweep(session: Session, now: datetime | None = None) -> list[int]:
     """Builds whose lease expired: queued again while attempts remain, else failed. Returns their ids."""
-    now = now or utcnow()
+    now = now or clock.now(session)
     expired = session.execute(
         select(Build.id, Build.attempts, Build.max_attempts, Build.lease_owner)
         .where(Build.status == BuildStatus.RUNNING, Build.lease_expires_at < now).order_by(Build.id)).all()

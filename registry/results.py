@@ -13,24 +13,30 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import characterisations, owners, publishing, queue, records
+from nestml_registry.registry import characterisations, owners, publishing, queue, records, reported
 from nestml_registry.registry.store import StoredArtifact
 from nestml_registry.registry.tables import BuildStatus
 
 
 def record_success(session: Session, build_id: int, worker_id: str, stored: StoredArtifact, module_name: str,
-                   toolchain: str, diagnostics: list[dict], log: str | None, timings: dict[str, float] | None,
+                   diagnostics: list[dict], log: str | None, timings: dict[str, float] | None,
                    models: list[dict[str, Any]], *, characterise: bool) -> bool:
-    """The build succeeded with the module ``stored`` in the artifact store: record it, publish its models
-    as versions of their names and (with ``characterise``) queue their characterisations."""
-    module = records.get_or_create_module(session, stored.sha256, module_name, stored.size, toolchain,
+    """The build succeeded with the module ``stored`` in the artifact store: record it (for the build's own
+    toolchain, whatever the worker's is), publish its models as versions of their names once they are checked
+    against the build (:mod:`nestml_registry.registry.reported`) and (with ``characterise``) queue their
+    characterisations. ``worker_id`` (the lease owner) is recorded as the build's ``built_by``."""
+    if not queue.holds(session, build_id, worker_id):
+        return False
+    build = queue.get_build(session, build_id)
+    models = reported.checked_models(build, module_name, models)  # what the build allows, never the worker's word
+    module = records.get_or_create_module(session, stored.sha256, module_name, stored.size, build.toolchain,
                                           stored.location)
     if not queue.finish(session, build_id, worker_id, BuildStatus.SUCCEEDED, diagnostics, log, module,
                         timings=timings):
         return False
     build = queue.get_build(session, build_id)
     submitter, admin = owners.submitter_of(session, build)
-    published = publishing.publish(session, build, module, models, submitter, admin=admin)
+    published = publishing.publish(session, build, module, models, submitter, admin=admin, built_by=worker_id)
     if characterise:
         characterisations.queue_published(session, published, build.toolchain)
     return True

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -126,6 +127,7 @@ class Build(Base):
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # seconds per stage of the last attempt
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"), index=True)
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    built_by: Mapped[str | None] = mapped_column(String(NAME_LEN))  # the lease owner that reported it (0010)
 
     module: Mapped[Module | None] = relationship(lazy="joined")
     sources: Mapped[list[BuildSource]] = relationship(order_by="BuildSource.position", cascade="all, delete-orphan",
@@ -241,6 +243,10 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # a worker token's toolchains, set by an admin (migration 0010): it may serve these and no other
+    toolchains: Mapped[list[str] | None] = mapped_column(JSON)
+    # a web page session: the token typed at sign-in (migration 0010); see registry.tokens
+    session_of: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
 
 
 class AuditEvent(Base):
@@ -266,6 +272,10 @@ class KnownToolchain(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # Toolchain.to_dict()
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # migration 0010: a toolchain first reported by an HTTP worker waits for an admin's approval (never the
+    # default, nothing queued for it); those of database workers (the lab's own machines) are approved
+    approved: Mapped[bool] = mapped_column(default=True, server_default=true())
+    first_seen_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
 
 
 class WorkerRow(Base):

@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry.db import insert_ignoring_conflicts
-from nestml_registry.registry.errors import InvalidInput
-from nestml_registry.registry.tables import TOOLCHAIN_LEN, KnownToolchain, utcnow
+from nestml_registry.registry.errors import InvalidInput, NotFound
+from nestml_registry.registry.records import record_event
+from nestml_registry.registry.tables import TOOLCHAIN_LEN, KnownToolchain, Token, utcnow
 
 TOOLCHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -27,15 +28,20 @@ def check_id(toolchain_id: object) -> str:
     return toolchain_id
 
 
-def register(session: Session, details: dict[str, Any]) -> KnownToolchain:
+def register(session: Session, details: dict[str, Any], *, approved: bool = True,
+             seen_by: str | None = None) -> KnownToolchain:
     """Record that a worker serves the toolchain ``details`` (``Toolchain.to_dict()``, which has ``id``):
-    inserted when new, else its details replaced and ``last_seen`` bumped."""
+    inserted when new (``approved`` or waiting for an admin, first seen by ``seen_by``), else its details
+    replaced and ``last_seen`` bumped (its approval unchanged)."""
     if not isinstance(details, dict):
         raise InvalidInput("a toolchain is registered with its details (compiler.toolchain.Toolchain.to_dict())")
     toolchain_id = check_id(details.get("id"))
     now = utcnow()
+    if session.get(KnownToolchain, toolchain_id) is None:  # a new toolchain is an event: audited
+        record_event(session, seen_by or "worker", "toolchain_register", toolchain_id, {"approved": approved})
     session.execute(insert_ignoring_conflicts(session, KnownToolchain, [{
-        "id": toolchain_id, "details": details, "first_seen": now, "last_seen": now}], ["id"]))
+        "id": toolchain_id, "details": details, "first_seen": now, "last_seen": now, "approved": approved,
+        "first_seen_by": seen_by}], ["id"]))
     session.execute(update(KnownToolchain).where(KnownToolchain.id == toolchain_id)
                     .values(details=details, last_seen=now).execution_options(synchronize_session=False))
     return session.execute(select(KnownToolchain).where(KnownToolchain.id == toolchain_id)
@@ -48,7 +54,29 @@ def known(session: Session) -> list[KnownToolchain]:
                                 .order_by(KnownToolchain.last_seen.desc(), KnownToolchain.id)))
 
 
+def approved(session: Session) -> list[KnownToolchain]:
+    """The toolchains builds may be queued for (approved), the most recently seen first."""
+    return [t for t in known(session) if t.approved]
+
+
 def latest(session: Session) -> KnownToolchain | None:
-    """The toolchain seen most recently, or None when no worker has registered yet."""
-    return session.scalars(select(KnownToolchain)
+    """The approved toolchain seen most recently, or None when no worker has registered one yet."""
+    return session.scalars(select(KnownToolchain).where(KnownToolchain.approved.is_(True))
                            .order_by(KnownToolchain.last_seen.desc(), KnownToolchain.id).limit(1)).first()
+
+
+def approve(session: Session, toolchain_id: str, actor: str, tokens: list[int] | None = None) -> KnownToolchain:
+    """An admin approves ``toolchain_id`` (builds may be queued for it) and lets the worker ``tokens`` serve it."""
+    row = session.get(KnownToolchain, check_id(toolchain_id))
+    if row is None:
+        names = [t.id for t in known(session)]
+        raise NotFound(f"no toolchain {toolchain_id!r} has registered: start a worker of it first (its id is in the "
+                       f"worker's first line), or use one of: {', '.join(names) or 'none yet'}")
+    row.approved = True
+    for token_id in tokens or []:
+        token = session.get(Token, token_id)
+        if token is None or token.role != "worker" or token.revoked_at is not None:
+            raise InvalidInput(f"token {token_id} is no live worker token: list them with `nestml-registry token list`")
+        token.toolchains = sorted(set(token.toolchains or []) | {row.id})
+    record_event(session, actor, "toolchain_approve", row.id, {"tokens": list(tokens or [])})
+    return row

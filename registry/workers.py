@@ -7,16 +7,18 @@ one that dies simply stops beating. Functions take a Session and do not commit.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import characterisations, queue
+from nestml_registry.registry import characterisations, clock, queue
 from nestml_registry.registry.db import insert_ignoring_conflicts
-from nestml_registry.registry.tables import Build, BuildStatus, KnownToolchain, WorkerRow, utcnow
+from nestml_registry.registry.tables import Build, BuildStatus, KnownToolchain, WorkerRow
 
+logger = logging.getLogger(__name__)
 KEEP_DEAD = timedelta(days=7)  # a worker that stopped beating is forgotten after this
 MAX_ERROR = 500
 
@@ -34,15 +36,20 @@ class Beat:
     builds: int = 0
     retries: int = 0
     last_error: str | None = None
+    sent_at: datetime | None = None  # the worker's own clock when it beat: compared, never used
 
 
 def beat(session: Session, b: Beat) -> None:
-    """Record a heartbeat (the worker's row is made at its first)."""
-    now = utcnow()
+    """Record a heartbeat (the worker's row is made at its first), alive for ``alive_for`` seconds of the
+    registry's clock; a worker whose own clock is far off is flagged in its ``last_error``."""
+    now = clock.now(session)
+    skew = clock.skew_note(now, b.sent_at)
+    if skew is not None:
+        logger.warning("worker %s: %s", b.worker_id, skew)
+    error = b.last_error or skew
     values = {"toolchain": b.toolchain, "host": b.host[:255], "pid": b.pid, "heartbeat_at": now,
               "expires_at": now + timedelta(seconds=b.alive_for), "stopped_at": None, "build_id": b.build_id,
-              "builds": b.builds, "retries": b.retries,
-              "last_error": b.last_error[:MAX_ERROR] if b.last_error else None}
+              "builds": b.builds, "retries": b.retries, "last_error": error[:MAX_ERROR] if error else None}
     session.execute(insert_ignoring_conflicts(session, WorkerRow, [{"id": b.worker_id, "started_at": now, **values}],
                                               ["id"]))
     session.execute(update(WorkerRow).where(WorkerRow.id == b.worker_id).values(**values)
@@ -51,7 +58,7 @@ def beat(session: Session, b: Beat) -> None:
 
 def stopped(session: Session, worker_id: str) -> None:
     """The worker exits cleanly: no longer alive, from now."""
-    now = utcnow()
+    now = clock.now(session)
     session.execute(update(WorkerRow).where(WorkerRow.id == worker_id)
                     .values(stopped_at=now, expires_at=now, build_id=None)
                     .execution_options(synchronize_session=False))
@@ -59,7 +66,7 @@ def stopped(session: Session, worker_id: str) -> None:
 
 def forget_dead(session: Session, now: datetime | None = None) -> int:
     """Drop the rows of workers silent for longer than :data:`KEEP_DEAD`; how many."""
-    cutoff = (now or utcnow()) - KEEP_DEAD
+    cutoff = (now or clock.now(session)) - KEEP_DEAD
     return session.execute(delete(WorkerRow).where(WorkerRow.expires_at < cutoff)  # type: ignore[attr-defined]  # a CursorResult
                            .execution_options(synchronize_session=False)).rowcount or 0
 
@@ -83,7 +90,7 @@ class ToolchainWorkers:
 
 def by_toolchain(session: Session, now: datetime | None = None) -> list[ToolchainWorkers]:
     """Every registered toolchain, and any toolchain with waiting builds, the newest first."""
-    now = now or utcnow()
+    now = now or clock.now(session)
     live = {t: (n, r) for t, n, r in session.execute(
         select(WorkerRow.toolchain, func.count(), func.coalesce(func.sum(WorkerRow.retries), 0))
         .where(WorkerRow.expires_at > now).group_by(WorkerRow.toolchain)).all()}
@@ -103,7 +110,7 @@ def by_toolchain(session: Session, now: datetime | None = None) -> list[Toolchai
 
 def of_toolchain(session: Session, toolchain: str, now: datetime | None = None) -> tuple[int, datetime | None]:
     """How many workers of ``toolchain`` are alive, and when one last was."""
-    now = now or utcnow()
+    now = now or clock.now(session)
     live = session.scalar(select(func.count()).select_from(WorkerRow)
                           .where(WorkerRow.toolchain == toolchain, WorkerRow.expires_at > now)) or 0
     if live:
@@ -114,7 +121,7 @@ def of_toolchain(session: Session, toolchain: str, now: datetime | None = None) 
 def recent(session: Session, now: datetime | None = None) -> list[tuple[WorkerRow, bool, str | None]]:
     """Workers that have not stopped (alive first, then by toolchain), whether each is alive, and the
     stage of the build it runs."""
-    now = now or utcnow()
+    now = now or clock.now(session)
     rows = session.execute(select(WorkerRow, Build.stage).outerjoin(Build, Build.id == WorkerRow.build_id)
                            .where(WorkerRow.stopped_at.is_(None))
                            .order_by(WorkerRow.toolchain, WorkerRow.id)).all()

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from nestml_registry.service.command_line import EXIT_OK, print_json, registry_client, remote_options
+from nestml_registry.service.command_line import EXIT_OK, UsageError, print_json, registry_client, remote_options
 from nestml_registry.service.settings import Settings
 
 ROLES = ("reader", "publisher", "admin", "worker")  # registry.tables.ROLES, without importing SQLAlchemy at start-up
@@ -28,6 +28,8 @@ def add_parsers(sub: Any) -> None:
                          "worker (worker --server URL), nothing else")
     tc.add_argument("--name", help="the principal: who uses the token, and so who owns the model names it "
                                    "publishes (default: user@host)")
+    tc.add_argument("--toolchain", action="append", default=[], metavar="ID",
+                    help="with --role worker: a toolchain the worker may serve (repeat for more; approves it)")
     tc.add_argument("--json", action="store_true", help='print {"id", "name", "role", "token"} as JSON')
     tc.set_defaults(func=cmd_token_create)
     tl = tk_sub.add_parser("list", help="the tokens: id, name, role, created, revoked (never the secrets)")
@@ -47,6 +49,15 @@ def add_parsers(sub: Any) -> None:
     os_.add_argument("name", help="the model name as NEST registers it, e.g. my_neuron_nestml")
     os_.add_argument("user", help="the new owner")
     os_.set_defaults(func=cmd_owner_set)
+
+    tcs = sub.add_parser("toolchain", help="toolchains reported by workers (on the database directly)")
+    tcs_sub = tcs.add_subparsers(dest="toolchain_command", required=True, metavar="ACTION")
+    ta = tcs_sub.add_parser("approve", help="let builds be queued for a toolchain an HTTP worker reported, and let "
+                                            "worker tokens serve it")
+    ta.add_argument("id", help="the toolchain's id (GET /v1/toolchains, the /toolchains page, or the worker's error)")
+    ta.add_argument("--token", type=int, action="append", default=[], metavar="TOKEN_ID",
+                    help="a worker token (its id, see token list) that may serve it; repeat for more")
+    ta.set_defaults(func=cmd_toolchain_approve)
 
     au = sub.add_parser("audit", help="the audit log: who published, rebuilt, made tokens... (admin token)")
     au.add_argument("--limit", type=int, default=50, help="at most this many events, newest first (default 50)")
@@ -79,19 +90,41 @@ def _session(settings: Settings) -> Iterator[Any]:
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     from nestml_registry.registry.records import record_event
+    from nestml_registry.registry.tables import KnownToolchain
     from nestml_registry.registry.tokens import create_token
+    from nestml_registry.registry.toolchains import check_id
 
     name = args.name or _actor()
+    if args.toolchain and args.role != "worker":
+        raise UsageError("--toolchain is for worker tokens: add --role worker, or leave --toolchain out")
+    allowed = sorted({check_id(t) for t in args.toolchain})
     with _session(settings) as s:
         token, secret = create_token(s, name, args.role)
+        token.toolchains = allowed or None
+        for known in allowed:  # one an HTTP worker reported already is approved by naming it here
+            row = s.get(KnownToolchain, known)
+            if row is not None:
+                row.approved = True
         token_id = token.id
-        record_event(s, _actor(), "token_create", name, {"token": token_id, "role": args.role})
+        record_event(s, _actor(), "token_create", name, {"token": token_id, "role": args.role, "toolchains": allowed})
     if args.json:
         print(json.dumps({"id": token_id, "name": name, "role": args.role, "token": secret}))
     else:
         print(f"created {args.role} token {token_id} for {name!r}; it is shown only now (set it as "
               "NESTML_REGISTRY_TOKEN):")
         print(secret)
+    return EXIT_OK
+
+
+def cmd_toolchain_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from nestml_registry.registry.toolchains import approve
+
+    with _session(settings) as s:
+        row = approve(s, args.id, _actor(), args.token)
+        toolchain_id = row.id
+    tokens = f"; worker token{'s' if len(args.token) > 1 else ''} {', '.join(map(str, args.token))} may serve it" \
+        if args.token else ""
+    print(f"approved the toolchain {toolchain_id}: builds may be queued for it{tokens}")
     return EXIT_OK
 
 
@@ -103,7 +136,7 @@ def _token_rows(settings: Settings) -> list[dict[str, Any]]:
     with _session(settings) as s:
         return [{"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
                  "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
-                for t in s.scalars(select(Token).order_by(Token.id))]
+                for t in s.scalars(select(Token).where(Token.session_of.is_(None)).order_by(Token.id))]
 
 
 def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -41,9 +41,14 @@ class Principal:
     token_id: int
     name: str
     role: str
+    toolchains: tuple[str, ...] = ()  # a worker token's: the toolchains an admin lets it serve
 
     def has(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
+
+    def may_serve(self, toolchain: str) -> bool:
+        """Whether this worker's token may claim, build and report for ``toolchain`` (an admin's may)."""
+        return self.role == "admin" or toolchain in self.toolchains
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -65,7 +70,7 @@ def principal_from_header(session: Session, authorization: str | None) -> Princi
     if token is None:
         raise _unauthorized("the bearer token is unknown or revoked: check NESTML_REGISTRY_TOKEN, or ask the "
                             "registry's administrator for a new token (`nestml-registry token create`)")
-    return Principal(token.id, token.name, token.role)
+    return Principal(token.id, token.name, token.role, tuple(token.toolchains or ()))
 
 
 def _no_worker(principal: Principal | None) -> None:
@@ -113,6 +118,17 @@ def check_worker(principal: Principal | None) -> Principal:
         raise ApiError(403, "forbidden", f"token {principal.name!r} has the role {principal.role!r}; claiming and "
                        "reporting builds needs the worker role", {"role": principal.role, "needed": "worker"})
     return principal
+
+
+def check_serves(principal: Principal, toolchain: str) -> None:
+    """403 unless the worker's token may serve ``toolchain`` (see :meth:`Principal.may_serve`)."""
+    if not principal.may_serve(toolchain):
+        raise ApiError(403, "toolchain_not_allowed",
+                       f"the worker token {principal.name!r} may not serve the toolchain {toolchain[:200]!r}: an "
+                       f"admin lets it with `nestml-registry toolchain approve {toolchain[:200]} --token "
+                       f"{principal.token_id}` (the toolchains it may serve: "
+                       f"{', '.join(principal.toolchains) or 'none yet'})",
+                       {"toolchain": toolchain[:200], "allowed": list(principal.toolchains)})
 
 
 def check_admin(principal: Principal | None) -> Principal:

@@ -135,7 +135,8 @@ def module_document(session: Session, module: Module) -> schemas.Module:
 
 def toolchain_document(t: KnownToolchain, details: dict[str, Any]) -> schemas.Toolchain:
     """A known toolchain, with the ``details`` this reader may see."""
-    return schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen, details=details)
+    return schemas.Toolchain(id=t.id, first_seen=t.first_seen, last_seen=t.last_seen, details=details,
+                             approved=t.approved, first_seen_by=t.first_seen_by)
 
 
 def audit_event_document(e: AuditEvent) -> schemas.AuditEvent:

@@ -130,4 +130,4 @@ class HttpAccess:
 def _beat(b: workers.Beat) -> dict[str, Any]:
     return {"worker_id": b.worker_id, "toolchain": b.toolchain, "host": b.host, "pid": b.pid,
             "alive_for": b.alive_for, "build_id": b.build_id, "builds": b.builds, "retries": b.retries,
-            "last_error": b.last_error}
+            "last_error": b.last_error, "sent_at": b.sent_at.isoformat() if b.sent_at else None}

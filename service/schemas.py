@@ -248,6 +248,9 @@ class Toolchain(BaseModel):
     first_seen: datetime
     last_seen: datetime
     details: dict[str, Any] = Field(default_factory=dict)
+    approved: bool = Field(True, description="False: first reported by an HTTP worker and waiting for an admin "
+                                             "(`nestml-registry toolchain approve ID`); nothing is built for it")
+    first_seen_by: str | None = Field(None, description="The worker token's name that first reported it, if any")
 
 
 class TokenInfo(BaseModel):

@@ -28,6 +28,7 @@ from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source
 from nestml_registry.registry import workers
+from nestml_registry.registry.tables import utcnow
 from nestml_registry.service.characterising import Characterising
 from nestml_registry.service.queue_access import (
     Claimed,
@@ -182,7 +183,7 @@ class Worker:
         """This worker's heartbeat; it counts as alive for three idle beats or a lease, whichever is longer."""
         return workers.Beat(self.id, self.compiler.toolchain.id, socket.gethostname(), os.getpid(),
                             max(3 * BEAT_EVERY, self.settings.lease_seconds), build_id, self.processed,
-                            self.retries, self.last_error)
+                            self.retries, self.last_error, utcnow())
 
     def heartbeat(self) -> None:
         self.access.beat(self.beat_of(None))

@@ -5,6 +5,7 @@ leases."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,11 +32,13 @@ class Beat(Hello):
     toolchain: str = TOOLCHAIN
     host: str = Field(max_length=255)
     pid: int = Field(ge=0, le=2**31 - 1)
-    alive_for: float = Field(gt=0, le=86400)
+    alive_for: float = Field(gt=0, le=86400, description="Seconds it counts as alive (the API caps it near a lease)")
     build_id: int | None = None
     builds: int = Field(0, ge=0)
     retries: int = Field(0, ge=0)
     last_error: str | None = Field(None, max_length=2000)
+    sent_at: datetime | None = Field(None, description="The worker's clock: compared with the registry's (a worker "
+                                                       "far off is flagged), never used for leases or liveness")
 
 
 class Claim(Hello):

@@ -128,9 +128,11 @@ class Api:
             toolchains.register(s, toolchain_details(toolchain_id))
         return toolchain_id
 
-    def token(self, role: str, name: str | None = None) -> tuple[int, str]:
+    def token(self, role: str, name: str | None = None, toolchains: list[str] | None = None) -> tuple[int, str]:
+        """A new token; a worker token with the ``toolchains`` it may serve (as `token create --toolchain`)."""
         with self.sessions.begin() as s:
             row, secret = tokens.create_token(s, name or f"{role}-{tag()}", role)
+            row.toolchains = toolchains
             return row.id, secret
 
     def post_build(self, files: list[tuple[str, bytes]], token: str | None = None, **fields: Any) -> httpx.Response:

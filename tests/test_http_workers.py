@@ -31,9 +31,9 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _queued(api: Api, toolchain: str) -> tuple[int, str]:
-    """A build queued for ``toolchain`` (published anonymously from this machine) and its tag."""
-    t = tag()
+def _queued(api: Api, toolchain: str, t: str | None = None) -> tuple[int, str]:
+    """A build queued for ``toolchain`` (published with this machine's local token) and its tag."""
+    t = t or tag()
     answer = api.post_build([tiny(t)], toolchain=toolchain)
     assert answer.status_code == 202, answer.text
     return answer.json()["id"], t
@@ -47,8 +47,8 @@ def _claim(api: Api, token: str, toolchain: str, worker: str = "node:1:abc") -> 
 
 
 def test_a_build_goes_through_the_protocol(api: Api) -> None:
-    _, token = api.token("worker", f"node-{tag()}")
     toolchain = f"tc-http-{tag()}"
+    _, token = api.token("worker", f"node-{tag()}", [toolchain])
     answer = api.client.post(f"{W}/register", headers=auth(token), json={"toolchain": toolchain_details(toolchain)})
     assert answer.status_code == 204, answer.text
     build_id, t = _queued(api, toolchain)
@@ -81,12 +81,17 @@ def test_a_build_goes_through_the_protocol(api: Api) -> None:
     assert resolved["module"]["sha256"] == sha256_of(content)
     workers = api.client.get("/v1/workers").json()
     assert any(w["id"].endswith("/node:1:abc") for w in workers), workers
+    with api.sessions() as s:  # the build names the worker that built it, and so does the audit log
+        assert queue.get_build(s, build_id).built_by.endswith("/node:1:abc")
+    _, admin = api.token("admin")
+    events = api.client.get("/v1/audit", params={"action": "publish"}, headers=auth(admin)).json()
+    assert any(e["details"].get("built_by", "").endswith("/node:1:abc") for e in events), events
 
 
 def test_a_stolen_lease_and_a_forged_report_are_refused(api: Api) -> None:
-    _, holder = api.token("worker", f"holder-{tag()}")
-    _, thief = api.token("worker", f"thief-{tag()}")
     toolchain = api.register_toolchain()
+    _, holder = api.token("worker", f"holder-{tag()}", [toolchain])
+    _, thief = api.token("worker", f"thief-{tag()}", [toolchain])
     build_id, t = _queued(api, toolchain)
     claimed = _claim(api, holder, toolchain, "node:1:same")
     content = b"a module the thief made"
@@ -115,6 +120,104 @@ def test_a_stolen_lease_and_a_forged_report_are_refused(api: Api) -> None:
         assert build.status == BuildStatus.RUNNING and build.lease_owner.endswith("/node:1:same")
 
 
+def _report(api: Api, token: str, build_id: int, worker: str, content: bytes, module: str, models: list[dict]
+            ) -> dict:
+    params = {"worker_id": worker, "sha256": sha256_of(content), "name": module}
+    uploaded = api.client.post(f"{W}/builds/{build_id}/module", headers=auth(token), content=content, params=params)
+    assert uploaded.status_code == 201, uploaded.text
+    done = api.client.post(f"{W}/builds/{build_id}/succeeded", headers=auth(token), json={
+        "worker_id": worker, "diagnostics": [], "sha256": sha256_of(content), "module_name": module, "models": models})
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_a_worker_token_serves_only_its_toolchains(api: Api) -> None:
+    """An invented toolchain is recorded, never approved or the default; the token is refused for it (and may
+    not claim, beat or characterise for another toolchain, whose sources it would see)."""
+    mine, other = api.register_toolchain(), api.register_toolchain()
+    token_id, token = api.token("worker", f"node-{tag()}", [mine])
+    invented = f"tc-invented-{tag()}"
+    refused = api.client.post(f"{W}/register", headers=auth(token), json={"toolchain": toolchain_details(invented)})
+    error = assert_error_shape(refused, 403, "toolchain_not_allowed")
+    assert f"toolchain approve {invented} --token {token_id}" in error["message"]
+    _, admin = api.token("admin")
+    audited = api.client.get("/v1/audit", params={"action": "worker_refused"}, headers=auth(admin)).json()
+    assert any(e["subject"] == invented for e in audited)
+    listed = {tc["id"]: tc for tc in api.client.get("/v1/toolchains").json()}
+    assert listed[invented]["approved"] is False and listed[invented]["first_seen_by"].startswith("node-")
+    # nothing is queued for it, by name or as the default (the newest seen)
+    pushed = api.post_build([tiny(tag())], toolchain=invented)
+    assert_error_shape(pushed, 422, "toolchain_not_approved")
+    default = api.post_build([tiny(tag())])
+    assert default.status_code == 202 and default.json()["toolchain"] != invented
+    build_id, _ = _queued(api, other)
+    for path, body in (("/claim", {"toolchain": other, "lease_seconds": 60}),
+                       ("/characterisations/claim", {"toolchain": other, "lease_seconds": 60}),
+                       ("/beat", {"toolchain": other, "host": "h", "pid": 1, "alive_for": 30})):
+        answer = api.client.post(W + path, headers=auth(token), json={"worker_id": "n:1:x", **body})
+        assert_error_shape(answer, 403, "toolchain_not_allowed")
+    with api.sessions() as s:
+        assert queue.get_build(s, build_id).status == BuildStatus.QUEUED  # its sources were never handed out
+    # an admin approves it for the token: then it may
+    with api.sessions.begin() as s:
+        from nestml_registry.registry import toolchains
+
+        toolchains.approve(s, invented, "admin", [token_id])
+    _, token = api.token("worker", f"node-{tag()}", [mine, invented])
+    assert api.client.post(f"{W}/register", headers=auth(token),
+                           json={"toolchain": toolchain_details(invented)}).status_code == 204
+
+
+def test_a_report_is_held_against_the_build_before_anything_is_published(api: Api) -> None:
+    toolchain = api.register_toolchain()
+    _, token = api.token("worker", f"node-{tag()}", [toolchain])
+    victim = tag()
+    first, _ = _queued(api, toolchain, victim)
+    api.succeed(first, toolchain, [model_for(victim)])
+    forgeries = [
+        ("another module name", lambda t, module: ("evil_module", [model_for(t)])),
+        ("a model the sources never declare", lambda t, module: (module, [model_for(t), model_for(victim)])),
+        ("no model at all", lambda t, module: (module, [])),
+    ]
+    for what, forge in forgeries:
+        build_id, t = _queued(api, toolchain)
+        claimed = _claim(api, token, toolchain, "n:1:f")
+        module, models = forge(t, claimed["request"]["module"])
+        answer = _report(api, token, build_id, "n:1:f", f"ELF {what} {t}".encode(), module, models)
+        assert answer["status"] == "failed", (what, answer)
+        with api.sessions() as s:
+            build = queue.get_build(s, build_id)
+            assert build.status == BuildStatus.FAILED and build.module_id is None, what
+    _, admin = api.token("admin")
+    refused = api.client.get("/v1/audit", params={"action": "report_refused"}, headers=auth(admin)).json()
+    assert len(refused) >= len(forgeries)  # each refusal is audited
+    # the victim's model is untouched: one version, its own module
+    versions = api.client.get(f"/v1/models/tiny_{victim}_neuron_nestml").json()["all_versions"]
+    assert [v["version"] for v in versions] == [1]
+    # a report's source names and digests are the registry's own
+    build_id, t = _queued(api, toolchain)
+    claimed = _claim(api, token, toolchain, "n:1:g")
+    lying = dict(model_for(t), source="other.nestml", source_sha256="0" * 64, nestml_name="someone_else")
+    assert _report(api, token, build_id, "n:1:g", f"ELF {t}".encode(), claimed["request"]["module"],
+                   [lying])["status"] == "succeeded"
+    detail = api.client.get(f"/v1/models/tiny_{t}_neuron_nestml").json()
+    assert detail["versions"][0]["source"]["sha256"] == claimed["sources"][0]["sha256"]
+    assert detail["versions"][0]["nestml_name"] == f"tiny_{t}_neuron"
+
+
+def test_liveness_is_on_the_registrys_clock_for_about_a_lease(api: Api) -> None:
+    toolchain = api.register_toolchain()
+    _, token = api.token("worker", f"node-{tag()}", [toolchain])
+    beat = {"worker_id": "n:1:day", "toolchain": toolchain, "host": "h", "pid": 1, "alive_for": 86400}
+    assert api.client.post(f"{W}/beat", headers=auth(token), json=beat).status_code == 204
+    with api.sessions() as s:
+        from nestml_registry.registry.tables import WorkerRow, utcnow
+
+        row = next(w for w in s.query(WorkerRow).all() if w.id.endswith("/n:1:day"))
+        lease = api.server.settings.lease_seconds
+        assert (row.expires_at - utcnow()).total_seconds() <= max(3 * lease, 30) + 5
+
+
 def test_a_worker_token_may_do_nothing_else(api: Api) -> None:
     _, token = api.token("worker", f"node-{tag()}")
     _, reader = api.token("reader")
@@ -138,9 +241,9 @@ def test_a_worker_token_may_do_nothing_else(api: Api) -> None:
 
 
 def test_characterisations_go_through_the_protocol(api: Api) -> None:
-    _, token = api.token("worker", f"node-{tag()}")
-    _, other = api.token("worker", f"other-{tag()}")
     toolchain = api.register_toolchain()
+    _, token = api.token("worker", f"node-{tag()}", [toolchain])
+    _, other = api.token("worker", f"other-{tag()}", [toolchain])
     build_id, t = _queued(api, toolchain)
     sha = api.succeed(build_id, toolchain, [model_for(t)])
     with api.sessions.begin() as s:
@@ -183,10 +286,13 @@ def _http_worker(server: Server, home: Path, token: str, **env: str) -> subproce
                             stderr=subprocess.STDOUT)
 
 
-def _worker_token(server: Server, name: str) -> str:
-    proc = server.cli("token", "create", "--role", "worker", "--name", name)
+def _worker_token(server: Server, name: str, toolchains: tuple[str, ...] = ()) -> tuple[int, str]:
+    """``token create --role worker [--toolchain ID]...``: the token's id and secret."""
+    proc = server.cli("token", "create", "--role", "worker", "--name", name, "--json",
+                      *[arg for tc in toolchains for arg in ("--toolchain", tc)])
     assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip().splitlines()[-1]
+    made = json.loads(proc.stdout)
+    return made["id"], made["token"]
 
 
 def _wait(what: str, check, timeout: float = 600):  # type: ignore[no-untyped-def]
@@ -213,12 +319,21 @@ def _toolchains(server: Server) -> list[str]:
 
 @pytest.mark.slow
 def test_an_http_worker_builds_for_its_toolchain_and_a_run_resolves_it(http_server: Server, tmp_path: Path) -> None:
-    token = _worker_token(http_server, "cluster-node")
+    token_id, token = _worker_token(http_server, "cluster-node")
     home = tmp_path / "node-home"
     home.mkdir()
+    # a token that may serve no toolchain yet: the worker's is recorded as waiting, and the worker stops
+    refused = _http_worker(http_server, home, token, **O1)
+    assert refused.wait(timeout=300) != 0
+    said = (home.parent / f"{home.name}.log").read_text()
+    assert "may not serve the toolchain" in said and "toolchain approve" in said and "Traceback" not in said, said
+    waiting = [tc for tc in httpx.get(f"{http_server.url}/v1/toolchains").json() if not tc["approved"]]
+    toolchain = waiting[0]["id"]
+    approved = http_server.cli("toolchain", "approve", toolchain, "--token", str(token_id))
+    assert approved.returncode == 0 and "approved the toolchain" in approved.stdout, approved.stderr
     worker = _http_worker(http_server, home, token, **O1)
     try:
-        toolchain = _wait("the worker's toolchain", lambda: _toolchains(http_server))[0]
+        assert toolchain in _toolchains(http_server)
         assert "-O1" in json.dumps(httpx.get(f"{http_server.url}/v1/toolchains").json())
         pushed = http_server.cli("push", str(DATA / "custom_izh_neuron.nestml"), "--wait", "--json")
         assert pushed.returncode == 0, pushed.stderr
@@ -242,8 +357,9 @@ def test_an_http_worker_builds_for_its_toolchain_and_a_run_resolves_it(http_serv
 
 
 @pytest.mark.slow
-def test_an_http_worker_killed_mid_build_is_swept_and_another_finishes(http_server: Server, tmp_path: Path) -> None:
-    token = _worker_token(http_server, "cluster-pair")
+def test_an_http_worker_killed_mid_build_is_swept_and_another_finishes(http_server: Server, tmp_path: Path,
+                                                                      toolchain) -> None:  # type: ignore[no-untyped-def]
+    _, token = _worker_token(http_server, "cluster-pair", (toolchain.id,))
     workers = []
     for i in range(2):
         (tmp_path / f"w{i}").mkdir()

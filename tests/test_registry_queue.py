@@ -234,3 +234,32 @@ def test_one_submitters_many_builds_do_not_starve_anothers(sessions: sessionmake
     with sessions.begin() as s:
         got = queue.claim(s, "w2", [TOOLCHAIN], 60)
         assert got is not None and got.id == later.id
+
+
+def test_leases_and_liveness_are_on_the_registrys_clock(sessions: sessionmaker[Session],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose machine's clock is 10 minutes fast or 5 minutes slow: its lease and its liveness are
+    measured by the database's clock (on SQLite, embedded, that is this machine's), and it is flagged."""
+    from nestml_registry.registry import clock, tables, workers
+
+    real = tables.utcnow
+    for n, offset in ((9001, timedelta(minutes=10)), (9002, timedelta(minutes=-5))):
+        with sessions.begin() as s:
+            postgres = s.get_bind().dialect.name == "postgresql"
+            build_id = _enqueue(s, n).id
+        if postgres:  # the worker's Python clock is off; the database's is not
+            monkeypatch.setattr(tables, "utcnow", lambda offset=offset: real() + offset)
+        worker = f"w{n}"
+        with sessions.begin() as s:
+            claimed = queue.claim(s, worker, [TOOLCHAIN], 60)
+            assert claimed is not None and claimed.id == build_id
+            workers.beat(s, workers.Beat(worker, TOOLCHAIN, "h", 1, 30.0, build_id, sent_at=real() + offset))
+        with sessions.begin() as s:
+            lease_left = (queue.get_build(s, build_id).lease_expires_at - clock.now(s)).total_seconds()
+            assert 50 < lease_left <= 61, (offset, lease_left)
+            assert build_id not in queue.sweep(s)  # not expired on the registry's clock
+            assert workers.of_toolchain(s, TOOLCHAIN)[0] >= 1
+            note = s.get(tables.WorkerRow, worker).last_error or ""
+            assert "clock is" in note and ("ahead of" if offset > timedelta(0) else "behind") in note, note
+        monkeypatch.undo()
+    assert clock.skew_note(real(), real() + timedelta(seconds=5)) is None

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.compiler import hints
 from nestml_registry.compiler.errors import InputError
+from nestml_registry.compiler.key import build_key
 from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from nestml_registry.compiler.sources import Source
 from nestml_registry.registry import owners, queue, rebuilds, records, repair, toolchains, workers
@@ -119,7 +120,14 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
             retry: bool, submitted_by: int | None, publisher: tuple[str, bool] | None) -> tuple[schemas.Build, bool]:
     if publisher is not None:  # ownership is decided before any work: nothing of another owner's is compiled
         owners.require_families(s, {m.name for _, m in request.declared_models()}, *publisher)
-    known = [t.id for t in toolchains.known(s)]
+    known = [t.id for t in toolchains.approved(s)]
+    if wanted is not None and wanted not in known and wanted in {t.id for t in toolchains.known(s)}:
+        raise Rejected(422, "toolchain_not_approved",
+                       f"the toolchain {wanted[:200]!r} was reported by an HTTP worker and waits for an admin's "
+                       f"approval (`nestml-registry toolchain approve {wanted[:200]}`): nothing is built for it until "
+                       "then; "
+                       f"approved: {', '.join(known) or 'none yet'}", "toolchain_not_approved",
+                       {"toolchain": wanted[:200], "known": known})
     if wanted is not None and wanted not in known:
         raise Rejected(422, "unknown_toolchain",
                        f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
@@ -129,8 +137,13 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
         raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
                        "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
                        "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
-    build, created = submit(s, request, wanted or _default_toolchain(s, known), submitted_by=submitted_by,
-                            max_attempts=settings.max_attempts, retry=retry)
+    toolchain = wanted or _default_toolchain(s, known)
+    existed = queue.get_build_by_key(s, build_key(request, toolchain)) is not None
+    build, created = submit(s, request, toolchain, submitted_by=submitted_by, max_attempts=settings.max_attempts,
+                            retry=retry)
+    if created and existed:  # a failed build queued again: audited
+        records.record_event(s, publisher[0] if publisher else owners.principal_name(s, submitted_by), "retry",
+                             f"build {build.id}", {"toolchain": build.toolchain})
     return build_document(s, build), created
 
 
@@ -176,7 +189,8 @@ async def queue_upload(request: Request, principal: Principal | None, settings: 
         document, created = await db.write(_submit, settings, build_request, wanted, retry,
                                            principal.token_id if principal else None, publisher)
         if retry:
-            document, created = await _rebuild_if_damaged(db, store, document, created)
+            document, created = await _rebuild_if_damaged(db, store, document, created,
+                                                          principal.name if principal else owners.LOCAL)
     except Rejected as exc:
         metrics.reject(exc.reason)
         raise
@@ -256,7 +270,8 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
         document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, submitter,
                                            None)
         if body.retry:
-            document, created = await _rebuild_if_damaged(db, store, document, created)
+            document, created = await _rebuild_if_damaged(db, store, document, created,
+                                                          principal.name if principal else owners.LOCAL)
     except Rejected as exc:
         metrics.reject(exc.reason)
         raise
@@ -278,7 +293,7 @@ def _rebuild_request(session: Session, reference: str, body: schemas.RebuildRequ
 
 
 async def _rebuild_if_damaged(db: Database, store: ArtifactStore, document: schemas.Build,
-                              created: bool) -> tuple[schemas.Build, bool]:
+                              created: bool, actor: str) -> tuple[schemas.Build, bool]:
     """``retry`` of a succeeded build whose module file is missing or corrupt queues it again (the same
     build key gives the same module, stored again); of any other build it changes nothing."""
     if document.status != BuildStatus.SUCCEEDED.value or document.module is None:
@@ -288,9 +303,10 @@ async def _rebuild_if_damaged(db: Database, store: ArtifactStore, document: sche
     if state is None:
         return document, created
     logger.warning("build %d: its module %s is %s in the store; queueing it again", document.id, module.sha256, state)
-    return await db.write(_requeue, document.id, state), True
+    return await db.write(_requeue, document.id, state, actor), True
 
 
-def _requeue(session: Session, build_id: int, state: str) -> schemas.Build:
+def _requeue(session: Session, build_id: int, state: str, actor: str) -> schemas.Build:
     queue.requeue(session, build_id, f"queued again: its module was {state} in the artifact store")
+    records.record_event(session, actor, "repair", f"build {build_id}", {"module": state})
     return build_document(session, queue.get_build(session, build_id))

@@ -33,11 +33,13 @@ from nestml_registry.compiler.integrity import CHUNK
 from nestml_registry.compiler.pipeline import MAX_MODULE_BYTES
 from nestml_registry.registry import characterisations, queue, results, toolchains, workers
 from nestml_registry.registry.errors import RegistryError, TooLarge
+from nestml_registry.registry.records import record_event
 from nestml_registry.registry.store import StoredArtifact
 from nestml_registry.service import worker_schemas as ws
-from nestml_registry.service.auth import Principal
+from nestml_registry.service.auth import Principal, check_serves
 from nestml_registry.service.deps import DatabaseDep, SettingsDep, StoreDep, WorkerDep
 from nestml_registry.service.errors import ApiError, error_responses
+from nestml_registry.service.settings import Settings
 
 router = APIRouter(prefix="/v1/worker", tags=["worker protocol"])
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
@@ -58,18 +60,32 @@ def _lost(what: str, item_id: int) -> ApiError:
 
 @router.post("/register", status_code=204, responses=ERRORS, summary="Say which toolchain this worker serves")
 async def register(body: ws.Register, db: DatabaseDep, principal: WorkerDep) -> Response:
-    await db.write(toolchains.register, body.toolchain)
+    """A toolchain the token may serve is recorded (approved); any other is recorded as waiting for an admin's
+    approval (never the default, nothing is queued for it) and the worker is refused (403)."""
+    toolchain_id = str(body.toolchain.get("id"))
+    allowed = principal.may_serve(toolchain_id)
+
+    def record(s: Session) -> None:
+        toolchains.register(s, body.toolchain, approved=allowed, seen_by=principal.name)
+        if not allowed:  # refused: audited
+            record_event(s, principal.name, "worker_refused", toolchain_id[:200], {"why": "toolchain_not_allowed"})
+
+    await db.write(record)
+    check_serves(principal, toolchain_id)
     return Response(status_code=204)
 
 
-def _beat(principal: Principal, b: ws.Beat) -> workers.Beat:
-    return workers.Beat(lease_owner(principal, b.worker_id), b.toolchain, b.host, b.pid, b.alive_for, b.build_id,
-                        b.builds, b.retries, b.last_error)
+def _beat(principal: Principal, b: ws.Beat, settings: Settings) -> workers.Beat:
+    check_serves(principal, b.toolchain)
+    # alive on the registry's clock, for about as long as a lease: never a day on a worker's word
+    alive_for = min(b.alive_for, max(3 * settings.lease_seconds, 30.0))
+    return workers.Beat(lease_owner(principal, b.worker_id), b.toolchain, b.host, b.pid, alive_for, b.build_id,
+                        b.builds, b.retries, b.last_error, b.sent_at)
 
 
 @router.post("/beat", status_code=204, responses=ERRORS, summary="A worker's heartbeat")
-async def beat(body: ws.Beat, db: DatabaseDep, principal: WorkerDep) -> Response:
-    await db.write(workers.beat, _beat(principal, body))
+async def beat(body: ws.Beat, db: DatabaseDep, settings: SettingsDep, principal: WorkerDep) -> Response:
+    await db.write(workers.beat, _beat(principal, body, settings))
     return Response(status_code=204)
 
 
@@ -88,6 +104,8 @@ async def pending(toolchain: Annotated[str, Query(max_length=200)], db: Database
 @router.post("/claim", response_model=ws.ClaimedBuild, responses={204: {"description": "nothing to build"}, **ERRORS},
              summary="Lease the next queued build for a toolchain")
 async def claim(body: ws.Claim, db: DatabaseDep, principal: WorkerDep) -> ws.ClaimedBuild | Response:
+    check_serves(principal, body.toolchain)  # a worker sees the sources of its own toolchains' builds only
+
     def take(s: Session) -> ws.ClaimedBuild | None:
         build = queue.claim(s, lease_owner(principal, body.worker_id), [body.toolchain], body.lease_seconds)
         if build is None:
@@ -100,10 +118,13 @@ async def claim(body: ws.Claim, db: DatabaseDep, principal: WorkerDep) -> ws.Cla
 
 
 @router.post("/builds/{build_id}/renew", status_code=204, responses=ERRORS, summary="Extend the lease of a build")
-async def renew(build_id: Id, body: ws.Renew, db: DatabaseDep, principal: WorkerDep) -> Response:
+async def renew(build_id: Id, body: ws.Renew, db: DatabaseDep, settings: SettingsDep,
+                principal: WorkerDep) -> Response:
+    beat = _beat(principal, body.beat, settings)
+
     def extend(s: Session) -> bool:
         ok = queue.renew(s, build_id, lease_owner(principal, body.worker_id), body.lease_seconds, body.stage)
-        workers.beat(s, _beat(principal, body.beat))
+        workers.beat(s, beat)
         return ok
 
     if not await db.write(extend):
@@ -155,13 +176,18 @@ async def succeeded(build_id: Id, body: ws.Succeeded, db: DatabaseDep, store: St
         raise ApiError(422, "invalid_input", f"no module {filename} with sha256 {body.sha256} was uploaded for build "
                        f"{build_id}: POST it to /v1/worker/builds/{build_id}/module first", {"sha256": body.sha256})
     stored = StoredArtifact(body.sha256, os.path.getsize(path), location)
-    build = await db.read(queue.get_build, build_id)
     try:
-        done = await db.write(results.record_success, build_id, owner, stored, body.module_name, build.toolchain,
-                              body.diagnostics, body.log, body.timings, body.models, characterise=settings.characterise)
-    except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
-        error = {"severity": "error", "message": str(exc), "code": exc.code}
-        if not await db.write(results.record_failure, build_id, owner, [*body.diagnostics, error], body.log):
+        done = await db.write(results.record_success, build_id, owner, stored, body.module_name, body.diagnostics,
+                              body.log, body.timings, body.models, characterise=settings.characterise)
+    except RegistryError as exc:  # a report the build refutes, a name owned by someone else: the build fails
+        message = str(exc)
+        error = {"severity": "error", "message": message, "code": exc.code}
+
+        def fail(s: Session) -> bool:
+            record_event(s, owner, "report_refused", f"build {build_id}", {"error": message[:500]})
+            return results.record_failure(s, build_id, owner, [*body.diagnostics, error], body.log)
+
+        if not await db.write(fail):
             raise _lost("build", build_id) from exc
         return ws.Outcome(status="failed", error=str(exc))
     if not done:
@@ -174,6 +200,7 @@ async def succeeded(build_id: Id, body: ws.Succeeded, db: DatabaseDep, store: St
              summary="Lease the next queued characterisation for a toolchain")
 async def claim_characterisation(body: ws.Claim, db: DatabaseDep,
                                  principal: WorkerDep) -> ws.ClaimedCharacterisation | Response:
+    check_serves(principal, body.toolchain)
     c = await db.write(characterisations.claim, lease_owner(principal, body.worker_id), body.toolchain,
                        body.lease_seconds)
     if c is None:
