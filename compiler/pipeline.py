@@ -227,9 +227,11 @@ class Compiler:
             self.codegen.prestart()
 
     def close(self) -> None:
-        """Stop the spare code generation process, if any."""
+        """Stop the spare code generation process, if any, and remove the build group."""
         if self._codegen is not None:
             self._codegen.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
 
 
 def merge_models(request: BuildRequest, described: list[dict], loaded: dict,

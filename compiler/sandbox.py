@@ -11,8 +11,10 @@ runs as if it were hostile, with what Linux and Debian already provide:
 - it runs as an unprivileged user: the service's own user, or, when the service runs as root, the
   sandbox user (``nestml-build``, made by ``scripts/setup.sh``), switched to with ``setpriv`` with
   every capability dropped and ``no_new_privs`` set.
-- ``prlimit`` bounds its address space, CPU time, the size of any file it writes and the number of
-  processes of its user.
+- ``prlimit`` bounds its address space, CPU time and the size of any file it writes; where the machine
+  allows it, a control group per worker bounds the memory and the processes of the whole build
+  (:mod:`nestml_registry.compiler.build_group`), elsewhere ``prlimit`` bounds the processes of the
+  sandbox user; the work folder's size is watched while a step runs (:mod:`nestml_registry.compiler.steps`).
 - its environment is built from scratch: nothing of the service's (database URL, tokens) reaches it.
 
 Where the machine cannot do this (no bubblewrap, no user namespaces), :meth:`Sandbox.check` says
@@ -22,6 +24,7 @@ clean environment still apply, and everything that reports on the service says t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -29,15 +32,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nestml_registry.compiler.build_group import BuildGroup
 from nestml_registry.compiler.errors import ToolchainError
 
 logger = logging.getLogger(__name__)
 
 GiB = 1024 ** 3
+MEMORY_NOTE = "the build reached its memory limit"
+PROCESS_NOTE = "the build reached its process limit"
 DEFAULT_USER = "nestml-build"
 # system folders shown read-only; a top-level one that is a symbolic link (merged /usr) stays one
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda")
@@ -59,14 +65,16 @@ class SandboxError(ToolchainError):
 class Limits:
     """Resource limits of one build process (settable: see the README's environment table)."""
 
-    memory_bytes: int = 4 * GiB  # address space of each process
+    memory_bytes: int = 4 * GiB  # address space of each process; with a build group, the build's memory
     file_bytes: int = 1 * GiB  # the largest file a step may write
-    processes: int = 512  # processes and threads of the sandbox user at once
+    processes: int = 512  # processes and threads of the build (with a build group), else of the sandbox user
+    work_bytes: int = 4 * GiB  # what a build's work folder may hold
 
-    def prlimit(self, cpu_seconds: float) -> list[str]:
+    def prlimit(self, cpu_seconds: float, *, per_user_processes: bool = True) -> list[str]:
         cpu = max(1, int(cpu_seconds + 0.999))
-        return ["prlimit", f"--as={self.memory_bytes}", f"--fsize={self.file_bytes}",
-                f"--nproc={self.processes}", f"--cpu={cpu}", "--core=0", "--"]
+        nproc = [f"--nproc={self.processes}"] if per_user_processes else []
+        return ["prlimit", f"--as={self.memory_bytes}", f"--fsize={self.file_bytes}", *nproc, f"--cpu={cpu}",
+                "--core=0", "--"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class SandboxConfig:
     enabled: bool = True
     user: str = DEFAULT_USER  # only used when the service runs as root
     limits: Limits = field(default_factory=Limits)
+    build_group: bool = True  # a control group per worker where the machine allows it (compiler.build_group)
 
 
 class Sandbox:
@@ -83,6 +92,41 @@ class Sandbox:
         self.config = config
         self.readable = tuple(readable)
         self._ids: tuple[int, int] | None = None
+        self._group: BuildGroup | None = None
+        self._group_tried = False
+
+    def group(self) -> BuildGroup | None:
+        """This process's build group (made at the first step), or None where there is none."""
+        if not self._group_tried and self.config.build_group:
+            self._group_tried = True
+            self._group = BuildGroup.create(self.limits.memory_bytes, self.limits.processes)
+        return self._group
+
+    @contextlib.contextmanager
+    def noting_limits(self, log: Path) -> Iterator[None]:
+        """Around a step: if the build group's memory or process limit stopped something meanwhile, the log
+        says so (where the step's own output may only show a kill)."""
+        group = self.group()
+        before = group.counters() if group is not None else None
+        try:
+            yield
+        finally:
+            if group is not None and before is not None:
+                after = group.counters()
+                notes = []
+                if after.oom_kills > before.oom_kills:
+                    notes.append(f"[{MEMORY_NOTE} of {self.limits.memory_bytes // 1024 ** 2} MiB: processes were "
+                                 "killed (NESTML_REGISTRY_STEP_MEMORY)]")
+                if after.process_limit_hits > before.process_limit_hits:
+                    notes.append(f"[{PROCESS_NOTE} of {self.limits.processes} (NESTML_REGISTRY_STEP_PROCESSES)]")
+                if notes:
+                    with contextlib.suppress(OSError), open(log, "a") as fh:
+                        fh.write("\n" + "\n".join(notes) + "\n")
+
+    def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group, self._group_tried = None, False
 
     @property
     def enabled(self) -> bool:
@@ -93,10 +137,13 @@ class Sandbox:
         return self.config.limits
 
     def describe(self) -> str:
+        group = self.group()
+        limits = (f"; per build: memory {self.limits.memory_bytes // 1024 ** 2} MiB, {self.limits.processes} "
+                  f"processes (cgroup v{group.version})") if group is not None else ""
         if not self.enabled:
-            return "off (NESTML_REGISTRY_SANDBOX=0: build steps run unsandboxed, with resource limits only)"
+            return "off (NESTML_REGISTRY_SANDBOX=0: build steps run unsandboxed, with resource limits only)" + limits
         who = f"user {self.config.user}" if os.geteuid() == 0 else f"user {pwd.getpwuid(os.geteuid()).pw_name}"
-        return f"bubblewrap, {who}, no network"
+        return f"bubblewrap, {who}, no network{limits}"
 
     def ids(self) -> tuple[int, int] | None:
         """(uid, gid) the steps switch to, or None when they run as the service's own (non-root) user."""
@@ -139,9 +186,11 @@ class Sandbox:
                 writable: Sequence[Path] = (), readable: Sequence[Path] = ()) -> list[str]:
         """The argument list that runs ``argv`` in the sandbox (in ``cwd``, by default ``work``, the one
         folder it may write besides ``writable``), with the limits."""
-        limited = [*self.limits.prlimit(cpu_seconds), *argv]
+        group = self.group()
+        joined = group.join_prefix(sys.executable) if group is not None else []
+        limited = [*self.limits.prlimit(cpu_seconds, per_user_processes=group is None), *argv]
         if not self.enabled:
-            return limited
+            return [*joined, *limited]
         ids = self.ids()
         cmd = ["bwrap", *_mounts([*self.readable, *readable], [work, *writable]),
                "--chdir", str(cwd or work), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -153,7 +202,7 @@ class Sandbox:
             cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                     "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
                     "--bounding-set=-all", "--no-new-privs", "--", *limited]
-        return cmd
+        return [*joined, *cmd]
 
     def check(self, scratch: Path) -> None:
         """Run a trivial step through the whole sandbox; raise :class:`SandboxError` saying why it fails."""
@@ -190,11 +239,15 @@ class Sandbox:
 def check_sandbox(config: SandboxConfig, scratch: Path) -> str:
     """Check that build steps can be sandboxed here (see :meth:`Sandbox.check`); return what they get."""
     box = Sandbox(config, python_paths())
-    box.check(scratch)
+    try:
+        box.check(scratch)
+        described = box.describe()
+    finally:
+        box.close()
     if not config.enabled:
         logger.warning("the build sandbox is OFF (NESTML_REGISTRY_SANDBOX=0): every model built here can run "
                        "code as %s on this machine; build only models you trust", pwd.getpwuid(os.geteuid()).pw_name)
-    return box.describe()
+    return described
 
 
 def minimal_env(work: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -17,6 +17,56 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Watch:
+    """A folder a step may fill up to ``limit`` bytes (of disk blocks): watched while the step runs."""
+
+    folder: Path
+    limit: int
+    every: float = 0.5  # seconds between two looks
+
+    def exceeded(self) -> bool:
+        return disk_use(self.folder, self.limit) > self.limit
+
+    def note(self, name: str) -> bytes:
+        return (f"\n[{name}: stopped: the build's work folder passed the limit of {self.limit // 1024 ** 2} MiB "
+                "(NESTML_REGISTRY_STEP_WORK_BYTES)]\n").encode()
+
+
+def disk_use(folder: Path, stop_above: int | None = None) -> int:
+    """Bytes of disk the files under ``folder`` take (blocks, so sparse files count as what they use); the
+    count stops once it passes ``stop_above``."""
+    total, pending = 0, [str(folder)]
+    while pending:
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    total += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                if stop_above is not None and total > stop_above:
+                    return total
+    return total
+
+
+def _wait(proc: subprocess.Popen, timeout: float, watch: Watch | None) -> tuple[int, bool]:
+    """Wait for ``proc``; (its status, whether it was stopped for filling its folder). Raises
+    ``subprocess.TimeoutExpired`` at the time limit."""
+    if watch is None:
+        return proc.wait(timeout=timeout), False
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(watch.every, deadline - time.monotonic()))), False
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if watch.exceeded():
+                _kill_group(proc)
+                return proc.returncode, True
+
+
+@dataclass(frozen=True)
 class StepResult:
     name: str
     returncode: int | None  # None: killed at the time limit
@@ -33,11 +83,13 @@ class StepResult:
 
 
 def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: float,
-             env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None) -> StepResult:
+             env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None,
+             watch: Watch | None = None) -> StepResult:
     """Run ``argv`` in ``cwd``, appending its stdout and stderr to ``log``.
 
     The child gets its own process group, so a time-out kills everything it started (make's
-    compilers included). ``shown``: the command the log names (the step without its sandbox)."""
+    compilers included). ``shown``: the command the log names (the step without its sandbox).
+    ``watch``: a folder it is stopped for filling past a limit."""
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with open(log, "ab") as out:
@@ -46,7 +98,9 @@ def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: f
         proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dict(env) if env is not None else None, start_new_session=True)
         try:
-            code: int | None = proc.wait(timeout=timeout)
+            code, filled = _wait(proc, timeout, watch)
+            if filled and watch is not None:
+                out.write(watch.note(name))
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             code = None
@@ -61,7 +115,7 @@ def run_step(name: str, argv: Sequence[str], *, cwd: Path, log: Path, timeout: f
 
 def run_steps_parallel(steps: Sequence[tuple[str, Sequence[str]]], *, cwd: Path, log: Path, timeout: float,
                        jobs: int, env: Mapping[str, str] | None = None,
-                       shown: Sequence[Sequence[str]] | None = None) -> list[StepResult]:
+                       shown: Sequence[Sequence[str]] | None = None, watch: Watch | None = None) -> list[StepResult]:
     """Run independent steps, at most ``jobs`` at a time, all within ``timeout`` seconds from now.
 
     Each step writes to its own file while it runs; the files are appended to ``log`` in the order
@@ -75,7 +129,7 @@ def run_steps_parallel(steps: Sequence[tuple[str, Sequence[str]]], *, cwd: Path,
         if remaining <= 0:
             return StepResult(name, None, 0.0, timeout)
         return run_step(name, argv, cwd=cwd, log=parts[i], timeout=remaining, env=env,
-                        shown=shown[i] if shown else None)
+                        shown=shown[i] if shown else None, watch=watch)
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -96,9 +150,11 @@ class EarlyStep:
     stdin (the child then exits) and kills its process group if it does not. Output goes to ``log``."""
 
     def __init__(self, name: str, argv: Sequence[str], *, cwd: Path, log: Path,
-                 env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, shown: Sequence[str] | None = None,
+                 watch: Watch | None = None) -> None:
         self.name = name
         self.log = log
+        self.watch = watch
         log.parent.mkdir(parents=True, exist_ok=True)
         self._out = open(log, "ab")  # noqa: SIM115 - closed by run() or cancel()
         self._out.write(f"\n$ {' '.join(shown or argv)}   (started early; input on stdin)\n".encode())
@@ -125,7 +181,10 @@ class EarlyStep:
                 self.proc.stdin.close()
             except BrokenPipeError:  # it died already: its status says how
                 pass
-            code: int | None = self.proc.wait(timeout=timeout)
+            code: int | None
+            code, filled = _wait(self.proc, timeout, self.watch)
+            if filled and self.watch is not None:
+                self._out.write(self.watch.note(self.name))
         except subprocess.TimeoutExpired:
             _kill_group(self.proc)
             code = None

@@ -20,7 +20,7 @@ from typing import Any
 
 from nestml_registry.compiler import outputs
 from nestml_registry.compiler.sandbox import Sandbox, minimal_env
-from nestml_registry.compiler.steps import EarlyStep, StepResult, run_step, run_steps_parallel
+from nestml_registry.compiler.steps import EarlyStep, StepResult, Watch, run_step, run_steps_parallel
 
 
 class Workspace:
@@ -46,18 +46,26 @@ class Workspace:
     def command(self, argv: Sequence[str], cpu_seconds: float, cwd: Path | None = None) -> list[str]:
         return self.sandbox.command(argv, work=self.path, cpu_seconds=cpu_seconds, cwd=cwd, writable=self.writable)
 
+    @property
+    def watch(self) -> Watch:
+        """The work folder's size limit, watched while each step runs."""
+        return Watch(self.path, self.sandbox.limits.work_bytes)
+
     def run(self, name: str, argv: Sequence[str], *, log: Path, timeout: float, cwd: Path | None = None) -> StepResult:
-        return run_step(name, self.command(argv, timeout, cwd), cwd=cwd or self.path, log=log, timeout=timeout,
-                        env=self.env, shown=argv)
+        with self.sandbox.noting_limits(log):
+            return run_step(name, self.command(argv, timeout, cwd), cwd=cwd or self.path, log=log, timeout=timeout,
+                            env=self.env, shown=argv, watch=self.watch)
 
     def run_parallel(self, steps: Sequence[tuple[str, Sequence[str]]], *, log: Path, timeout: float, jobs: int,
                      cwd: Path | None = None) -> list[StepResult]:
         wrapped = [(name, self.command(argv, timeout, cwd)) for name, argv in steps]
-        return run_steps_parallel(wrapped, cwd=cwd or self.path, log=log, timeout=timeout, jobs=jobs, env=self.env,
-                                  shown=[argv for _, argv in steps])
+        with self.sandbox.noting_limits(log):
+            return run_steps_parallel(wrapped, cwd=cwd or self.path, log=log, timeout=timeout, jobs=jobs,
+                                      env=self.env, shown=[argv for _, argv in steps], watch=self.watch)
 
     def early(self, name: str, argv: Sequence[str], *, log: Path, cpu_seconds: float) -> EarlyStep:
-        return EarlyStep(name, self.command(argv, cpu_seconds), cwd=self.path, log=log, env=self.env, shown=argv)
+        return EarlyStep(name, self.command(argv, cpu_seconds), cwd=self.path, log=log, env=self.env, shown=argv,
+                         watch=self.watch)
 
     def read_json(self, relative: str) -> Any:
         return outputs.read_json(self.path, relative)

@@ -132,6 +132,7 @@ class Settings:
     step_memory: int = 4 * 1024 ** 3
     step_file_bytes: int = 1024 ** 3
     step_processes: int = 512
+    step_work_bytes: int = 4 * 1024 ** 3  # what one build's work folder may hold
     cxxflags: str = ""  # extra C++ flags for every module (part of the toolchain: another binary)
     lease_seconds: float = 60.0
     max_attempts: int = 3
@@ -178,6 +179,7 @@ class Settings:
             step_memory=e.size("STEP_MEMORY", 4 * 1024 ** 3),
             step_file_bytes=e.size("STEP_FILE_BYTES", 1024 ** 3),
             step_processes=int(e.number("STEP_PROCESSES", 512, whole=True)),
+            step_work_bytes=e.size("STEP_WORK_BYTES", 4 * 1024 ** 3),
             cxxflags=(e.text("CXXFLAGS") or "").strip(),
             lease_seconds=e.number("LEASE_SECONDS", 60.0),
             max_attempts=int(e.number("MAX_ATTEMPTS", 3, whole=True)),
@@ -210,4 +212,5 @@ class Settings:
         from nestml_registry.compiler.sandbox import Limits, SandboxConfig
 
         return SandboxConfig(self.sandbox, self.sandbox_user,
-                             Limits(self.step_memory, self.step_file_bytes, self.step_processes))
+                             Limits(self.step_memory, self.step_file_bytes, self.step_processes,
+                                    self.step_work_bytes))

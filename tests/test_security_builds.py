@@ -207,3 +207,62 @@ def test_no_model_text_is_evaluated_as_python_in_any_placement(compiler: Compile
     # id(V_m) stays the model's own function: never the address of a SymPy object
     assert ok, errors
     assert "id(" in code and not __import__("re").search(r"\b\d{9,}\b", code)
+
+
+LIMITS_CHILD = """
+import json, sys
+from pathlib import Path
+from nestml_registry.compiler.sandbox import Limits, Sandbox, SandboxConfig, python_paths
+from nestml_registry.compiler.workspace import Workspace
+
+steps = json.loads(sys.argv[2])
+box = Sandbox(SandboxConfig(limits=Limits(1024 ** 3, 1024 ** 3, 64, 256 * 1024 ** 2)), python_paths())
+out = {"group": box.group() is not None}
+for name, code in steps.items():
+    ws = Workspace.create(Path(sys.argv[1]), name, box, {})
+    log = Path(sys.argv[1]) / f"{name}.log"
+    step = ws.run(name, [sys.executable, "-c", code], log=log, timeout=120)
+    out[name] = {"returncode": step.returncode, "log": log.read_text(errors="replace")[-3000:]}
+    ws.remove()
+box.close()
+print(json.dumps(out))
+"""
+HOSTILE_STEPS = {
+    "fork": ("import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        time.sleep(5)\n"
+             "        os._exit(0)\n"),
+    "memory": ("import os, time\nfor i in range(3):\n    if os.fork() == 0:\n        break\n"
+               "x = b'1' * (450 * 1024 ** 2)\ntime.sleep(5)\n"),
+    "disk": ("import os\nfor i in range(200):\n    with open(f'f{i}', 'wb') as fh:\n"
+             "        fh.write(os.urandom(8 * 1024 ** 2))\n"),
+}
+
+
+def test_a_build_past_its_limits_fails_alone_while_a_concurrent_build_succeeds(compiler: Compiler,
+                                                                                tmp_path: Path) -> None:
+    """Steps that fork, allocate and write past the build's limits (run in a worker process of their own, with
+    a build group of their own) are stopped, each with the setting's name, while a real build of another
+    worker (this process) runs at the same time and succeeds: limits are per build, not per user."""
+    import json
+    import subprocess
+    import sys
+
+    from nestml_registry.compiler.sandbox import MEMORY_NOTE, PROCESS_NOTE
+
+    if os.geteuid() != 0 or not Path("/sys/fs/cgroup").is_dir():
+        pytest.skip("build groups need root and a cgroup file system")
+    hostile = ThreadPoolExecutor(max_workers=1).submit(
+        subprocess.run, [sys.executable, "-c", LIMITS_CHILD, str(tmp_path), json.dumps(HOSTILE_STEPS)],
+        capture_output=True, text=True, timeout=600)
+    time.sleep(1.0)  # the hostile steps are under way
+    text = (DATA / "tiny_neuron.nestml").read_text().replace("model tiny_neuron:", "model tiny_limits_neuron:")
+    request = BuildRequest.create([Source.from_text("tiny_limits.nestml", text)], module="limitsmodule")
+    compiler.cache.forget(compiler.key(request))
+    result = compiler.compile(request)
+    assert result.ok, [d.format() for d in result.diagnostics]
+    proc = hostile.result()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["group"] is True
+    assert out["fork"]["returncode"] != 0 and PROCESS_NOTE in out["fork"]["log"], out["fork"]
+    assert out["memory"]["returncode"] != 0 and MEMORY_NOTE in out["memory"]["log"], out["memory"]
+    assert out["disk"]["returncode"] != 0 and "STEP_WORK_BYTES" in out["disk"]["log"], out["disk"]
