@@ -2,7 +2,10 @@
 
     report = verify_store(sessions, store, repair=True, copies=[cache_dir])
 
-A module is damaged when its file is missing or its bytes no longer hash to its sha256. Repair takes,
+A file in the store that no module row names (a module stored for a build that then failed to be
+recorded) is ``unregistered``: repair removes it once it is older than :data:`ORPHAN_SECONDS` (an
+upload whose report is on its way has a row within seconds). A module is damaged when its file is
+missing or its bytes no longer hash to its sha256. Repair takes,
 in this order: a good copy (right sha256) in one of ``copies`` (the local build caches of compile
 workers: ``<cache>/modules/<sha256>/<file>``), stored again through the store's temporary file and
 rename; else the build that made it, queued again: the same build key gives the same module, which
@@ -11,7 +14,9 @@ the worker stores again (a worker whose cache holds it stores that copy without 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +27,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from nestml_registry.compiler.integrity import sha256_file
 from nestml_registry.registry import queue
 from nestml_registry.registry.errors import CorruptArtifact, InvalidInput, NotFound
+from nestml_registry.registry.records import record_event
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build, BuildStatus, Module
 
 logger = logging.getLogger(__name__)
+ORPHAN_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
 class Damage:
     sha256: str
     name: str
-    state: str  # "missing" or "corrupt"
+    state: str  # "missing", "corrupt" or "unregistered"
     action: str  # what repair did ("" without --repair)
 
 
@@ -43,7 +50,7 @@ class Report:
 
     @property
     def unrepaired(self) -> list[Damage]:
-        return [d for d in self.damaged if not d.action.startswith(("restored", "rebuild"))]
+        return [d for d in self.damaged if not d.action.startswith(("restored", "rebuild", "removed"))]
 
 
 def state_of(store: ArtifactStore, location: str) -> str | None:
@@ -89,9 +96,12 @@ def _repair(sessions: sessionmaker[Session], store: ArtifactStore, module: tuple
     if copy is not None:
         stored = store.put_file(copy, filename)
         if stored.sha256 == sha and state_of(store, location) is None:
+            with sessions.begin() as s:
+                record_event(s, "store verify", "repair", sha, {"restored_from": str(copy)})
             return f"restored from {copy}"
     with sessions.begin() as s:
         done = requeue_builder(s, module_id, "queued again: its module was damaged in the artifact store")
+        record_event(s, "store verify", "repair", sha, {"action": done or "none"})
     return done or "not repaired: no build made it; push its sources again"
 
 
@@ -109,4 +119,29 @@ def verify_store(sessions: sessionmaker[Session], store: ArtifactStore, *, repai
         action = _repair(sessions, store, module, copies) if repair else ""
         logger.warning("module %s (%s) is %s%s", module[1], module[2], state, f": {action}" if action else "")
         report.damaged.append(Damage(module[1], module[2], state, action))
+    report.damaged += _unregistered(sessions, store, {m[3] for m in modules}, repair)
     return report
+
+
+def _unregistered(sessions: sessionmaker[Session], store: ArtifactStore, registered: set[str],
+                  repair: bool) -> list[Damage]:
+    """Files no module row names, older than :data:`ORPHAN_SECONDS`; removed with ``repair``."""
+    found, cutoff = [], time.time() - ORPHAN_SECONDS
+    for location, path in store.locations():
+        try:
+            if location in registered or path.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        sha, name = location.split("/")[1], location.split("/")[2]
+        action = ""
+        if repair:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+            with sessions.begin() as s:
+                record_event(s, "store verify", "repair", sha, {"removed": location, "why": "unregistered"})
+            action = "removed (no module row names it)"
+        logger.warning("stored file %s has no module row%s", location, f": {action}" if action else "")
+        found.append(Damage(sha, name, "unregistered", action))
+    return found

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -210,6 +210,14 @@ class ArtifactStore:
         except NotFound:
             return False
         return True
+
+    def locations(self) -> Iterator[tuple[str, Path]]:
+        """Every stored file: ``(location, path)`` for each ``<sha[:2]>/<sha256>/<file name>`` under the root."""
+        for first in sorted(p for p in self.root.iterdir() if len(p.name) == 2) if self.root.is_dir() else []:
+            for folder in sorted(first.iterdir()) if first.is_dir() else []:
+                for path in sorted(folder.iterdir()) if folder.is_dir() and is_sha256(folder.name) else []:
+                    if path.is_file() and not path.is_symlink():
+                        yield f"{first.name}/{folder.name}/{path.name}", path
 
     def remove_stale_incoming(self, max_age_seconds: float = 24 * 3600) -> int:
         """Delete temporary files left by writers that died; return how many were removed."""

@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
+    app.state.health = health.RecentHealth()
     install_error_handlers(app)
     for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,
                    toolchains.router, audit.router, tokens.router, health.router, worker_api.router):

@@ -32,6 +32,7 @@ from nestml_registry.service import (
 )
 from nestml_registry.service.client_errors import RegistryClientError
 from nestml_registry.service.command_line import SERVER_HELP, UsageError, report_error
+from nestml_registry.service.console import VisibleText
 from nestml_registry.service.settings import Settings, SettingsError
 from nestml_registry.simulator import check_command
 from nestml_registry.simulator import command as run_command
@@ -68,6 +69,8 @@ def _configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _configure_logging(args.verbose)
+    stdout = sys.stdout
+    sys.stdout = VisibleText(stdout)  # a publisher's text never drives the terminal
     try:
         return args.func(args, Settings.from_env())
     except EXPECTED_ERRORS as exc:
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nestml-registry: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Everything here writes to the streams it is given; nothing decides exit statuses
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -293,3 +294,28 @@ def print_characterisation(doc: dict[str, Any], stream: TextIO, points: int = 6)
     prev = doc.get("previous")
     if prev and prev.get("rheobase_pA") is not None:
         stream.write(f"  version {prev.get('version')}: rheobase {prev['rheobase_pA']:.4g} pA\n")
+
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides and isolates that reorder
+# what a terminal shows ("Trojan Source"): a publisher's text never drives the reader's terminal
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character written out (``\\x1b``), so that it shows and does nothing."""
+    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+class VisibleText:
+    """A text stream that writes everything through :func:`visible` (the CLI's standard output, which shows
+    publishers' names, comments and sources)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

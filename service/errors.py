@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 411: "length_required",
                  413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 429: "too_many_requests",
-                 500: "internal_error", 503: "unavailable"}
+                 500: "internal_error", 503: "unavailable", 507: "disk_full"}
 # the first class an error is an instance of gives its status (subclasses before their bases)
 _REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
     (TooLarge, 413), (InvalidInput, 422), (NameOwned, 403), (NotFound, 404), (Conflict, 409),
@@ -180,10 +180,25 @@ async def _at_capacity(request: Request, exc: Exception) -> Response:
 
 async def _database_error(request: Request, exc: Exception) -> Response:
     logger.error("%s %s: the database does not answer: %s", request.method, request.url.path, exc)
+    if "disk is full" in str(exc) or "No space left" in str(exc):
+        return _answer(request, 507, "disk_full", "the registry's disk is full, so its database cannot write: tell the "
+                       "registry's administrator (free space where NESTML_REGISTRY_HOME or the database lives); "
+                       "reading still works", {"dependency": "disk"}, {"Retry-After": "60"})
     return _answer(request, 503, "database_unavailable",
                    "the registry's database does not answer; try again shortly, and if it persists tell the "
                    "registry's administrator (check that the database server runs and "
                    "NESTML_REGISTRY_DATABASE_URL)", {"dependency": "database"}, {"Retry-After": "5"})
+
+
+NUL_MESSAGE = ("a value holds a NUL character (0x00), which the registry neither stores nor looks up: remove it "
+               "(a %00 in a URL is one)")
+
+
+async def _data_error(request: Request, exc: Exception) -> Response:
+    """A value the database refuses (PostgreSQL: a NUL in text): the request's fault, when it is that."""
+    if "NUL" in str(getattr(exc, "orig", exc)):
+        return _answer(request, 422, "invalid_input", NUL_MESSAGE, {})
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -232,6 +247,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for db_error in (OperationalError, InterfaceError):
         app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(AtCapacity, _at_capacity)
     app.add_exception_handler(PoolTimeoutError, _at_capacity)
     app.add_exception_handler(Exception, _unexpected)

@@ -10,6 +10,9 @@ therefore refused (403) unless
 - what the browser says it comes from (``Origin``, else ``Referer``, else ``Sec-Fetch-Site``) is
   this server itself. Programs (the CLI, the Python client, workers) send none of these and pass.
 
+Any request whose path or query holds a NUL character is refused (422) as well, on every database alike
+(PostgreSQL cannot store one; SQLite would).
+
 Tokens do the rest: nothing publishes without one (see :mod:`nestml_registry.service.auth`), and a
 page has none to present (the sign-in cookie is ``SameSite=Strict`` and read by the pages only).
 """
@@ -20,7 +23,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from nestml_registry.service.errors import ApiError
+from nestml_registry.service.errors import NUL_MESSAGE, ApiError
 from nestml_registry.service.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -36,6 +39,8 @@ def host_name(host_header: str) -> str:
 
 def check_request_origin(request: Request) -> None:
     """Refuse (403) a state-changing request to a name that is not the registry's, or from another site."""
+    if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        raise ApiError(422, "invalid_input", NUL_MESSAGE, {})
     if request.method in SAFE_METHODS:
         return
     settings: Settings = request.app.state.settings

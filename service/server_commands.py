@@ -88,13 +88,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers:
         _check_sandbox(settings)
     _prepare_database(settings)
+    sock = listen(host, port)
     if settings.local_token:
         from nestml_registry.service import local_token
 
         print(f"nestml-registry: this machine's publisher token (principal 'local') is in "
               f"{local_token.ensure(settings.home, settings.database_url)}, readable by this user only; its CLI "
               "uses it by itself", file=sys.stderr, flush=True)
-    sock = listen(host, port)
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"nestml-registry: serving http://{shown}:{port} with {args.workers} compile worker"

@@ -236,3 +236,8 @@ def test_ownership_is_decided_before_any_work(backend: str, tmp_path: Path) -> N
         again = api.post_build([changed], admin, toolchain=toolchain)
         assert again.status_code == 202 and again.json()["id"] == build_id, again.text
         assert again.json()["status"] == "queued"
+        with api.sessions() as s:  # queued again: audited, as every state change
+            from nestml_registry.registry.tables import AuditEvent
+
+            retried = s.scalars(select(AuditEvent).where(AuditEvent.action == "retry")).all()
+            assert any(e.subject == f"build {build_id}" for e in retried)

@@ -164,3 +164,20 @@ def test_the_python_client_reads_health_and_toolchains(api: Api) -> None:
         health = client.healthz()
         assert health["status"] in ("ok", "degraded") and health["database"] == "ok"
         assert toolchain in [t["id"] for t in client.toolchains()]
+
+
+def test_store_verify_finds_a_file_no_module_names_and_repair_removes_it(api: Api) -> None:
+    import os
+    import time
+
+    fresh = api.store.put_stream([f"a module being reported {tag()}".encode()], "fresh_module.so")
+    orphan = api.store.put_stream([f"a module whose build was refused {tag()}".encode()], "orphan_module.so")
+    old = time.time() - 2 * 3600
+    os.utime(api.store.path_of(orphan.sha256, "orphan_module.so"), (old, old))
+    found = [d for d in verify_store(api.sessions, api.store).damaged if d.state == "unregistered"]
+    assert [(d.sha256, d.action) for d in found if d.sha256 in (fresh.sha256, orphan.sha256)] == [(orphan.sha256, "")]
+    repaired = verify_store(api.sessions, api.store, repair=True)
+    (removed,) = [d for d in repaired.damaged if d.sha256 == orphan.sha256]
+    assert removed.action.startswith("removed") and removed not in repaired.unrepaired
+    assert not api.store.path_of(orphan.sha256, "orphan_module.so").exists()
+    assert api.store.path_of(fresh.sha256, "fresh_module.so").exists()  # an upload whose report is on its way

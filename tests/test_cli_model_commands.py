@@ -42,6 +42,23 @@ def test_source_prints_the_published_text(api: Api) -> None:
     assert missing.returncode == 2 and "did you mean" in missing.stderr
 
 
+def test_a_publishers_terminal_escapes_are_shown_never_obeyed(api: Api) -> None:
+    t, toolchain = tag(), api.register_toolchain()
+    hostile = "\x1b]0;owned\x07\x1b[2J\u202e"
+    text = (f"# {hostile}a model that clears the screen\n"
+            + TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:"))
+    build_id = api.post_build([(f"tiny_{t}.nestml", text.encode())], toolchain=toolchain).json()["id"]
+    api.succeed(build_id, toolchain, [model_for(t)])
+    for args in (("show", f"tiny_{t}_neuron"), ("source", f"tiny_{t}_neuron"), ("models", "--search", t)):
+        proc = cli(api, *args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout and "\x07" not in proc.stdout, args
+    assert "\\x1b]0;owned" in cli(api, "source", f"tiny_{t}_neuron").stdout  # shown, written out
+    from nestml_registry.service.console import visible
+
+    assert visible("tab\tand\nnewline stay") == "tab\tand\nnewline stay"
+
+
 def test_diff_shows_parameter_and_source_changes(api: Api) -> None:
     name, _, _ = two_versions(api)
     proc = cli(api, "diff", f"{name}@1", f"{name}@2")

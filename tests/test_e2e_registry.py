@@ -130,17 +130,18 @@ def test_tokens_and_a_server_that_requires_them(tmp_path: Path, registry_home: P
     assert proc.returncode == 0 and json.loads(proc.stdout)["role"] == "admin"
     assert run_cli(home, "token", "create", "--role", "root").returncode == 2
 
-    server = start_server(tmp_path / "locked", registry_home, token=reader, read_requires_token="1",
-                          allow_anonymous_publish="0")
+    server = start_server(tmp_path / "locked", registry_home, token=reader, read_requires_token="1")
+    elsewhere = str(tmp_path / "another-user")  # a user without the server's local token
     try:
-        proc = server.cli("models")
+        proc = server.cli("models", NESTML_REGISTRY_HOME=elsewhere)
         assert proc.returncode == 2 and "needs a token to read" in proc.stderr
+        assert server.cli("models").returncode == 0  # the server's own user has the local token
         proc = server.cli("models", NESTML_REGISTRY_TOKEN="nrt_not-a-real-token")
         assert proc.returncode == 2 and "unknown or revoked" in proc.stderr
         proc = server.cli("push", str(source), NESTML_REGISTRY_TOKEN=reader)
         assert proc.returncode == 2 and "publisher" in proc.stderr
-        proc = server.cli("push", str(source))
-        assert proc.returncode == 2 and "publisher role" in proc.stderr
+        proc = server.cli("push", str(source), NESTML_REGISTRY_HOME=elsewhere)
+        assert proc.returncode == 2 and "publisher role" in proc.stderr and "local token" in proc.stderr
 
         proc = server.cli("push", str(source), "--wait", "--json", NESTML_REGISTRY_TOKEN=publisher)
         assert proc.returncode == 0, proc.stderr

@@ -139,8 +139,17 @@ def test_model_page(server: Server, pushed: dict, browser: WebDriver, screenshot
     assert browser.find_element(By.ID, "L2").text.startswith("2")
 
 
+def sign_in_as_the_servers_user(server: Server, browser: WebDriver) -> None:
+    """Sign the browser in with the local token `serve` wrote for its user (who submits with the CLI)."""
+    browser.get(server.url + "/signin")
+    browser.find_element(By.ID, "token").send_keys((server.home / "local-token").read_text().strip())
+    browser.find_element(By.ID, "signin").click()
+    wait_for(browser, lambda d: "/signin" not in d.current_url)
+
+
 def test_failed_build_page_shows_the_diagnostic_at_its_line(server: Server, browser: WebDriver,
                                                              tmp_path: Path, screenshots: Path) -> None:
+    sign_in_as_the_servers_user(server, browser)  # a failed build's sources are its submitter's to read
     broken = tmp_path / "tiny_broken.nestml"
     broken.write_text(BROKEN_TEXT)
     proc = server.cli("push", str(broken), "--wait", "--json")
@@ -162,6 +171,7 @@ def test_upload_builds_a_model_and_hostile_text_runs_nothing(server: Server, bro
                                                              screenshots: Path) -> None:
     source = tmp_path / "tiny_web_hostile.nestml"
     source.write_text(HOSTILE_TEXT)
+    sign_in_as_the_servers_user(server, browser)  # uploading needs a publisher's token
     browser.get(server.url + "/upload")
     browser.save_screenshot(str(screenshots / "upload.png"))
     browser.find_element(By.ID, "files").send_keys(str(source))
@@ -223,3 +233,41 @@ def test_api_docs_work_offline(server: Server, browser: WebDriver, screenshots: 
     wait_for(browser, lambda d: "nestml-registry" in d.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text)
     assert browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")  # the operations are listed
     browser.save_screenshot(str(screenshots / "docs.png"))
+
+
+EVIL_PAGE = """<!doctype html><html><head><title>loading</title></head><body><script>
+const text = "model evil_{tag}_neuron:\\n    state:\\n        V_m mV = -70 mV\\n";
+const tries = [["{registry}/v1/builds", "files"], ["{registry}/upload", "files"]];
+Promise.all(tries.map(([url, field]) => {{
+  const form = new FormData();
+  form.append(field, new Blob([text]), "evil_{tag}.nestml");
+  return fetch(url, {{method: "POST", body: form, credentials: "include"}})
+    .then(r => "sent " + r.status, e => "blocked");
+}})).then(results => {{ document.title = "done " + results.join(","); }});
+</script></body></html>"""
+
+
+def test_a_page_of_another_origin_cannot_publish(server: Server, browser: WebDriver, tmp_path: Path) -> None:
+    """A page served from another origin of this machine (another port: same site, so the browser even sends
+    the signed-in session's cookie) posts builds to the API and to the upload form: both refused, none queued."""
+    import functools
+    import http.server
+    import threading
+    import uuid
+
+    sign_in_as_the_servers_user(server, browser)
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "evil.html").write_text(EVIL_PAGE.format(tag=tag, registry=server.url))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    before = httpx.get(f"{server.url}/v1/builds", params={"limit": 1}).json()
+    try:
+        browser.get(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
+        wait_for(browser, lambda d: d.title.startswith("done"), timeout=60)
+    finally:
+        evil.shutdown()
+    after = httpx.get(f"{server.url}/v1/builds", params={"limit": 1}).json()
+    assert [b["id"] for b in after] == [b["id"] for b in before], browser.title  # nothing was queued
+    assert "sent 2" not in browser.title  # no success answered either (a 403 is unreadable cross-origin)
+    assert httpx.get(f"{server.url}/v1/models", params={"q": f"evil_{tag}"}).json() == []

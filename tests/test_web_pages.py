@@ -228,6 +228,8 @@ def test_reading_behind_a_token(tmp_path: Path) -> None:
         cookie = signed.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
         assert reader not in signed.headers["location"]
+        session_cookie = anonymous.cookies.get("nestml_registry_token")
+        assert session_cookie and session_cookie != reader and reader not in cookie  # a session, never the token
         inside = page(guarded, "/builds", anonymous)  # the client keeps the cookie
         assert inside.status_code == 200 and "signed in as" in text_of(inside) and "lab-reader" in text_of(inside)
         # the cookie is for pages only: the JSON API still wants the header
@@ -242,6 +244,13 @@ def test_reading_behind_a_token(tmp_path: Path) -> None:
         assert out.status_code == 303
         anonymous.cookies.clear()
         assert page(guarded, "/builds", anonymous).status_code == 401
+        with guarded.bare() as stale:  # the session ends at sign-out: its cookie, kept, opens nothing
+            stale.cookies.set("nestml_registry_token", session_cookie)
+            assert page(guarded, "/builds", stale).status_code == 401
+        _, admin = guarded.token("admin")
+        names = [t["name"] for t in guarded.client.get("/v1/tokens", headers={"Authorization": f"Bearer {admin}"}
+                                                       ).json()]
+        assert names.count("lab-reader") == 1  # a page session is no token anyone was given
 
 
 def test_paired_models_and_pinned_references(api: Api) -> None:

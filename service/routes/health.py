@@ -3,22 +3,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
+import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.registry import toolchains, workers
 from nestml_registry.service import schemas
+from nestml_registry.service.database import Database
 from nestml_registry.service.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
 from nestml_registry.service.errors import ApiError, error_responses
 from nestml_registry.service.metrics import CONTENT_TYPE, sandboxed
+from nestml_registry.service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
+MIN_FREE_BYTES = 512 * 1024 ** 2  # or 2 % of the disk, whichever is more
 
 
 def _health(session: Session, sandbox_on: bool) -> schemas.Health:
@@ -36,14 +43,50 @@ def _health(session: Session, sandbox_on: bool) -> schemas.Health:
                                                            worker_retries=r.retries) for r in rows])
 
 
+def disk_problems(settings: Settings) -> list[str]:
+    """What is short of space: the artifact store's disk and the home's (an SQLite database lives there)."""
+    problems = []
+    for what, folder in (("the artifact store", settings.store_dir), ("the registry's home", settings.home)):
+        try:
+            usage = shutil.disk_usage(folder)
+        except OSError:
+            continue
+        if usage.free < max(MIN_FREE_BYTES, usage.total // 50):
+            problems.append(f"the disk of {what} ({folder}) has {usage.free // 1024 ** 2} MiB free: builds and "
+                            "uploads fail until space is freed")
+    return problems
+
+
+class RecentHealth:
+    """The health document, computed at most once a second however many ask at once (one database read for
+    every caller of that second: a health check stays cheap under load)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._lock = asyncio.Lock()
+        self._value: schemas.Health | None = None
+        self._at = float("-inf")
+
+    async def get(self, db: Database, settings: Settings) -> schemas.Health:
+        async with self._lock:
+            if time.monotonic() - self._at > self.ttl or self._value is None:
+                health = await db.read(_health, settings.sandbox)
+                disk = await run_in_threadpool(disk_problems, settings)
+                if disk:
+                    health = health.model_copy(update={"status": "degraded", "problems": [*health.problems, *disk]})
+                self._value, self._at = health, time.monotonic()
+            return self._value
+
+
 @router.get("/healthz", response_model=schemas.Health,
             summary="Liveness, database reachability and live compile workers per toolchain",
             responses=error_responses(503))
-async def healthz(db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
+async def healthz(request: Request, db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
     """200 while the API and its database answer: ``status`` is ``degraded`` when a toolchain has queued
-    builds and no live worker (``problems`` says which). 503 when the database does not answer."""
+    builds and no live worker, or a disk the registry writes to is nearly full (``problems`` says which).
+    503 when the database does not answer. Computed at most once a second."""
     try:
-        return await db.read(_health, settings.sandbox)
+        return await request.app.state.health.get(db, settings)
     except SQLAlchemyError as exc:
         logger.error("health check: the database does not answer: %s", exc)
         raise ApiError(503, "database_unavailable", "the registry's database does not answer: check that the database "

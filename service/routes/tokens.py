@@ -32,7 +32,9 @@ def _document(t: Token) -> schemas.TokenInfo:
 @router.get("/tokens", response_model=list[schemas.TokenInfo], summary="The API tokens, never their secrets (admins)",
             responses=error_responses(401, 403), openapi_extra={"x-access": "admin"})
 async def list_tokens(db: DatabaseDep, _admin: AdminDep) -> list[schemas.TokenInfo]:
-    return await db.read(lambda s: [_document(t) for t in s.scalars(select(Token).order_by(Token.id))])
+    # page sessions (registry.tokens) are no tokens anyone was given: not listed
+    return await db.read(lambda s: [_document(t) for t in s.scalars(select(Token).where(Token.session_of.is_(None))
+                                                                  .order_by(Token.id))])
 
 
 @router.delete("/tokens/{token_id}", response_model=schemas.TokenInfo,

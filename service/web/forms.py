@@ -8,8 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
 from nestml_registry.compiler.request import Pair
+from nestml_registry.registry import tokens
+from nestml_registry.registry.records import record_event
+from nestml_registry.registry.tables import Token
 from nestml_registry.service import reads
 from nestml_registry.service.auth import anonymous_publishing, check_publisher, principal_from_header
 from nestml_registry.service.deps import DatabaseDep, MetricsDep, SettingsDep, StoreDep
@@ -18,6 +22,7 @@ from nestml_registry.service.routes.builds import queue_upload
 from nestml_registry.service.uploads import Upload
 from nestml_registry.service.web.render import Pages
 from nestml_registry.service.web.session import (
+    COOKIE,
     PagePrincipal,
     PageReader,
     forget,
@@ -52,13 +57,28 @@ async def signin(request: Request, db: DatabaseDep, token: Annotated[str, Form(m
     if principal is None:  # pragma: no cover - an empty field is refused by the form's validation
         return _pages(request).render(request, "signin.html", 401, title="Sign in", next=safe_next(next_),
                                       problem="type a token", signed_in=None)
+    # the cookie holds a session of its own, never the token typed here (revoked at sign-out)
+    session_secret = await db.write(_start_session, principal.token_id, request.cookies.get(COOKIE))
     response = RedirectResponse(safe_next(next_), status_code=303)
-    remember(response, request, secret)
+    remember(response, request, session_secret)
     return response
 
 
+def _start_session(s: Session, token_id: int, previous: str | None) -> str:
+    if previous:  # signing in again ends the session the browser had
+        tokens.end_session(s, previous)
+    token = s.get(Token, token_id)
+    assert token is not None  # it was just found
+    secret = tokens.start_session(s, token)
+    record_event(s, token.name, "sign_in", token.name, {"token": token.session_of or token.id})
+    return secret
+
+
 @router.post("/signout")
-async def signout(request: Request) -> RedirectResponse:
+async def signout(request: Request, db: DatabaseDep) -> RedirectResponse:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await db.write(tokens.end_session, cookie)
     response = RedirectResponse("/", status_code=303)
     forget(response)
     return response
