@@ -35,7 +35,7 @@ def test_framework_errors_take_the_shape(api: Api) -> None:
 
 def test_a_nul_character_is_refused_as_422_on_every_database(api: Api) -> None:
     for path, params in (("/v1/models", {"q": "a\x00b"}), ("/v1/resolve", {"model": "x\x00", "toolchain": "t"}),
-                         ("/v1/builds", {"submitter": "\x00"}), ("/v1/models/a\x00b", {})):
+                         ("/v1/builds", {"submitter": "\x00"}), ("/v1/models/a%00b", {})):
         error = assert_error_shape(api.client.get(path, params=params), 422, "invalid_input")
         assert "NUL" in error["message"], path
     _, admin = api.token("admin")
@@ -46,16 +46,13 @@ def test_a_nul_character_is_refused_as_422_on_every_database(api: Api) -> None:
 
 def test_a_full_disk_makes_health_say_so(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
-    import time
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * 1024 ** 3, 100 * 1024 ** 3 - 10 ** 6, 10 ** 6))
-    time.sleep(1.1)  # the health document is computed at most once a second
     health = api.client.get("/healthz").json()
     assert health["status"] == "degraded" and any("MiB free" in p for p in health["problems"]), health
     monkeypatch.undo()
-    time.sleep(1.1)
     assert not any("MiB free" in p for p in api.client.get("/healthz").json()["problems"])
 
 

@@ -24,7 +24,7 @@ out = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": o
        "env": dict(os.environ), "pid": os.getpid(),
        "caps": open("/proc/self/status").read().split("CapEff:")[1].split()[0],
        "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0], "as": resource.getrlimit(resource.RLIMIT_AS)[0],
-       "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0]}
+       "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0], "cgroups": open("/proc/self/cgroup").read()}
 def attempt(what, fn):
     try:
         fn()
@@ -85,7 +85,14 @@ def test_a_step_runs_unprivileged_without_network_or_the_services_files(
     assert not any(k.startswith("NESTML_REGISTRY") for k in out["env"]), out["env"]
     assert out["env"]["HOME"] == str(ws.path)
     limits = Limits()
-    assert (out["as"], out["fsize"], out["nproc"]) == (limits.memory_bytes, limits.file_bytes, limits.processes)
+    assert (out["as"], out["fsize"]) == (limits.memory_bytes, limits.file_bytes)
+    group = sandbox.group()
+    if group is None:  # the sandbox user's processes are limited as a whole
+        assert out["nproc"] == limits.processes
+    else:  # the build's processes are, in its group, and every build has its own
+        assert f"/w{os.getpid()}" in out["cgroups"] or "0::/\n" in out["cgroups"], out["cgroups"]
+        assert (group.folders.get("pids", group.folders.get("unified")) / "pids.max").read_text().strip() == \
+            str(limits.processes)
     assert out["pid"] < 10  # a PID namespace of its own
 
 
@@ -191,9 +198,13 @@ def test_without_bubblewrap_the_check_says_what_to_install(tmp_path: Path, monke
 
 
 def test_opting_out_keeps_the_limits(tmp_path: Path) -> None:
-    box = Sandbox(SandboxConfig(enabled=False), python_paths())
+    box = Sandbox(SandboxConfig(enabled=False, build_group=False), python_paths())
     argv = box.command(["true"], work=tmp_path, cpu_seconds=5)
     assert argv[0] == "prlimit" and "bwrap" not in argv and argv[-1] == "true"
+    grouped = Sandbox(SandboxConfig(enabled=False), python_paths())
+    argv = grouped.command(["true"], work=tmp_path, cpu_seconds=5)
+    assert "prlimit" in argv and "bwrap" not in argv and argv[-1] == "true"
+    grouped.close()
     assert "off" in box.describe()
     box.check(tmp_path)  # nothing to check
 

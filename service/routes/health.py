@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
@@ -58,24 +57,25 @@ def disk_problems(settings: Settings) -> list[str]:
 
 
 class RecentHealth:
-    """The health document, computed at most once a second however many ask at once (one database read for
-    every caller of that second: a health check stays cheap under load)."""
+    """The health document, computed once for every caller that asks while it is being computed: however many
+    ask at once, one database read answers them all (a health check stays cheap under load), and a caller
+    that comes after it finished gets a fresh one."""
 
-    def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
-        self._lock = asyncio.Lock()
-        self._value: schemas.Health | None = None
-        self._at = float("-inf")
+    def __init__(self) -> None:
+        self._running: asyncio.Task[schemas.Health] | None = None
 
     async def get(self, db: Database, settings: Settings) -> schemas.Health:
-        async with self._lock:
-            if time.monotonic() - self._at > self.ttl or self._value is None:
-                health = await db.read(_health, settings.sandbox)
-                disk = await run_in_threadpool(disk_problems, settings)
-                if disk:
-                    health = health.model_copy(update={"status": "degraded", "problems": [*health.problems, *disk]})
-                self._value, self._at = health, time.monotonic()
-            return self._value
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._compute(db, settings))
+        return await asyncio.shield(self._running)
+
+    @staticmethod
+    async def _compute(db: Database, settings: Settings) -> schemas.Health:
+        health = await db.read(_health, settings.sandbox)
+        disk = await run_in_threadpool(disk_problems, settings)
+        if disk:
+            health = health.model_copy(update={"status": "degraded", "problems": [*health.problems, *disk]})
+        return health
 
 
 @router.get("/healthz", response_model=schemas.Health,
@@ -84,7 +84,7 @@ class RecentHealth:
 async def healthz(request: Request, db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
     """200 while the API and its database answer: ``status`` is ``degraded`` when a toolchain has queued
     builds and no live worker, or a disk the registry writes to is nearly full (``problems`` says which).
-    503 when the database does not answer. Computed at most once a second."""
+    503 when the database does not answer. Callers that ask at the same time share one computation."""
     try:
         return await request.app.state.health.get(db, settings)
     except SQLAlchemyError as exc:
