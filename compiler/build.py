@@ -55,8 +55,8 @@ class CompileRecipe:
 
     @classmethod
     def for_toolchain(cls, tc: Toolchain, pch: Path | None) -> CompileRecipe:
-        flags = [*tc.cflags.split(), *(["-include", str(pch), "-Winvalid-pch"] if pch is not None else []),
-                 "-DLTX_MODULE"]
+        flags = [*tc.cflags.split(), *tc.prefix_maps(),
+                 *(["-include", str(pch), "-Winvalid-pch"] if pch is not None else []), "-DLTX_MODULE"]
         return cls(tc.cxx, tuple(flags), tc.include_dirs, GCC_COLLECT_LESS if tc.cxx_name == "gcc" else ())
 
     def compile_argv(self, module: str, source: str, obj: str, target: Path) -> list[str]:
@@ -126,17 +126,17 @@ def _with_ccache(ws: Workspace, settings: BuildSettings) -> Workspace:
     return ws.with_env(extra, [settings.ccache_dir]) if extra and settings.ccache_dir is not None else ws
 
 
-def cmake_env(target: Path, settings: BuildSettings) -> dict[str, str]:
-    env = {"CXXFLAGS": f"-ffile-prefix-map={target}=."}
+def cmake_env(target: Path, settings: BuildSettings, tc: Toolchain | None = None) -> dict[str, str]:
+    env = {"CXXFLAGS": " ".join([f"-ffile-prefix-map={target}=.", *(tc.prefix_maps() if tc is not None else [])])}
     if _use_ccache(settings):
         env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
     return env
 
 
 def build_cmake(ws: Workspace, target: Path, module: str, nest_prefix: Path, log: Path,
-                settings: BuildSettings) -> tuple[Path | None, list[Diagnostic]]:
+                settings: BuildSettings, tc: Toolchain | None = None) -> tuple[Path | None, list[Diagnostic]]:
     """Configure ``target`` with CMake against ``nest_prefix``'s nest-config and run make."""
-    ws = _with_ccache(ws, settings).with_env(cmake_env(target, settings))
+    ws = _with_ccache(ws, settings).with_env(cmake_env(target, settings, tc))
     deadline = time.monotonic() + settings.timeout
     steps = [
         ("cmake", ["cmake", f"-Dwith-nest={nest_prefix / 'bin' / 'nest-config'}", "-DCMAKE_BUILD_TYPE=", "."]),

@@ -36,7 +36,8 @@ MODULE_FLAGS = ("-fPIC", "-DLTX_MODULE")
 
 def pch_argv(tc: Toolchain, header: Path, output: Path) -> list[str]:
     includes = [f"-I{d}" for d in tc.include_dirs]
-    return [tc.cxx, *MODULE_FLAGS, *tc.cflags.split(), *includes, "-x", "c++-header", str(header), "-o", str(output)]
+    return [tc.cxx, *MODULE_FLAGS, *tc.cflags.split(), *tc.prefix_maps(), *includes, "-x", "c++-header", str(header),
+            "-o", str(output)]
 
 
 def pch_header(tc: Toolchain, cache_dir: Path) -> Path:

@@ -212,7 +212,7 @@ class Compiler:
                                      settings)
         else:
             prefix = nest_config_prefix(tc, self.config.cache_dir, header)
-            so, diags = build_cmake(ws, target, request.module, prefix, log, settings)
+            so, diags = build_cmake(ws, target, request.module, prefix, log, settings, tc)
         diags = limit_diagnostics(diags, log, self.sandbox.limits, "the C++ compiler")
         return (str(so.relative_to(ws.path)) if so is not None else None), diags
 

@@ -70,6 +70,16 @@ class Toolchain:
             "nestml": self.nestml_version,
         }
 
+    def prefix_maps(self) -> list[str]:
+        """Compiler options that write NEST's headers' folders into a module (``__FILE__`` in NEST's asserts
+        and exceptions) as fixed names, not as where this machine installed NEST: the same build gives the
+        same bytes on every worker of the toolchain, wherever NEST and the project are installed."""
+        dirs = [d for d in self.include_dirs if os.path.isabs(d)]
+        if not dirs:
+            return []
+        root = os.path.commonpath(dirs)
+        return [f"-ffile-prefix-map={root}=/nest-include"]
+
     @property
     def fingerprint(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True).encode()

@@ -43,6 +43,12 @@ class NameOwned(RegistryError):
     code = "name_owned"
 
 
+class NotReproducible(RegistryError):
+    """A build made again (to repair its module) gave other bytes than the module it registered."""
+
+    code = "not_reproducible"
+
+
 class TooLarge(InvalidInput):
     """An upload bigger than the limit."""
 

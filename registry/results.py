@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import characterisations, owners, publishing, queue, records, reported
+from nestml_registry.registry.errors import NotReproducible
 from nestml_registry.registry.store import StoredArtifact
 from nestml_registry.registry.tables import BuildStatus
 
@@ -29,6 +30,12 @@ def record_success(session: Session, build_id: int, worker_id: str, stored: Stor
         return False
     build = queue.get_build(session, build_id)
     models = reported.checked_models(build, module_name, models)  # what the build allows, never the worker's word
+    if build.module is not None and build.module.sha256 != stored.sha256:  # made again to repair its module
+        raise NotReproducible(
+            f"build {build_id} was made again to repair its module {build.module.sha256}, but gave other bytes "
+            f"({stored.sha256}): the module is not repaired. Its toolchain's builds differ between this worker and "
+            "the one that built it first; restore the module from a copy (store verify --repair --copies) or push "
+            "the model as a new version", {"registered": build.module.sha256, "rebuilt": stored.sha256})
     module = records.get_or_create_module(session, stored.sha256, module_name, stored.size, build.toolchain,
                                           stored.location)
     if not queue.finish(session, build_id, worker_id, BuildStatus.SUCCEEDED, diagnostics, log, module,

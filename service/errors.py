@@ -30,6 +30,7 @@ from nestml_registry.registry.errors import (
     NameOwned,
     NotBuilt,
     NotFound,
+    NotReproducible,
     RegistryError,
     ResolveError,
     SchemaOutOfDate,
@@ -49,6 +50,7 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404:
 # the first class an error is an instance of gives its status (subclasses before their bases)
 _REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
     (TooLarge, 413), (InvalidInput, 422), (NameOwned, 403), (NotFound, 404), (Conflict, 409),
+    (NotReproducible, 409),
     (InvalidReference, 422), (UnknownModel, 404), (NotBuilt, 404), (VersionConflict, 409), (ModuleClash, 409),
     (ResolveError, 404),
     (CorruptArtifact, 500), (SchemaOutOfDate, 503)]

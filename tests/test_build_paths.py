@@ -141,3 +141,28 @@ def test_no_ccache_when_the_build_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     assert so == target / "m_module.so" and diags == []
     commands = [line for line in (tmp_path / "build.log").read_text().splitlines() if line.startswith("$ ")]
     assert len(commands) == 2 and all(line.startswith(f"$ {cxx} ") for line in commands)
+
+
+def test_one_build_gives_one_module_wherever_nest_and_the_cache_are(toolchain: Toolchain, izh_build: BuildResult,
+                                                                    models_dir: Path, tmp_path: Path) -> None:
+    """The same build key on another installation (NEST's headers copied to another folder, another build cache:
+    another precompiled header, other work folders) gives the same bytes: no path of this machine's is in a
+    module."""
+    import shutil
+
+    root = Path(os.path.commonpath(toolchain.include_dirs))
+    copy = tmp_path / "elsewhere" / "site-packages" / "nest" / "include"
+    shutil.copytree(root, copy)
+    moved = tuple(str(copy / Path(d).relative_to(root)) for d in toolchain.include_dirs)
+    tc = dataclasses.replace(toolchain, include_dirs=moved)
+    assert tc.id == toolchain.id  # one toolchain: paths are not part of it
+    compiler = Compiler(CompilerConfig(cache_dir=tmp_path / "another-cache", ccache=False), toolchain=tc)
+    request = BuildRequest.create([Source.from_path(models_dir / "neurons" / "izhikevich_neuron.nestml")])
+    try:
+        result = compiler.compile(request)
+    finally:
+        compiler.close()
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert f"-ffile-prefix-map={copy}=/nest-include" in Path(result.log_path or "").read_text()
+    assert result.key == izh_build.key and result.module_sha256 == izh_build.module_sha256
+    assert str(tmp_path).encode() not in Path(result.module_path or "").read_bytes()

@@ -337,3 +337,31 @@ def test_list_models_and_model_detail(sessions: sessionmaker[Session]) -> None:
         assert newest["modules"][0]["toolchain"] == TOOLCHAIN
         with pytest.raises(NotFound, match=r"did you mean"):
             listing.model_detail(s, "custom_izh")
+
+
+def test_a_repair_rebuild_with_other_bytes_is_reported_never_recorded_as_a_repair(
+        sessions: sessionmaker[Session]) -> None:
+    from nestml_registry.registry import queue, results
+    from nestml_registry.registry.errors import NotReproducible
+    from nestml_registry.registry.store import StoredArtifact
+
+    with sessions.begin() as s:
+        build, _ = published_build(s, files=izh_files(), models=[model_dict()])
+        build_id, sha, module = build.id, build.module.sha256, build.request["module"]
+    for rebuilt, ok in (("f" * 64, False), (sha, True)):
+        with sessions.begin() as s:
+            assert queue.requeue(s, build_id, "queued again: its module was corrupt in the artifact store")
+            assert queue.claim(s, "w", [TOOLCHAIN], 60).id == build_id
+        stored = StoredArtifact(rebuilt, 1000, f"{rebuilt[:2]}/{rebuilt}/{module}.so")
+        if ok:
+            with sessions.begin() as s:
+                assert results.record_success(s, build_id, "w", stored, module, [], None, None, [model_dict()],
+                                              characterise=False)
+        else:
+            with pytest.raises(NotReproducible, match="gave other bytes") as info, sessions.begin() as s:
+                results.record_success(s, build_id, "w", stored, module, [], None, None, [model_dict()],
+                                       characterise=False)
+            assert info.value.details == {"registered": sha, "rebuilt": rebuilt}
+            with sessions.begin() as s:
+                assert results.record_failure(s, build_id, "w", [{"severity": "error", "message": str(info.value)}],
+                                              None)
