@@ -28,10 +28,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from nestml_registry.registry import clock
+from nestml_registry.registry.agreement import identity
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound
 from nestml_registry.registry.records import get_or_create_sources
@@ -127,7 +128,7 @@ def requeue(session: Session, build_id: int, stage: str) -> bool:
                            .execution_options(**_NO_SYNC)).rowcount == 1
 
 
-def _fair_order(toolchains: Sequence[str]) -> Select[Any]:
+def _fair_order(toolchains: Sequence[str], worker_id: str = "") -> Select[Any]:
     """Queued builds for ``toolchains`` in the order they should be served: first those of submitters with
     the fewest builds running now, among them the submitter served longest ago (round robin), then the
     oldest. So one publisher's fifty slow builds cannot hold every worker while another's one waits."""
@@ -137,7 +138,9 @@ def _fair_order(toolchains: Sequence[str]) -> Select[Any]:
                .correlate(Build).scalar_subquery())
     last_served = (select(func.max(other.started_at)).where(same_submitter, other.started_at.is_not(None))
                    .correlate(Build).scalar_subquery())
-    return (select(Build.id).where(Build.status == BuildStatus.QUEUED, Build.toolchain.in_(list(toolchains)))
+    # a build waiting for workers to agree is not for one of those that built it already (registry.agreement)
+    fresh = or_(Build.reported_by.is_(None), ~Build.reported_by.contains(f"|{identity(worker_id)}|", autoescape=True))
+    return (select(Build.id).where(Build.status == BuildStatus.QUEUED, Build.toolchain.in_(list(toolchains)), fresh)
             .order_by(running, last_served.is_not(None), last_served, Build.created_at, Build.id))
 
 
@@ -150,8 +153,8 @@ def claim(session: Session, worker_id: str, toolchains: Sequence[str], lease_sec
     if not worker_id:
         raise InvalidInput("a worker id is needed to claim a build: give each worker process a unique id")
     for _ in range(10):  # a candidate taken by a concurrent claimer: look for the next one
-        candidate = session.execute(
-            _fair_order(toolchains).limit(1).with_for_update(skip_locked=True, of=Build)).scalar_one_or_none()
+        candidate = session.execute(_fair_order(toolchains, worker_id).limit(1)
+                                    .with_for_update(skip_locked=True, of=Build)).scalar_one_or_none()
         if candidate is None:
             return None
         now = clock.now(session)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from nestml_registry.registry import agreement as agreement_
 from nestml_registry.registry import characterisations, owners, publishing, queue, records, reported
 from nestml_registry.registry.errors import NotReproducible
 from nestml_registry.registry.store import StoredArtifact
@@ -21,11 +22,13 @@ from nestml_registry.registry.tables import BuildStatus
 
 def record_success(session: Session, build_id: int, worker_id: str, stored: StoredArtifact, module_name: str,
                    diagnostics: list[dict], log: str | None, timings: dict[str, float] | None,
-                   models: list[dict[str, Any]], *, characterise: bool) -> bool:
+                   models: list[dict[str, Any]], *, characterise: bool, agreement: int = 1) -> bool:
     """The build succeeded with the module ``stored`` in the artifact store: record it (for the build's own
     toolchain, whatever the worker's is), publish its models as versions of their names once they are checked
     against the build (:mod:`nestml_registry.registry.reported`) and (with ``characterise``) queue their
-    characterisations. ``worker_id`` (the lease owner) is recorded as the build's ``built_by``."""
+    characterisations. ``worker_id`` (the lease owner) is recorded as the build's ``built_by``. With
+    ``agreement`` > 1, a report is kept and the build queued for another worker until that many agree
+    (:mod:`nestml_registry.registry.agreement`)."""
     if not queue.holds(session, build_id, worker_id):
         return False
     build = queue.get_build(session, build_id)
@@ -36,6 +39,8 @@ def record_success(session: Session, build_id: int, worker_id: str, stored: Stor
             f"({stored.sha256}): the module is not repaired. Its toolchain's builds differ between this worker and "
             "the one that built it first; restore the module from a copy (store verify --repair --copies) or push "
             "the model as a new version", {"registered": build.module.sha256, "rebuilt": stored.sha256})
+    if not agreement_.judge(session, build, worker_id, stored, agreement).publish:
+        return True  # kept: another worker builds it too
     module = records.get_or_create_module(session, stored.sha256, module_name, stored.size, build.toolchain,
                                           stored.location)
     if not queue.finish(session, build_id, worker_id, BuildStatus.SUCCEEDED, diagnostics, log, module,

@@ -128,6 +128,9 @@ class Build(Base):
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"), index=True)
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
     built_by: Mapped[str | None] = mapped_column(String(NAME_LEN))  # the lease owner that reported it (0010)
+    # with agreement required (0011): the modules workers reported, and "|who|...|" of those (registry.agreement)
+    reports: Mapped[list[Any] | None] = mapped_column(JSON)
+    reported_by: Mapped[str | None] = mapped_column(Text)
 
     module: Mapped[Module | None] = relationship(lazy="joined")
     sources: Mapped[list[BuildSource]] = relationship(order_by="BuildSource.position", cascade="all, delete-orphan",

@@ -156,7 +156,8 @@ class DatabaseAccess:
             with self._session() as s:
                 results.record_success(s, claimed.id, worker_id, stored, outcome.module_name or "",
                                        outcome.diagnostics, outcome.log, outcome.timings,
-                                       outcome.models or [], characterise=self.settings.characterise)
+                                       outcome.models or [], characterise=self.settings.characterise,
+                                       agreement=self.settings.agreement)
         except RegistryError as exc:  # e.g. a model name owned by someone else: the build fails with why
             self._fail(claimed, worker_id, [*outcome.diagnostics, refusal(str(exc), exc.code)], outcome.log)
 

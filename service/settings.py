@@ -154,6 +154,8 @@ class Settings:
     # characterisation of each new neuron version after its build (compiler.protocol), in its own time limit
     characterise: bool = True
     characterise_timeout: float = 120.0
+    # how many workers (of other machines or tokens) must build a module to the same bytes before it is published
+    agreement: int = 1
 
     @property
     def anonymous_publish_rule(self) -> str:
@@ -198,6 +200,7 @@ class Settings:
             module_cache_bytes=e.size("MODULE_CACHE_BYTES", 2 * 1024 ** 3),
             characterise=e.flag("CHARACTERISE", True),
             characterise_timeout=e.number("CHARACTERISE_TIMEOUT", 120.0),
+            agreement=int(e.number("AGREEMENT", 1, whole=True)),
         )
 
     def compiler_config(self) -> CompilerConfig:

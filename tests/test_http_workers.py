@@ -15,8 +15,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import Api, api_fixture, assert_error_shape, model_for, sha256_of, tag, tiny, toolchain_details
+from api_support import (
+    Api,
+    api_fixture,
+    assert_error_shape,
+    model_for,
+    running_api,
+    sha256_of,
+    tag,
+    tiny,
+    toolchain_details,
+)
 from bmtk_networks import build_izhikevich_network, read_spikes
+from registry_fixtures import backend_params
 from server_fixtures import CLI, ROOT, Server, client_env, start_server
 
 from nestml_registry.registry import queue
@@ -388,3 +399,39 @@ def test_an_http_worker_killed_mid_build_is_swept_and_another_finishes(http_serv
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
                 w.wait(timeout=300)
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_two_workers_must_agree_before_a_module_is_published(backend: str, tmp_path: Path) -> None:
+    """NESTML_REGISTRY_AGREEMENT=2: the first report is kept and the build waits for a worker of another token;
+    the same bytes publish, other bytes fail the build and publish nothing."""
+    with running_api(backend, tmp_path, agreement=2) as api:
+        toolchain = api.register_toolchain()
+        _, first = api.token("worker", f"site-a-{tag()}", [toolchain])
+        _, second = api.token("worker", f"site-b-{tag()}", [toolchain])
+        _, third = api.token("worker", f"site-c-{tag()}", [toolchain])
+        for other_bytes in (False, True):
+            build_id, t = _queued(api, toolchain)
+            content = f"\x7fELF module {t}".encode()
+            claimed = _claim(api, first, toolchain, "a:1:x")
+            module = claimed["request"]["module"]
+            assert _report(api, first, build_id, "a:1:x", content, module, [model_for(t)])["status"] == "succeeded"
+            waiting = api.client.get(f"/v1/builds/{build_id}").json()
+            assert waiting["status"] == "queued" and "waiting for another worker" in waiting["stage"], waiting
+            assert api.client.get(f"/v1/models/tiny_{t}_neuron_nestml").status_code == 404  # nothing published yet
+            again = api.client.post(f"{W}/claim", headers=auth(first), json={
+                "worker_id": "a:2:y", "toolchain": toolchain, "lease_seconds": 60})
+            assert again.status_code == 204  # not for a worker of the token that built it already
+            assert _claim(api, second, toolchain, "b:1:z")["id"] == build_id
+            answer = _report(api, second, build_id, "b:1:z", content + (b"!" if other_bytes else b""), module,
+                             [model_for(t)])
+            build = api.client.get(f"/v1/builds/{build_id}").json()
+            if other_bytes:
+                assert answer["status"] == "failed" and "workers disagree" in answer["error"], answer
+                assert build["status"] == "failed"
+                assert api.client.get(f"/v1/models/tiny_{t}_neuron_nestml").status_code == 404
+            else:
+                assert answer["status"] == "succeeded" and build["status"] == "succeeded", (answer, build)
+                assert build["module"]["sha256"] == sha256_of(content)
+                assert api.client.get(f"/v1/models/tiny_{t}_neuron_nestml").status_code == 200
+        assert third  # a third worker was never needed

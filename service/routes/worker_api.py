@@ -178,7 +178,8 @@ async def succeeded(build_id: Id, body: ws.Succeeded, db: DatabaseDep, store: St
     stored = StoredArtifact(body.sha256, os.path.getsize(path), location)
     try:
         done = await db.write(results.record_success, build_id, owner, stored, body.module_name, body.diagnostics,
-                              body.log, body.timings, body.models, characterise=settings.characterise)
+                              body.log, body.timings, body.models, characterise=settings.characterise,
+                              agreement=settings.agreement)
     except RegistryError as exc:  # a report the build refutes, a name owned by someone else: the build fails
         message = str(exc)
         error = {"severity": "error", "message": message, "code": exc.code}
