@@ -346,7 +346,7 @@ def test_a_repair_rebuild_with_other_bytes_is_reported_never_recorded_as_a_repai
     from nestml_registry.registry.store import StoredArtifact
 
     with sessions.begin() as s:
-        build, _ = published_build(s, files=izh_files(), models=[model_dict()])
+        build, _ = published_build(s, files=izh_files(), models=[model_dict()], actor=None)  # its submitter's
         build_id, sha, module = build.id, build.module.sha256, build.request["module"]
     for rebuilt, ok in (("f" * 64, False), (sha, True)):
         with sessions.begin() as s:
