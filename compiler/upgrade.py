@@ -8,7 +8,11 @@ models of 7.0.2 and 8.3.0, and BMTK's tutorial model, with NESTML 9):
   there as a variable, so a unit needs a number, ``/ 1 mV``. Where they are comes from NESTML itself
   (its ``NO_SOLITARY_PHYSICAL_UNITS`` diagnostics), so every one is found, and only those: ``30 mV``,
   declared types and variables that share a unit's name are left alone. ``x / 1 mV`` is the value of
-  ``x / mV`` in NESTML 8, so the model computes what it computed before.
+  ``x / mV`` in NESTML 8, so the model computes what it computed before. Only units that models use are
+  numbered (:data:`PLAUSIBLE_UNITS`: seconds, volts, amperes, siemens, ohms, farads, hertz, moles,
+  metres, litres ... with their usual prefixes): any other name NESTML reads as a unit (``dd``, deci-day,
+  for a mistyped ``d``) is a typo far more often than a unit, so it is refused, naming the declared
+  name it is one edit from, and left for the person: an upgrade never changes what a model means.
 - ``\"\"\"`` docstrings (NESTML 7): ``#`` comments now, line for line, so line numbers do not move;
 - ``neuron NAME:`` and ``synapse NAME:`` (NESTML 7): ``model NAME:``. NESTML 9 takes a model for a synapse
   only when its name ends in ``synapse``, so ``synapse stdp:`` becomes ``model stdp_synapse:`` (said).
@@ -39,6 +43,11 @@ _BLOCK_RE = re.compile(r"^([ \t]+)[a-z]+[ \t]*:", re.MULTILINE)
 _UPDATE_RE = re.compile(r"^([ \t]+)update[ \t]*:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*?(?=([ \t]+)[^ \t#\n])", re.MULTILINE)
 _UNIT_IN_MESSAGE_RE = re.compile(r"\(([^()]+)\)(?::|\s*$)")
 _PASSES = 2  # a unit NESTML finds only once another is fixed: never seen, but bounded
+_PREFIXED = ("s", "V", "A", "S", "Ohm", "F", "Hz", "mol", "M", "m", "L", "l", "g", "W", "J", "C", "K")
+PLAUSIBLE_UNITS = frozenset({f"{prefix}{unit}" for unit in _PREFIXED for prefix in ("", "k", "M", "G", "m", "u",
+                                                                                      "n", "p", "f")}
+                            | {"cm", "dm", "min", "h", "d", "mmHg", "percent"}) - {"Ms", "Gs"}
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -159,6 +168,10 @@ def number_free_units(up: Upgraded, diagnostics: list[Diagnostic]) -> list[Diagn
         if lines[d.line - 1][col:col + len(unit)] != unit:
             left.append(d)  # not where NESTML says: never guess
             continue
+        odd = [u for u in _NAME_RE.findall(unit) if u not in PLAUSIBLE_UNITS]
+        if odd:
+            left.append(_typo(d, odd[0], up.text))  # a typo far more often than a unit: for the person
+            continue
         at.setdefault(d.line, {})[col] = unit
     for line, units in at.items():
         text = lines[line - 1]
@@ -169,6 +182,27 @@ def number_free_units(up: Upgraded, diagnostics: list[Diagnostic]) -> list[Diagn
         up.changes.append((line, f"free-standing unit{'s' if len(units) > 1 else ''} written {shown}"))
     up.text = "\n".join(lines)
     return left
+
+
+def _typo(d: Diagnostic, unit: str, text: str) -> Diagnostic:
+    """The error for a free-standing name that NESTML reads as an unusual unit: left as it is."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.split("\n"))
+    names = sorted({n for n in _NAME_RE.findall(code) if n != unit and _one_edit(n, unit)})
+    guess = f"did you mean {' or '.join(repr(n) for n in names[:3])}? " if names else ""
+    return Diagnostic.error(
+        f"'{unit}' stands alone where a value belongs, and NESTML reads it as a unit that models do not use; "
+        f"{guess}upgrade leaves it as it is: write the name you meant, or '1 {unit}' if it is the unit",
+        d.file, d.line, d.column, code="UNKNOWN_NAME")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by inserting, deleting or replacing one character."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 def upgrade(texts: dict[str, str], check: Check) -> list[Upgraded]:

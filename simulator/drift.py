@@ -37,9 +37,10 @@ def differences(plan: Plan, last_lock: Path) -> list[str]:
             continue
         what = (f"{old.label}, now {r.label}" if (old.model, old.version) != (r.model, r.version)
                 else f"{old.label} built as sha256 {old.module.sha256[:12]}, now sha256 {r.module.sha256[:12]}")
+        kept = last_lock.with_name(lock.PREVIOUS_NAME)
         out.append(f"nestml:{ref} differs from the last run in this output folder: was {what}; results may differ. "
-                   f"To repeat the last run: nestml-registry run CONFIG --locked {last_lock}, or pin the reference "
-                   f"as nestml:{old.model}@{old.version}")
+                   f"The last run's lock file is kept as {kept}. To repeat the last run: nestml-registry run CONFIG "
+                   f"--locked {kept}, or pin the reference as nestml:{old.model}@{old.version}")
     return out
 
 

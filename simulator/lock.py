@@ -19,6 +19,7 @@ from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import ModuleFile, Plan, Resolved
 
 LOCK_NAME = "nestml-registry.lock.json"
+PREVIOUS_NAME = "nestml-registry.lock.previous.json"  # the last run's, kept when this run resolves otherwise
 FORMAT = 1
 
 
@@ -34,10 +35,13 @@ def to_document(plan: Plan, config: str | None = None) -> dict[str, Any]:
     }
 
 
-def write(plan: Plan, directory: str | os.PathLike, config: str | None = None) -> Path:
-    """Write the lock file into ``directory`` (atomically) and return its path."""
+def write(plan: Plan, directory: str | os.PathLike, config: str | None = None, previous: bytes | None = None) -> Path:
+    """Write the lock file into ``directory`` (atomically) and return its path; ``previous``: the last run's
+    lock file, kept beside it as :data:`PREVIOUS_NAME` (it resolved otherwise)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if previous is not None:
+        write_atomic(directory / PREVIOUS_NAME, previous)
     path = directory / LOCK_NAME
     write_atomic(path, (json.dumps(to_document(plan, config), indent=1, sort_keys=True) + "\n").encode())
     return path

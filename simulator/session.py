@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.service.client import RegistryClient, RegistryClientError
-from nestml_registry.simulator import checks, drift, hooks, install, lock, pairs
+from nestml_registry.simulator import checks, drift, hooks, install, lock, nest_names, pairs
 from nestml_registry.simulator.cache import ModuleCache
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import LocalToolchain, Plan
@@ -69,6 +69,7 @@ class RegistrySession:
     toolchain: LocalToolchain | None = None
     plan: Plan | None = None
     lock_path: Path | None = None
+    previous_lock: bytes | None = None  # the last run's lock file, when this run resolves otherwise
     prepared_for: object = None  # the config the plan was made for (its path)
 
     @classmethod
@@ -115,6 +116,7 @@ class RegistrySession:
         install.check_files(plan)
         checks.check_params(plan, uses, config.get("components") or {})
         pairs.check_pairs(plan, config)
+        nest_names.check(plan, config)  # what NEST will refuse later, refused now (nothing written yet)
         self.plan = plan
         self.prepared_for = key
         self._report(plan, config)
@@ -126,6 +128,9 @@ class RegistrySession:
         output_dir = (config.get("output") or {}).get("output_dir")
         last = Path(output_dir) / lock.LOCK_NAME if output_dir else None
         lines = drift.report(plan, last if self.locked is None else None)
+        if last is not None and any("differs from the last run" in line for line in lines):
+            # kept now: BMTK may empty the output folder before the new lock file is written
+            self.previous_lock = last.read_bytes()
         for line in lines:
             if self.progress is not None:
                 self.progress(line)
@@ -160,7 +165,7 @@ class RegistrySession:
         output_dir = (config.get("output") or {}).get("output_dir")
         if self.plan is None or not self.write_lock or not output_dir:
             return None
-        self.lock_path = lock.write(self.plan, output_dir, config.get("config_path"))
+        self.lock_path = lock.write(self.plan, output_dir, config.get("config_path"), self.previous_lock)
         return self.lock_path
 
     def install(self, nest: Any) -> list[str]:

@@ -218,11 +218,35 @@ def test_paired_synapse_onto_another_neuron_is_refused(server: Server, modules: 
     assert proc.returncode == 2 and f"partner neuron is {PAIR_NEURON}" in line and "nest:iaf_psc_exp" in line
 
 
-def test_a_name_nest_already_has_is_refused(server: Server, modules: dict, tmp_path: Path) -> None:
+def _folder(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+def test_a_name_nest_already_has_is_refused_before_anything_is_touched(server: Server, modules: dict,
+                                                                      tmp_path: Path) -> None:
     # the module loaded through nest_modules too: NEST would already have the name
     net = build_izhikevich_network(tmp_path / "a", "nestml:custom_izh_neuron", FILLED, nest_modules=modules[IZH])
+    net.output_dir.mkdir(parents=True, exist_ok=True)
+    (net.output_dir / "spikes.h5").write_bytes(b"the last run's spikes")
+    before = _folder(net.output_dir)
     proc = run_registry(server, net)
     assert proc.returncode == 2 and f"NEST already has a model named '{IZH}'" in error_line(proc)
+    assert _folder(net.output_dir) == before  # byte for byte, and no lock file
+
+
+def test_an_edge_model_nest_does_not_have_is_refused_with_the_close_names(server: Server, modules: dict,
+                                                                          tmp_path: Path) -> None:
+    """The tutorial's own typo: tsodysk2_synapse on the recurrent edges."""
+    net = build_izhikevich_network(tmp_path / "a", "nestml:custom_izh_neuron", FILLED,
+                                   recurrent_synapse="tsodysk2_synapse")
+    net.output_dir.mkdir(parents=True, exist_ok=True)
+    (net.output_dir / "spikes.h5").write_bytes(b"the last run's spikes")
+    before = _folder(net.output_dir)
+    proc = run_registry(server, net)
+    line = error_line(proc)
+    assert proc.returncode == 2 and "'tsodysk2_synapse' is no model NEST has" in line, proc.stderr[-2000:]
+    assert "did you mean 'tsodyks2_synapse'" in line
+    assert _folder(net.output_dir) == before
 
 
 def test_nest_connect_errors_reach_the_user(server: Server, modules: dict, tmp_path: Path) -> None:
@@ -331,7 +355,13 @@ def test_a_new_version_is_said_to_differ_from_the_last_run(server: Server, modul
     push(server, str(src))
     second = ok(run_registry(server, net))
     lock = net.output_dir / "nestml-registry.lock.json"
+    kept = net.output_dir / "nestml-registry.lock.previous.json"
     assert ("nestml:drifting_neuron differs from the last run in this output folder: was drifting_neuron_nestml@1, "
-            "now drifting_neuron_nestml@2; results may differ. To repeat the last run: nestml-registry run CONFIG "
-            f"--locked {lock}, or pin the reference as nestml:drifting_neuron_nestml@1") in second.stderr
+            f"now drifting_neuron_nestml@2; results may differ. The last run's lock file is kept as {kept}. To "
+            f"repeat the last run: nestml-registry run CONFIG --locked {kept}, or pin the reference as "
+            "nestml:drifting_neuron_nestml@1") in second.stderr
     assert json.loads(lock.read_text())["references"]["drifting_neuron"]["version"] == 2
+    assert json.loads(kept.read_text())["references"]["drifting_neuron"]["version"] == 1  # what the advice names
+    spikes_v2 = read_spikes(net.output_dir)
+    again = ok(run_registry(server, net, "--locked", str(kept)))  # the last run, repeated
+    assert "drifting_neuron_nestml@1" in again.stderr and read_spikes(net.output_dir) != spikes_v2

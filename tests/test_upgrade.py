@@ -69,6 +69,26 @@ def test_a_position_that_is_not_the_unit_is_never_guessed() -> None:
     assert not up.changed and not up.ok  # reported, not rewritten
 
 
+def test_a_typo_that_nestml_reads_as_a_unit_is_never_upgraded() -> None:
+    """'u += dd' (meant 'd'): NESTML 9 reads 'dd' as a unit (deci-day); numbering it would publish a model that
+    means something else, so upgrade refuses it and names the declared 'd', leaving the text as it was."""
+    text = ("model izh_neuron:\n    parameters:\n        d real = 8\n    state:\n        u real = 0\n"
+            "    onCondition(u > 30):\n        u += dd\n")
+    col = text.split("\n")[6].index("dd") + 1
+
+    def check(texts: dict[str, str]) -> list[Diagnostic]:
+        return [Diagnostic("izh.nestml", 7, col, 7, col, "error", "No free-standing physical units allowed (dd)",
+                           FREE_UNIT)] if "u += dd" in texts["izh.nestml"] else []
+
+    (up,) = upgrade({"izh.nestml": text}, check)
+    assert not up.changed and not up.ok
+    (d,) = up.diagnostics
+    assert d.line == 7 and "did you mean 'd'?" in d.message and "leaves it as it is" in d.message
+    # a unit that models use is still numbered
+    (fine,) = upgrade({"x.nestml": "model x:\n    equations:\n        V' = -V / ms\n"}, free_units)
+    assert fine.ok and "/ 1 ms" in fine.text
+
+
 @pytest.mark.slow
 def test_tutorial_text_upgrades_to_the_hand_upgraded_text(registry_home: Path, tmp_path: Path) -> None:
     proc = cli(registry_home, "upgrade", str(TUTORIAL))
