@@ -203,7 +203,7 @@ def _failure(message: str, code: str) -> CodegenOutcome:
 
 def _parse_codegen(data: Any, limits: Limits) -> CodegenOutcome:
     """The code generation step's result, checked field by field (it came from a sandboxed process)."""
-    diags = [hints.explain(Diagnostic.from_dict(_diag_dict(d))) for d in data["diagnostics"]]
+    diags = hints.explain_all([Diagnostic.from_dict(_diag_dict(d)) for d in data["diagnostics"]])
     if any(d.code == "OUT_OF_MEMORY" for d in diags):
         diags = [Diagnostic.error(f"code generation used more than the memory limit of "
                                   f"{_size(limits.memory_bytes)} and was stopped (NESTML_REGISTRY_STEP_MEMORY); "

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nestml_registry.compiler.diagnostics import Diagnostic
-from nestml_registry.compiler.hints import FREE_UNIT
+from nestml_registry.compiler.hints import FREE_UNIT, PLAUSIBLE_UNITS
 
 Check = Callable[[dict[str, str]], list[Diagnostic]]
 _DOCSTRING_RE = re.compile(r'^([ \t]*)"""(.*?)"""[ \t]*$', re.MULTILINE | re.DOTALL)
@@ -43,10 +43,6 @@ _BLOCK_RE = re.compile(r"^([ \t]+)[a-z]+[ \t]*:", re.MULTILINE)
 _UPDATE_RE = re.compile(r"^([ \t]+)update[ \t]*:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*?(?=([ \t]+)[^ \t#\n])", re.MULTILINE)
 _UNIT_IN_MESSAGE_RE = re.compile(r"\(([^()]+)\)(?::|\s*$)")
 _PASSES = 2  # a unit NESTML finds only once another is fixed: never seen, but bounded
-_PREFIXED = ("s", "V", "A", "S", "Ohm", "F", "Hz", "mol", "M", "m", "L", "l", "g", "W", "J", "C", "K")
-PLAUSIBLE_UNITS = frozenset({f"{prefix}{unit}" for unit in _PREFIXED for prefix in ("", "k", "M", "G", "m", "u",
-                                                                                      "n", "p", "f")}
-                            | {"cm", "dm", "min", "h", "d", "mmHg", "percent"}) - {"Ms", "Gs"}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

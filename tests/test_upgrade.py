@@ -84,6 +84,11 @@ def test_a_typo_that_nestml_reads_as_a_unit_is_never_upgraded() -> None:
     assert not up.changed and not up.ok
     (d,) = up.diagnostics
     assert d.line == 7 and "did you mean 'd'?" in d.message and "leaves it as it is" in d.message
+    # a push of such text is not sent to upgrade either: the message says what the name most likely is
+    from nestml_registry.compiler.hints import explain_all
+
+    (told,) = explain_all(check({"izh.nestml": text}))
+    assert "'dd' is no unit models use" in told.message and "upgrade" not in told.message
     # a unit that models use is still numbered
     (fine,) = upgrade({"x.nestml": "model x:\n    equations:\n        V' = -V / ms\n"}, free_units)
     assert fine.ok and "/ 1 ms" in fine.text
