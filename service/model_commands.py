@@ -193,6 +193,9 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
         found = client.resolve(args.model, toolchain)
         module = found.get("module") or {}
         path = cache.fetch(client, module["sha256"], module["name"])
+    if found.get("yanked"):  # as run says it: a pinned version that was withdrawn
+        print(f"warning: {found.get('model')}@{found.get('version')} is yanked: {found['yanked']} (it is pinned, so "
+              "it is pulled; an unpinned reference would skip it)", file=sys.stderr)
     if args.json:
         print_json({"model": found.get("model"), "version": found.get("version"), "path": str(path),
                     "sha256": module["sha256"], "kind": found.get("kind"), "module": module["name"],

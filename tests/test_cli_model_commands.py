@@ -103,6 +103,8 @@ def test_yank_skips_a_version_for_unpinned_references_only(api: Api) -> None:
     show = cli(api, "show", f"{name}@1")
     assert "(versions 1, 2 (yanked))" in show.stdout  # every version, also for NAME@VERSION
     assert "yanked by local: tau_m is wrong" in cli(api, "show", f"{name}@2").stdout
+    pulled = cli(api, "pull", f"{name}@2", "--toolchain", toolchain)  # pinned: pulled, with run's warning
+    assert pulled.returncode == 0 and f"{name}@2 is yanked: tau_m is wrong" in pulled.stderr, pulled.stderr
     detail = api.client.get(f"/v1/models/{name}@2").json()
     assert detail["versions"][0]["yanked"]["reason"] == "tau_m is wrong; use version 1"
     assert [v["version"] for v in detail["all_versions"]] == [2, 1]
