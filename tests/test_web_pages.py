@@ -223,6 +223,7 @@ def test_reading_behind_a_token(tmp_path: Path) -> None:
         _, reader = guarded.token("reader", "lab-reader")
         wrong = anonymous.post("/signin", data={"token": "nope", "next": "/builds"}, headers=PAGE)
         assert wrong.status_code == 401 and "unknown or revoked" in text_of(wrong)
+        assert "NESTML_REGISTRY_TOKEN" not in text_of(wrong)  # a person typed into a form: no variable to set
         signed = anonymous.post("/signin", data={"token": reader, "next": "/builds"}, headers=PAGE)
         assert signed.status_code == 303 and signed.headers["location"] == "/builds"
         cookie = signed.headers["set-cookie"]

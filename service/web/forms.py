@@ -51,9 +51,12 @@ async def signin(request: Request, db: DatabaseDep, token: Annotated[str, Form(m
     secret = token.strip()
     try:
         principal = await db.read(principal_from_header, f"Bearer {secret}")
-    except ApiError as exc:
+    except ApiError:  # (the API's words name an environment variable; a person here typed into a form)
         return _pages(request).render(request, "signin.html", 401, title="Sign in", next=safe_next(next_),
-                                      problem=exc.message, signed_in=None)
+                                      problem="that token is unknown or revoked: type a token the registry's "
+                                              "administrator gave you (`nestml-registry token create`), or, on the "
+                                              "registry's own machine, the one in its local-token file",
+                                      signed_in=None)
     if principal is None:  # pragma: no cover - an empty field is refused by the form's validation
         return _pages(request).render(request, "signin.html", 401, title="Sign in", next=safe_next(next_),
                                       problem="type a token", signed_in=None)
