@@ -115,7 +115,7 @@ def sanitise(text: str, file: str) -> Sanitised:
                 line_start = i + 1
             i += 1
     cleaned = "".join(out)
-    return Sanitised(cleaned, comments, tuple(problems + _unsafe_names(cleaned, file)))
+    return Sanitised(cleaned, comments, tuple(problems + _unsafe_names(cleaned, file) + _indentation(cleaned, file)))
 
 
 def _drop_trailing_blanks(out: list[str]) -> None:
@@ -172,6 +172,44 @@ def _unsafe_names(text: str, file: str) -> list[Diagnostic]:
         else:
             i += 1
     return problems
+
+
+def _indentation(text: str, file: str) -> list[Diagnostic]:
+    """Indentation NESTML cannot read, said as such (NESTML's own message is about an unexpected ``<EOF>``
+    or ``DEDENT``): a ``model`` line that does not start its line, or a line that returns to a column no
+    enclosing block starts at. Continuation lines (after ``\\`` or ``,``, or inside brackets) are left alone."""
+    if '"""' in text:
+        return []  # NESTML 7 docstrings: its own hint says what to do (compiler.hints)
+    levels, depth, continued = [0], 0, False
+    for number, line in enumerate(text.split("\n"), start=1):
+        code = line.rstrip()
+        stripped = code.lstrip(" \t")
+        if stripped and not continued and depth == 0:
+            width = len(code) - len(stripped)
+            if "\t" in code[:width] and " " in code[:width]:
+                return [_problem("this line is indented with both tabs and spaces: use spaces only", file, number, 0)]
+            if stripped.startswith("model ") and width:
+                return [_problem(f"the 'model' line is indented by {width}: it must start at the beginning of its "
+                                 "line, and the blocks under it are indented from there", file, number, 0)]
+            if width > levels[-1]:
+                levels.append(width)
+            elif width < levels[-1]:
+                while levels and width < levels[-1]:
+                    levels.pop()
+                if not levels or width != levels[-1]:
+                    return [_problem(f"inconsistent indentation: this line starts at column {width + 1}, where no "
+                                     f"enclosing block starts (they start at columns "
+                                     f"{', '.join(str(c + 1) for c in sorted(set(levels or [0])))}): indent it as "
+                                     "the lines of its block", file, number, 0)]
+        depth = max(0, depth + _brackets(stripped))
+        continued = code.endswith(("\\", ","))
+    return []
+
+
+def _brackets(code: str) -> int:
+    """Opened minus closed brackets on a line, outside string literals."""
+    bare = _STRING_RE.sub('""', code)
+    return sum(bare.count(c) for c in "([{") - sum(bare.count(c) for c in ")]}")
 
 
 def _name_problem(name: str) -> str | None:

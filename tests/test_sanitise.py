@@ -133,3 +133,20 @@ def test_the_names_nestml_shares_with_python_are_exactly_nestmls_own() -> None:
 def test_no_shipped_model_is_refused(models_dir) -> None:
     for path in sorted(models_dir.rglob("*.nestml")):
         assert not sanitise(path.read_text(), path.name).diagnostics, path.name
+
+
+def test_indentation_nestml_cannot_read_is_said_as_such_at_its_line() -> None:
+    from conftest import DATA
+
+    text = (DATA / "tiny_neuron.nestml").read_text()
+    shifted = "\n".join(" " + line if line.strip() else line for line in text.split("\n"))  # the tutorial's paste
+    (d,) = sanitise(shifted, "t.nestml").diagnostics
+    assert d.line == text.split("\n").index("model tiny_neuron:") + 1 and "'model' line is indented by 1" in d.message
+    uneven = text.replace("        emit_spike()\n", "      emit_spike()\n")
+    (d,) = sanitise(uneven, "t.nestml").diagnostics
+    assert "inconsistent indentation" in d.message and "column 7" in d.message
+    assert uneven.split("\n")[d.line - 1].strip() == "emit_spike()"
+    # continuation lines (a kernel list after ',', a '\\', brackets) are not blocks
+    fine = text.replace("    equations:\n", "    equations:\n        kernel g = exp(-t / tau_m),\n"
+                        "               h = (1\n                  + t)\n")
+    assert not [x for x in sanitise(fine, "t.nestml").diagnostics if "indent" in x.message]
