@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
     c = sub.add_parser("check", help="run a model and a NEST built-in (or another version) under the same stimuli "
                                      "and compare: exit 0 agree, 1 differ, 2 bad input")
     c.add_argument("model", metavar="MODEL[@VERSION]")
-    c.add_argument("--against", required=True, metavar="nest:BUILTIN|MODEL@VERSION")
+    c.add_argument("--against", required=True, metavar="nest:BUILTIN|MODEL@VERSION",
+                   help="what to compare with: a NEST built-in (nest:izhikevich; parameters are copied by name, "
+                        "--map for the rest) or another version of a registry model (MODEL@VERSION)")
     c.add_argument("--map", action="append", default=[], metavar="NESTML=NEST",
                    help="set the built-in's parameter NEST to the model's NESTML (repeatable; NESTML= leaves it out); "
                         "parameters of the same name are set without it")
