@@ -120,21 +120,41 @@ def _echo(idx: int, artifact: Any, level: Any, pos: Any, msg: Any) -> None:
     sys.stdout.write(f"[{idx},{name}, {getattr(level, 'name', level)}{where}]: {msg}\n")
 
 
-def _declarations(blocks: list[Any]) -> list[dict]:
-    """Declared variables; their descriptions are the source's comments on ``line``, which code
-    generation never sees (the parent adds them, see :mod:`nestml_registry.compiler.sanitise`)."""
+def _declarations(blocks: list[Any], lines: list[str] | None = None) -> list[dict]:
+    """Declared variables, their defaults as written in the source (``lines``), else as NESTML prints them;
+    their descriptions are the source's comments on ``line``, which code generation never sees (the parent
+    adds them, see :mod:`nestml_registry.compiler.sanitise`)."""
     out = []
     for block in blocks:
         for decl in block.get_declarations():
             pos = decl.get_source_position()
+            expr = decl.get_expression() if decl.has_expression() else None
             for var in decl.get_variables():
                 out.append({
                     "name": var.get_complete_name(),
                     "type": str(decl.get_data_type()).strip(),
-                    "default": str(decl.get_expression()).strip() if decl.has_expression() else None,
+                    "default": (_written(expr, lines) or str(expr).strip()) if expr is not None else None,
                     "line": pos.get_start_line() if pos is not None else None,
                 })
     return out
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_.$']+|\S")
+
+
+def _written(expr: Any, lines: list[str] | None) -> str | None:
+    """``expr`` as its source has it (NESTML's end column is where its last token starts)."""
+    pos = expr.get_source_position()
+    if not lines or pos is None or pos.is_added_source_position() or pos.is_predefined_source_position():
+        return None
+    first, start, last, end = pos.get_start_line(), pos.get_start_column(), pos.get_end_line(), pos.get_end_column()
+    if not (1 <= first <= last <= len(lines)) or start < 0 or end < 0:
+        return None
+    token = _TOKEN_RE.match(lines[last - 1], end)
+    stop = token.end() if token else end + 1
+    text = lines[first - 1][start:stop] if first == last else \
+        "\n".join([lines[first - 1][start:], *lines[first:last - 1], lines[last - 1][:stop]])
+    return " ".join(text.replace("\\\n", " ").split()) or None
 
 
 def _input_ports(model: Any) -> list[dict]:
@@ -150,12 +170,12 @@ def _input_ports(model: Any) -> list[dict]:
     return ports
 
 
-def describe(model: Any) -> dict:
-    """What a model declares, from its NESTML AST."""
+def describe(model: Any, lines: list[str] | None = None) -> dict:
+    """What a model declares, from its NESTML AST (defaults as written in ``lines``, its source)."""
     return {
         "nestml_name": model.get_name(),
-        "parameters": _declarations(model.get_parameters_blocks()),
-        "state": _declarations(model.get_state_blocks()),
+        "parameters": _declarations(model.get_parameters_blocks(), lines),
+        "state": _declarations(model.get_state_blocks(), lines),
         "input_ports": _input_ports(model),
     }
 
@@ -244,7 +264,20 @@ def run_job(job: dict) -> dict:
         diags.append(_error(f"NESTML failed: {err}"))
     elif failed and not any(d["severity"] == "error" for d in diags):
         diags.append(_error("NESTML generated no code and reported no error"))
-    return {"ok": not failed, "diagnostics": diags, "models": [describe(m) for m in captured] if not failed else []}
+    return {"ok": not failed, "diagnostics": diags,
+            "models": [describe(m, _source_lines(job, m.get_name())) for m in captured] if not failed else []}
+
+
+def _source_lines(job: dict, nestml_name: str) -> list[str] | None:
+    """The lines of the file that declares ``nestml_name`` (a paired model's: its neuron's or synapse's)."""
+    base = nestml_name.split("__with_")[0]
+    for f in job["files"]:
+        if base in f["models"]:
+            try:
+                return Path(f["path"]).read_text(encoding="utf-8").split("\n")
+            except OSError:
+                return None
+    return None
 
 
 def run_check(job: dict) -> dict:
