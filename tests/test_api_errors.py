@@ -113,7 +113,11 @@ def test_no_registered_toolchain_is_503(tmp_path: Path) -> None:
 
     with running_api("sqlite", tmp_path) as live:
         error = assert_error_shape(live.post_build([tiny(tag())]), 503, "no_worker")
-        assert "nestml-registry worker" in error["message"]
+        assert "nestml-registry worker" in error["message"] and "--toolchain" in error["message"]
+        # a client that names its toolchain is queued: the first worker of that toolchain builds it
+        early = live.post_build([tiny(tag())], toolchain="nest3.10.0-linux-x86_64-gcc12.2.0-abi0-000000000000")
+        assert early.status_code == 202, early.text
+        assert "no compile worker" in early.json()["warnings"][0]
 
 
 def test_metrics_parse_as_prometheus_text(api: Api) -> None:

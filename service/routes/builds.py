@@ -128,15 +128,19 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
                        "then; "
                        f"approved: {', '.join(known) or 'none yet'}", "toolchain_not_approved",
                        {"toolchain": wanted[:200], "known": known})
-    if wanted is not None and wanted not in known:
+    if wanted is not None and not known and not toolchains.known(s):
+        pass  # a fresh registry whose first worker is still starting: queued for the toolchain the client named
+    elif wanted is not None and wanted not in known:
         raise Rejected(422, "unknown_toolchain",
                        f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
                        f"newest one, or use one of: {', '.join(known) or 'none yet'}", "unknown_toolchain",
                        {"toolchain": wanted[:200], "known": known})
-    if not known:
+    if not known and wanted is None:
         raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
                        "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
-                       "`nestml-registry serve`, which starts workers), then submit again", "no_worker")
+                       "`nestml-registry serve`, which starts workers), then submit again, or name the toolchain "
+                       "to build for (push --toolchain ID: it waits for the first worker of that toolchain)",
+                       "no_worker")
     toolchain = wanted or _default_toolchain(s, known)
     existed = queue.get_build_by_key(s, build_key(request, toolchain)) is not None
     build, created = submit(s, request, toolchain, submitted_by=submitted_by, max_attempts=settings.max_attempts,
