@@ -129,7 +129,7 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
                        f"approved: {', '.join(known) or 'none yet'}", "toolchain_not_approved",
                        {"toolchain": wanted[:200], "known": known})
     if wanted is not None and not known and not toolchains.known(s):
-        pass  # a fresh registry whose first worker is still starting: queued for the toolchain the client named
+        toolchains.check_id(wanted)  # a fresh registry whose first worker is still starting: queued for it
     elif wanted is not None and wanted not in known:
         raise Rejected(422, "unknown_toolchain",
                        f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
