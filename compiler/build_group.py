@@ -4,7 +4,7 @@
 processes, and every build runs as the same sandbox user, so those limits neither bound a build as a
 whole nor keep one build from starving another. Where the machine allows it (the worker runs as root and
 a cgroup v1 ``memory`` and ``pids`` hierarchy, or a cgroup v2 one with both controllers, is writable), each
-worker process gets a group of its own, ``nestml-registry/w<pid>``; every step it runs joins it first
+worker process gets a group of its own, ``nestml-registry/w<pid>-<n>``; every step it runs joins it first
 (:mod:`nestml_registry.compiler.cgroup_join`), and the group's ``memory`` and ``pids`` limits are the
 build's (``NESTML_REGISTRY_STEP_MEMORY``, ``NESTML_REGISTRY_STEP_PROCESSES``). Its OOM-kill and
 process-limit counters tell the build's diagnostics why a step died. Elsewhere there is no group and the
@@ -14,6 +14,7 @@ per-process limits alone apply (:meth:`BuildGroup.create` returns None and says 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "nestml-registry"
 JOIN = Path(__file__).with_name("cgroup_join.py")
+_SERIAL = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class BuildGroup:
         """This process's group with the limits set, or None where groups cannot be made here."""
         if os.geteuid() != 0:
             return None
-        name = f"w{os.getpid()}"
+        name = f"w{os.getpid()}-{next(_SERIAL)}"  # one per sandbox: closing one never touches another's
         try:
             if (root / "cgroup.controllers").is_file():
                 group = cls._v2(root, name)
@@ -130,8 +132,8 @@ def _sweep(parent: Path) -> None:
     if not parent.is_dir():
         return
     for folder in parent.iterdir():
-        if folder.is_dir() and folder.name.startswith("w") and folder.name[1:].isdigit() \
-                and not Path(f"/proc/{folder.name[1:]}").exists():
+        pid = folder.name[1:].split("-", 1)[0]
+        if folder.is_dir() and folder.name.startswith("w") and pid.isdigit() and not Path(f"/proc/{pid}").exists():
             _empty(folder)
             with contextlib.suppress(OSError):
                 folder.rmdir()

@@ -90,7 +90,7 @@ def test_a_step_runs_unprivileged_without_network_or_the_services_files(
     if group is None:  # the sandbox user's processes are limited as a whole
         assert out["nproc"] == limits.processes
     else:  # the build's processes are, in its group, and every build has its own
-        assert f"/w{os.getpid()}" in out["cgroups"] or "0::/\n" in out["cgroups"], out["cgroups"]
+        assert f"/w{os.getpid()}-" in out["cgroups"] or "0::/\n" in out["cgroups"], out["cgroups"]
         assert (group.folders.get("pids", group.folders.get("unified")) / "pids.max").read_text().strip() == \
             str(limits.processes)
     assert out["pid"] < 10  # a PID namespace of its own

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from nestml_registry.service.auth import Principal, check_reader, principal_from_header
 from nestml_registry.service.deps import DatabaseDep, SettingsDep
+from nestml_registry.service.errors import ApiError
 
 COOKIE = "nestml_registry_token"
 
@@ -27,11 +28,19 @@ def token_of(request: Request) -> str | None:
 
 
 async def page_principal(request: Request, db: DatabaseDep) -> Principal | None:
-    """The token's owner (header, else the session cookie); None without one; 401 for a bad one."""
+    """The token's owner (header, else the session cookie); None without one; 401 for a bad header. A session
+    cookie that no longer opens anything (signed out elsewhere, expired, or another registry's on the same
+    host) is as no cookie: the page is shown as to someone not signed in."""
     authorization = token_of(request)
     if authorization is None:
         return None
-    principal = await db.read(principal_from_header, authorization)
+    try:
+        principal = await db.read(principal_from_header, authorization)
+    except ApiError:
+        header = request.headers.get("authorization")
+        if header and header.strip():
+            raise
+        principal = None
     request.state.page_principal = principal
     return principal
 
