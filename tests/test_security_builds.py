@@ -228,12 +228,13 @@ box.close()
 print(json.dumps(out))
 """
 HOSTILE_STEPS = {
-    "fork": ("import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        time.sleep(5)\n"
-             "        os._exit(0)\n"),
     "memory": ("import os, time\nfor i in range(3):\n    if os.fork() == 0:\n        break\n"
                "x = b'1' * (450 * 1024 ** 2)\ntime.sleep(5)\n"),
     "disk": ("import os\nfor i in range(200):\n    with open(f'f{i}', 'wb') as fh:\n"
              "        fh.write(os.urandom(8 * 1024 ** 2))\n"),
+    # last: its children may outlive it for a moment, in the group the next step would share
+    "fork": ("import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        time.sleep(5)\n"
+             "        os._exit(0)\n"),
 }
 
 
