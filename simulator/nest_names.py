@@ -81,7 +81,7 @@ def edge_models(config: Mapping[str, Any]) -> list[tuple[str, str]]:
         for row in read_types_table(table) if table else []:
             template = str(row.get("model_template") or "").strip()
             if template and template.upper() != "NONE" and reference_of(template) is None:
-                out.append((template.split(":", 1)[1] if template.startswith("nest:") else template, table))
+                out.append((template.split(":", 1)[1] if template.startswith("nest:") else template, str(table)))
     return out
 
 
