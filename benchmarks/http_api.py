@@ -105,10 +105,19 @@ def stop_server(server: subprocess.Popen) -> None:
     server.wait(timeout=60)
 
 
-def publish(url: str) -> tuple[str, str, str, float]:
+def local_token(home: Path) -> dict[str, str]:
+    """The publisher token `serve` wrote for this machine's user (as the CLI sends it by itself)."""
+    for _ in range(300):
+        if (home / "local-token").is_file():
+            return {"Authorization": f"Bearer {(home / 'local-token').read_text().strip()}"}
+        time.sleep(0.1)
+    raise SystemExit(f"serve wrote no local token into {home}")
+
+
+def publish(url: str, home: Path) -> tuple[str, str, str, float]:
     """Push the model and wait for it: its module's sha256, its name, its toolchain and the time taken."""
     files = [("files", (MODEL.name, MODEL.read_bytes(), "text/plain"))]
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, headers=local_token(home)) as client:
         start = time.perf_counter()
         build = client.post("/v1/builds", files=files).json()
         while build["status"] in ("queued", "running"):
@@ -123,7 +132,7 @@ def waves(env: dict[str, str], port: int, sizes: list[int], label: str) -> None:
     url = f"http://127.0.0.1:{port}"
     server = start_server(env, port, workers=1)
     try:
-        sha, name, toolchain, took = publish(url)
+        sha, name, toolchain, took = publish(url, Path(env["NESTML_REGISTRY_HOME"]))
     finally:
         stop_server(server)
     print(f"\n{label}: model published in {took:.1f} s; waves of concurrent clients, 3 requests each")
@@ -177,7 +186,7 @@ def main() -> None:
     server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=60, headers=local_token(home)) as client:
             for _ in range(600):
                 try:
                     if client.get("/v1/toolchains").json():
