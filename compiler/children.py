@@ -22,7 +22,7 @@ from nestml_registry.compiler.outputs import OutputError
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.sandbox import MEMORY_NOTE, PROCESS_NOTE, GiB, Limits, Sandbox
 from nestml_registry.compiler.sanitise import Sanitised
-from nestml_registry.compiler.steps import EarlyStep, StepResult
+from nestml_registry.compiler.steps import WORK_NOTE, EarlyStep, StepResult
 from nestml_registry.compiler.toolchain import Toolchain, nest_config_prefix
 from nestml_registry.compiler.work_folders import owner_prefix
 from nestml_registry.compiler.workspace import Workspace
@@ -55,7 +55,7 @@ def limit_diagnostics(diags: list[Diagnostic], log: Path, limits: Limits, what: 
     if PROCESS_NOTE in tail:
         return [Diagnostic.error(f"{what} started more processes than the build's limit of {limits.processes} and was "
                                  "stopped (NESTML_REGISTRY_STEP_PROCESSES)", code="TOO_MANY_PROCESSES")]
-    if "(NESTML_REGISTRY_STEP_WORK_BYTES)" in tail:
+    if WORK_NOTE in tail:
         return [Diagnostic.error(f"{what} filled the build's work folder past the limit of {_size(limits.work_bytes)} "
                                  "and was stopped (NESTML_REGISTRY_STEP_WORK_BYTES)", code="WORK_TOO_LARGE")]
     if MEMORY_NOTE in tail or _OOM_RE.search(tail):

@@ -16,7 +16,8 @@ PLAUSIBLE_UNITS = frozenset({f"{prefix}{unit}" for unit in _PREFIXED for prefix 
                                                                                       "n", "p", "f")}
                             | {"cm", "dm", "min", "h", "d", "mmHg", "percent"}) - {"Ms", "Gs"}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_UNIT_RE = re.compile(r"\(([^()]+)\)\s*$")
+# the unit in NESTML's message, as NESTML wrote it or with a hint after it (what Compiler.check returns)
+UNIT_IN_MESSAGE_RE = re.compile(r"\(([^()]+)\)(?::|\s*$)")
 _OLD_KEYWORD_RE = re.compile(r"^[ \t]*(neuron|synapse)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*:", re.MULTILINE)
 
 
@@ -26,14 +27,14 @@ def upgrade_command(file: str | None) -> str:
 
 def odd_unit(d: Diagnostic) -> str | None:
     """The name in a free-standing-unit diagnostic that is no unit models use (a typo, most likely), or None."""
-    m = _UNIT_RE.search(d.message) if d.code == FREE_UNIT else None
+    m = UNIT_IN_MESSAGE_RE.search(d.message) if d.code == FREE_UNIT else None
     return next((u for u in _NAME_RE.findall(m.group(1)) if u not in PLAUSIBLE_UNITS), None) if m else None
 
 
 def _hint(d: Diagnostic) -> str | None:
     msg = d.message
     if d.code == FREE_UNIT:
-        m = _UNIT_RE.search(msg)
+        m = UNIT_IN_MESSAGE_RE.search(msg)
         unit = m.group(1) if m else "mV"
         return f"write '1 {unit}' (a number and the unit) where '{unit}' stands alone, as NESTML 9 requires"
     if "token recognition error at: '\"" in msg:

@@ -16,6 +16,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+WORK_NOTE = "(NESTML_REGISTRY_STEP_WORK_BYTES)"  # ends the line a stopped step's log gets (compiler.children)
+
+
 @dataclass(frozen=True)
 class Watch:
     """A folder a step may fill up to ``limit`` bytes (of disk blocks): watched while the step runs."""
@@ -29,7 +32,7 @@ class Watch:
 
     def note(self, name: str) -> bytes:
         return (f"\n[{name}: stopped: the build's work folder passed the limit of {self.limit // 1024 ** 2} MiB "
-                "(NESTML_REGISTRY_STEP_WORK_BYTES)]\n").encode()
+                f"{WORK_NOTE}]\n").encode()
 
 
 def disk_use(folder: Path, stop_above: int | None = None) -> int:

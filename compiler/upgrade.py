@@ -9,10 +9,11 @@ models of 7.0.2 and 8.3.0, and BMTK's tutorial model, with NESTML 9):
   (its ``NO_SOLITARY_PHYSICAL_UNITS`` diagnostics), so every one is found, and only those: ``30 mV``,
   declared types and variables that share a unit's name are left alone. ``x / 1 mV`` is the value of
   ``x / mV`` in NESTML 8, so the model computes what it computed before. Only units that models use are
-  numbered (:data:`PLAUSIBLE_UNITS`: seconds, volts, amperes, siemens, ohms, farads, hertz, moles,
-  metres, litres ... with their usual prefixes): any other name NESTML reads as a unit (``dd``, deci-day,
-  for a mistyped ``d``) is a typo far more often than a unit, so it is refused, naming the declared
-  name it is one edit from, and left for the person: an upgrade never changes what a model means.
+  numbered (:data:`nestml_registry.compiler.hints.PLAUSIBLE_UNITS`: seconds, volts, amperes, siemens,
+  ohms, farads, hertz, moles, metres, litres ... with their usual prefixes): any other name NESTML
+  reads as a unit (``dd``, deci-day, for a mistyped ``d``) is a typo far more often than a unit, so it
+  is refused, naming the declared name it is one edit from, and left for the person: an upgrade never
+  changes what a model means.
 - ``\"\"\"`` docstrings (NESTML 7): ``#`` comments now, line for line, so line numbers do not move;
 - ``neuron NAME:`` and ``synapse NAME:`` (NESTML 7): ``model NAME:``. NESTML 9 takes a model for a synapse
   only when its name ends in ``synapse``, so ``synapse stdp:`` becomes ``model stdp_synapse:`` (said).
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nestml_registry.compiler.diagnostics import Diagnostic
-from nestml_registry.compiler.hints import FREE_UNIT, PLAUSIBLE_UNITS
+from nestml_registry.compiler.hints import FREE_UNIT, UNIT_IN_MESSAGE_RE, odd_unit
 
 Check = Callable[[dict[str, str]], list[Diagnostic]]
 _DOCSTRING_RE = re.compile(r'^([ \t]*)"""(.*?)"""[ \t]*$', re.MULTILINE | re.DOTALL)
@@ -41,7 +42,6 @@ _DELAY_RE = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)\b[^#\n]*@nest::delay", 
 _MODEL_LINE_RE = re.compile(r"^model[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*:", re.MULTILINE)
 _BLOCK_RE = re.compile(r"^([ \t]+)[a-z]+[ \t]*:", re.MULTILINE)
 _UPDATE_RE = re.compile(r"^([ \t]+)update[ \t]*:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*?(?=([ \t]+)[^ \t#\n])", re.MULTILINE)
-_UNIT_IN_MESSAGE_RE = re.compile(r"\(([^()]+)\)(?::|\s*$)")
 _PASSES = 2  # a unit NESTML finds only once another is fixed: never seen, but bounded
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -156,7 +156,7 @@ def number_free_units(up: Upgraded, diagnostics: list[Diagnostic]) -> list[Diagn
     at: dict[int, dict[int, str]] = {}
     left = []
     for d in diagnostics:
-        m = _UNIT_IN_MESSAGE_RE.search(d.message)
+        m = UNIT_IN_MESSAGE_RE.search(d.message)
         if d.code != FREE_UNIT or d.line is None or d.column is None or m is None or not 0 < d.line <= len(lines):
             left.append(d)
             continue
@@ -164,9 +164,9 @@ def number_free_units(up: Upgraded, diagnostics: list[Diagnostic]) -> list[Diagn
         if lines[d.line - 1][col:col + len(unit)] != unit:
             left.append(d)  # not where NESTML says: never guess
             continue
-        odd = [u for u in _NAME_RE.findall(unit) if u not in PLAUSIBLE_UNITS]
-        if odd:
-            left.append(_typo(d, odd[0], up.text))  # a typo far more often than a unit: for the person
+        odd = odd_unit(d)
+        if odd is not None:
+            left.append(_typo(d, odd, up.text))  # a typo far more often than a unit: for the person
             continue
         at.setdefault(d.line, {})[col] = unit
     for line, units in at.items():
