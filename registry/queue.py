@@ -65,7 +65,7 @@ def sources_of(build: Build) -> list[tuple[str, str, str]]:
 
 
 # the diagnostic codes of a build that compiled but whose models its submitter may not publish
-PUBLISH_REFUSALS = frozenset({"name_owned", "PUBLISH_REFUSED"})
+PUBLISH_REFUSALS = frozenset({"name_owned"})
 
 
 def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],

@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from nestml_registry.service.settings import ENV_PREFIX, default_home, is_loopback
@@ -36,22 +35,25 @@ def ensure(home: Path, database_url: str) -> Path:
     from nestml_registry.registry.db import make_engine, make_sessionmaker
     from nestml_registry.registry.records import record_event
 
+    path = token_path(home)
+    secret = _read(path)
     engine = make_engine(database_url)
     try:
-        return _ensure(token_path(home), make_sessionmaker(engine), tokens, record_event)
+        with make_sessionmaker(engine).begin() as s:
+            row = tokens.find_token(s, secret) if secret else None
+            if row is not None and row.name == LOCAL and row.role == "publisher":
+                return path
+            row, secret = tokens.create_token(s, LOCAL, "publisher")
+            record_event(s, "serve", "token_create", LOCAL, {"token": row.id, "role": "publisher", "file": str(path)})
     finally:
         engine.dispose()
+    _write_private(path, secret)
+    logger.info("wrote this machine's publisher token (principal %r) to %s", LOCAL, path)
+    return path
 
 
-def _ensure(path: Path, sessions: Any, tokens: Any, record_event: Any) -> Path:
-    secret = _read(path)
-    with sessions.begin() as s:
-        row = tokens.find_token(s, secret) if secret else None
-        if row is not None and row.name == LOCAL and row.role == "publisher":
-            return path
-        row, secret = tokens.create_token(s, LOCAL, "publisher")
-        record_event(s, "serve", "token_create", LOCAL, {"token": row.id, "role": "publisher",
-                                                               "file": str(path)})
+def _write_private(path: Path, secret: str) -> None:
+    """``secret`` into ``path``, readable by this user only, through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{FILE_NAME}.{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -61,8 +63,6 @@ def _ensure(path: Path, sessions: Any, tokens: Any, record_event: Any) -> Path:
     finally:
         os.close(fd)
     os.replace(temporary, path)
-    logger.info("wrote this machine's publisher token (principal %r) to %s", LOCAL, path)
-    return path
 
 
 def for_client(server_url: str, env: Mapping[str, str]) -> str | None:

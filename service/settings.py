@@ -146,7 +146,7 @@ class Settings:
     read_requires_token: bool = False
     allow_anonymous_publish: bool = False  # True: anyone who reaches the API publishes as 'local' (service.auth)
     # the names state-changing requests may be sent to (service.request_origin); "*": any
-    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: default_allowed_hosts())
+    allowed_hosts: tuple[str, ...] = field(default_factory=default_allowed_hosts)
     local_token: bool = True  # serve writes a publisher token for this machine's user (service.local_token)
     db_connections: int = 10  # the API's database connections, and threads that use them (service.database)
     db_wait_seconds: float = 10.0  # a request waits this long for one, then gets 503 at_capacity
