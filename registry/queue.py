@@ -109,7 +109,8 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
                                    .values(status=BuildStatus.QUEUED, attempts=0, max_attempts=max_attempts,
                                            lease_owner=None, lease_expires_at=None, heartbeat_at=None,
                                            started_at=None, finished_at=None, stage="queued again", error=None,
-                                           diagnostics=[], log=None, module_id=None, **extra)
+                                           diagnostics=[], log=None, module_id=None, reports=None, reported_by=None,
+                                           **extra)
                                    .execution_options(**_NO_SYNC)).rowcount == 1
         if requeued:
             logger.info("queued failed build %d (%s) again", build.id, key[:12])
@@ -118,13 +119,13 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
 
 
 def requeue(session: Session, build_id: int, stage: str) -> bool:
-    """Queue a finished build again (its attempts start over; a succeeded one keeps naming its module,
-    which the new attempt stores again); False when it is not finished."""
+    """Queue a finished build again (its attempts start over, and workers' earlier reports are forgotten; a
+    succeeded one keeps naming its module, which the new attempt stores again); False when it is not finished."""
     return session.execute(update(Build).where(Build.id == build_id,  # type: ignore[attr-defined]  # a CursorResult
                                                Build.status.in_([BuildStatus.SUCCEEDED, BuildStatus.FAILED]))
                            .values(status=BuildStatus.QUEUED, attempts=0, lease_owner=None, lease_expires_at=None,
                                    heartbeat_at=None, started_at=None, finished_at=None, stage=stage, error=None,
-                                   diagnostics=[], log=None)
+                                   diagnostics=[], log=None, reports=None, reported_by=None)
                            .execution_options(**_NO_SYNC)).rowcount == 1
 
 

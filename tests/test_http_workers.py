@@ -430,6 +430,10 @@ def test_two_workers_must_agree_before_a_module_is_published(backend: str, tmp_p
                 assert answer["status"] == "failed" and "workers disagree" in answer["error"], answer
                 assert build["status"] == "failed"
                 assert api.client.get(f"/v1/models/tiny_{t}_neuron_nestml").status_code == 404
+                # a retry starts afresh: the disagreeing reports are forgotten, the first token may build it
+                retried = api.post_build([tiny(t)], toolchain=toolchain, retry=True)
+                assert retried.status_code == 202 and retried.json()["id"] == build_id, retried.text
+                assert _claim(api, first, toolchain, "a:3:w")["id"] == build_id
             else:
                 assert answer["status"] == "succeeded" and build["status"] == "succeeded", (answer, build)
                 assert build["module"]["sha256"] == sha256_of(content)
