@@ -96,12 +96,11 @@ class _Env:
 
 @functools.cache
 def default_allowed_hosts() -> tuple[str, ...]:
-    """This machine's loopback names and its own host names."""
+    """This machine's loopback names and its host name (a system call: no DNS look-up at start-up; a lab adds
+    the names it reaches the registry by to NESTML_REGISTRY_ALLOWED_HOSTS)."""
     names = ["localhost", "127.0.0.1", "::1"]
-    for name in (socket.gethostname(), socket.getfqdn()):
-        if name and name.lower() not in names:
-            names.append(name.lower().rstrip("."))
-    return tuple(names)
+    name = socket.gethostname().lower().rstrip(".")
+    return tuple(names + ([name] if name and name not in names else []))
 
 
 def is_loopback(host: str) -> bool:
