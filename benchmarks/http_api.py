@@ -39,7 +39,7 @@ from load_waves import Wave, run_wave
 CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "examples" / "custom_izh_neuron.nestml"
+MODEL = ROOT / "examples" / "izhikevich_reset_neuron.nestml"
 
 
 def free_port() -> int:
