@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.sanitise import sanitise
 
 KEY_VERSION = 1
 
@@ -18,6 +19,20 @@ def build_key(request: BuildRequest, toolchain_id: str) -> str:
     doc = {
         "v": KEY_VERSION,
         **request.to_dict(),
+        "toolchain": toolchain_id,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def code_key(request: BuildRequest, toolchain_id: str) -> str:
+    """Like :func:`build_key`, over what reaches code generation: each source's code without its comments
+    (:attr:`~nestml_registry.compiler.sanitise.Sanitised.code`). Requests with one code key differ only in
+    comments, so they make the same module (a succeeded build's module serves them all)."""
+    doc = {
+        "v": KEY_VERSION,
+        **request.to_dict(),
+        "sources": [{"name": s.name, "code": hashlib.sha256(sanitise(s.text, s.name).code.encode()).hexdigest()}
+                    for s in request.sources],
         "toolchain": toolchain_id,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -62,6 +62,12 @@ class Sanitised:
     comments: dict[int, str] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
 
+    @property
+    def code(self) -> str:
+        """The text without comments, blank lines and trailing blanks: two sources with the same code differ
+        only in comments and layout between lines, which code generation never sees (the build's code key)."""
+        return "\n".join(line.rstrip() for line in self.text.splitlines() if line.strip())
+
     def description(self, line: int) -> str | None:
         """NESTML's comments of a declaration on ``line``: the comment-only lines right above it,
         then the comment on the line itself."""

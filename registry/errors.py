@@ -43,6 +43,13 @@ class NameOwned(RegistryError):
     code = "name_owned"
 
 
+class BreakingChange(RegistryError):
+    """A new version that drops parameters, state variables or input ports its previous version has, without
+    its publisher saying it may (``push --breaking``)."""
+
+    code = "breaking_change"
+
+
 class NotReproducible(RegistryError):
     """A build made again (to repair its module) gave other bytes than the module it registered."""
 

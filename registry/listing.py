@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from nestml_registry.compiler.sanitise import sanitise
 from nestml_registry.registry import model_text
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.resolving import find_name, parse_reference, unknown_name
@@ -136,8 +137,30 @@ def parameter_changes(newer: list[Any], older: list[Any]) -> list[dict[str, Any]
     return changes
 
 
+def _dropped(newer: ModelVersion, older: ModelVersion) -> dict[str, list[str]]:
+    """The parameters, state variables and input ports ``older`` has and ``newer`` does not: what breaks."""
+    def names(items: list[Any]) -> set[str]:
+        return {str(i["name"]) for i in items or [] if isinstance(i, dict) and i.get("name")}
+    return {key: sorted(names(getattr(older, key)) - names(getattr(newer, key)))
+            for key in ("parameters", "state", "input_ports")}
+
+
+def _changes(v: ModelVersion, older: ModelVersion | None, src: Source | None, older_src: Source | None,
+             modules: list[dict[str, Any]], older_modules: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What changed from ``older`` to ``v``: parameters and state, what it drops (``breaks``), and whether
+    only comments changed (``comments_only``) with the same module (``same_module``)."""
+    if older is None:
+        return None
+    comments_only = (src is not None and older_src is not None and src.sha256 != older_src.sha256
+                     and sanitise(src.text, src.name).code == sanitise(older_src.text, older_src.name).code)
+    return {"from_version": older.version, "parameters": parameter_changes(v.parameters, older.parameters),
+            "state": parameter_changes(v.state, older.state), "breaks": _dropped(v, older),
+            "comments_only": comments_only,
+            "same_module": bool({m["sha256"] for m in modules} & {m["sha256"] for m in older_modules})}
+
+
 def _version_dict(v: ModelVersion, src: Source | None, modules: list[dict[str, Any]],
-                  older: ModelVersion | None) -> dict[str, Any]:
+                  changes: dict[str, Any] | None) -> dict[str, Any]:
     text = src.text if src is not None else ""
     return {
         "version": v.version, "kind": v.kind, "nestml_name": v.nestml_name, "content_digest": v.content_digest,
@@ -149,9 +172,7 @@ def _version_dict(v: ModelVersion, src: Source | None, modules: list[dict[str, A
         "parameters": v.parameters, "state": v.state,
         "input_ports": v.input_ports, "receptor_types": v.receptor_types, "variants": v.variants,
         "paired_with": v.name.split("__with_", 1)[1] if "__with_" in v.name else None,
-        "changes": None if older is None else {"from_version": older.version,
-                                               "parameters": parameter_changes(v.parameters, older.parameters),
-                                               "state": parameter_changes(v.state, older.state)},
+        "changes": changes,
         "source": {"name": src.name, "sha256": src.sha256, "text": src.text} if src else None,
         "modules": sorted(modules, key=lambda x: x["toolchain"])}
 
@@ -171,9 +192,13 @@ def model_detail(session: Session, reference: str) -> dict[str, Any]:
     sources = {s.sha256: s for s in session.scalars(
         select(Source).where(Source.sha256.in_({v.source_sha256 for v in versions if v.source_sha256})))}
     modules = _modules(session, versions)
-    out = [_version_dict(v, sources.get(v.source_sha256 or ""), modules.get(v.id, []),
-                         versions[i + 1] if i + 1 < len(versions) else None)
-           for i, v in enumerate(versions)]
+    out = []
+    for v, older in zip(versions, [*versions[1:], None], strict=True):
+        src = sources.get(v.source_sha256 or "")
+        older_src = sources.get(older.source_sha256 or "") if older is not None else None
+        changes = _changes(v, older, src, older_src, modules.get(v.id, []),
+                           modules.get(older.id, []) if older is not None else [])
+        out.append(_version_dict(v, src, modules.get(v.id, []), changes))
     return {"name": name, "owner": name_row.owner, "created_at": _iso(name_row.created_at),
             "kind": versions[0].kind if versions else None, "version": versions[0].version if versions else None,
             "versions": out}

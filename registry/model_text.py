@@ -127,6 +127,39 @@ def block_of(text: str, block: str, name: str | None = None) -> str:
     return "\n".join(out)
 
 
+_DECLARATION_RE = re.compile(r"^[ \t]*(?P<names>[A-Za-z_$][A-Za-z0-9_$]*(?:[ \t]*,[ \t]*[A-Za-z_$][A-Za-z0-9_$]*)*)"
+                             r"(?:[ \t]*\[[^\]]*\])?[ \t]+[A-Za-z_(\[]")
+
+
+def declaration_lines(text: str, block: str, name: str | None = None) -> dict[str, int]:
+    """Where each variable of the model's ``block:`` (``parameters`` or ``state``) is declared: name -> line
+    (1-based), for the comments written on and above it."""
+    lines = text.splitlines()
+    at = _model_line(lines, name)
+    if at is None:
+        return {}
+    model_indent = _indent(lines[at])
+    header = re.compile(rf"^[ \t]*{re.escape(block)}[ \t]*:[ \t]*(#.*)?$")
+    found: dict[str, int] = {}
+    own: int | None = None  # the indentation of the block's header while inside it
+    for i in range(at + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if _indent(line) <= model_indent:
+            break
+        if own is not None and _indent(line) <= own:
+            own = None
+        if own is None:
+            own = _indent(line) if header.match(line) else None
+            continue
+        m = _DECLARATION_RE.match(line)
+        if m:
+            for var in m.group("names").split(","):
+                found.setdefault(var.strip(), i + 1)
+    return found
+
+
 def keywords(names: Iterable[str | None], description: str, variables: Iterable[object]) -> str:
     """The lower-case words a search of the models matches: names, the description, and the names of
     the parameters and state variables (``variables``: their dicts, as the registry stores them)."""

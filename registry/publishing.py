@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from nestml_registry.registry import model_text
 from nestml_registry.registry.db import insert_ignoring_conflicts
-from nestml_registry.registry.errors import InvalidInput, NameOwned
+from nestml_registry.registry.errors import BreakingChange, InvalidInput, NameOwned
 from nestml_registry.registry.owners import family_of, require_families
 from nestml_registry.registry.records import declared_models, record_event
 from nestml_registry.registry.resolving import DEFAULT_SUFFIX
@@ -44,6 +44,39 @@ class Published:
     kind: str
     version: int
     created: bool  # False: the same content was published before, its version is reused
+    breaks: dict[str, Any] = field(default_factory=dict)  # breaking_changes() of a new version
+
+
+_BROKEN = (("parameters", "parameters"), ("state", "state variables"), ("input_ports", "input ports"))
+
+
+def breaking_changes(session: Session, version: ModelVersion) -> dict[str, Any]:
+    """What ``version`` drops of the version before it that unpinned references resolved to (the newest
+    earlier one not yanked): ``{"from_version": N, "parameters": [...], "state": [...], "input_ports": [...]}``
+    with only the kinds it drops, or ``{}``. A renamed name is dropped too: every simulation that names it
+    breaks."""
+    before = session.scalars(select(ModelVersion).where(
+        ModelVersion.name == version.name, ModelVersion.version < version.version,
+        ModelVersion.yanked_at.is_(None)).order_by(ModelVersion.version.desc()).limit(1)).first()
+    if before is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key, _ in _BROKEN:
+        def names(items: list[Any]) -> set[str]:
+            return {str(i["name"]) for i in items or [] if isinstance(i, dict) and i.get("name")}
+        gone = sorted(names(getattr(before, key)) - names(getattr(version, key)))
+        if gone:
+            out[key] = gone
+    return {"from_version": before.version, **out} if out else {}
+
+
+def _breaking_message(name: str, version: int, breaks: dict[str, Any]) -> str:
+    dropped = "; ".join(f"{label} {', '.join(breaks[key])}" for key, label in _BROKEN if breaks.get(key))
+    old = breaks["from_version"]
+    return (f"{name}@{version} would drop what {name}@{old} has ({dropped}): every simulation that sets or records "
+            f"them by name breaks when it follows the newest version. If that is meant, push again with --breaking "
+            f"(whoever needs the old model pins {name}@{old}); else keep those names (a new name for a different "
+            "model is another choice)")
 
 
 def content_digest(source_sha256s: Iterable[str], suffix: str, pairs: Sequence[dict[str, Any]]) -> str:
@@ -101,17 +134,21 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
         digest, source_sha = _model_digest(model, files, suffix, pairs)
         _claim_name(session, name, family_of(name, suffix), owner, admin)
         version, created = _version_of(session, model, digest, source_sha, texts.get(source_sha or ""), owner)
+        breaks = breaking_changes(session, version) if created else {}
+        if breaks and not build.allow_breaking:
+            raise BreakingChange(_breaking_message(name, version.version, breaks), {"model": name, **breaks})
         link = session.get(ModelModule, (version.id, build.toolchain))
         if link is None:
             session.add(ModelModule(model_version_id=version.id, toolchain=build.toolchain, module_id=module_row.id))
         elif link.module_id != module_row.id:
             logger.info("%s@%d already has module %d on %s; keeping it", name, version.version, link.module_id,
                         build.toolchain)
-        published.append(Published(name, kind, version.version, created))
+        published.append(Published(name, kind, version.version, created, breaks))
     session.flush()
     record_event(session, actor, "publish", module_row.sha256, {
         "build": build.id, "toolchain": build.toolchain, "built_by": built_by,
-        "models": [{"name": p.name, "version": p.version, "created": p.created} for p in published]})
+        "models": [{"name": p.name, "version": p.version, "created": p.created, **({"breaks": p.breaks} if p.breaks
+                                                                                     else {})} for p in published]})
     return published
 
 

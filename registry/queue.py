@@ -66,17 +66,21 @@ def sources_of(build: Build) -> list[tuple[str, str, str]]:
 
 # the diagnostic codes of a build that compiled but whose models its submitter may not publish
 PUBLISH_REFUSALS = frozenset({"name_owned"})
+# ... or may publish only when they say so (``allow_breaking``: a new version that drops names)
+BREAKING = "breaking_change"
 
 
 def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
             sources: Iterable[tuple[str, str, str]], submitted_by: int | None = None, max_attempts: int = 3,
-            *, retry: bool = False) -> tuple[Build, bool]:
+            *, retry: bool = False, code_key: str | None = None, allow_breaking: bool = False) -> tuple[Build, bool]:
     """The build for ``key``, queued if there was none: ``(build, created)``.
 
     Idempotent on the build key: identical concurrent calls get the same row and only one is
     ``created``. An existing build is returned as it is (a succeeded one with its module), except a
     failed one with ``retry=True``: it is queued again (``created`` is then True for the one caller
     that did it). ``sources`` are ``(name, sha256, text)`` in the order the compiler takes them.
+    ``allow_breaking`` lets the build publish versions that drop names; a build refused at publishing for
+    that reason is queued again when its request comes with it.
     """
     if not KEY_RE.fullmatch(key or ""):
         raise InvalidInput(f"invalid build key {key!r}: give the compiler's build key (64 hex digits)")
@@ -89,7 +93,8 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     stmt = insert_ignoring_conflicts(session, Build, [{
         "key": key, "status": BuildStatus.QUEUED, "toolchain": toolchain, "request": request,
         "created_at": clock.now(session), "attempts": 0, "max_attempts": max_attempts, "diagnostics": [],
-        "submitted_by": submitted_by, "stage": "queued"}], ["key"]).returning(Build.id)
+        "submitted_by": submitted_by, "stage": "queued", "code_key": code_key,
+        "allow_breaking": allow_breaking}], ["key"]).returning(Build.id)
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is not None:
         session.add_all(BuildSource(build_id=new_id, position=i, source_id=row.id, name=name)
@@ -101,10 +106,14 @@ def enqueue(session: Session, key: str, toolchain: str, request: dict[str, Any],
     assert build is not None  # the conflicting row exists: rows are never deleted
     # a build refused at publishing was refused for its submitter, not for its text: another submitter's
     # identical request builds it again for them
-    refused = build.status == BuildStatus.FAILED and build.submitted_by != submitted_by and any(
-        isinstance(d, dict) and d.get("code") in PUBLISH_REFUSALS for d in build.diagnostics or [])
-    if (retry or refused) and build.status == BuildStatus.FAILED:
-        extra = {"submitted_by": submitted_by} if refused else {}
+    codes = {d.get("code") for d in build.diagnostics or [] if isinstance(d, dict)}
+    refused = build.status == BuildStatus.FAILED and build.submitted_by != submitted_by and bool(
+        codes & PUBLISH_REFUSALS)
+    allowed = allow_breaking and BREAKING in codes
+    if (retry or refused or allowed) and build.status == BuildStatus.FAILED:
+        extra: dict[str, Any] = {"submitted_by": submitted_by} if refused or allowed else {}
+        if allowed:
+            extra["allow_breaking"] = True
         requeued = session.execute(update(Build).where(Build.id == build.id, Build.status == BuildStatus.FAILED)  # type: ignore[attr-defined]  # a CursorResult
                                    .values(status=BuildStatus.QUEUED, attempts=0, max_attempts=max_attempts,
                                            lease_owner=None, lease_expires_at=None, heartbeat_at=None,

@@ -47,6 +47,7 @@ def record_success(session: Session, build_id: int, worker_id: str, stored: Stor
                         timings=timings):
         return False
     build = queue.get_build(session, build_id)
+    build.models = models  # what a later request with only other comments publishes (registry.same_code)
     submitter, admin = owners.submitter_of(session, build)
     published = publishing.publish(session, build, module, models, submitter, admin=admin, built_by=worker_id)
     if characterise:

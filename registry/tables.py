@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -131,6 +132,12 @@ class Build(Base):
     # with agreement required (0011): the modules workers reported, and "|who|...|" of those (registry.agreement)
     reports: Mapped[list[Any] | None] = mapped_column(JSON)
     reported_by: Mapped[str | None] = mapped_column(Text)
+    # 0012: sha256 over what reaches code generation (comments out): a succeeded build's module serves a later
+    # request that differs only in comments (registry.same_code); the models it published, for that reuse;
+    # and whether its submitter allowed a new version that drops parameters, state or ports
+    code_key: Mapped[str | None] = mapped_column(String(SHA256_LEN), index=True)
+    models: Mapped[list[Any] | None] = mapped_column(JSON)
+    allow_breaking: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     module: Mapped[Module | None] = relationship(lazy="joined")
     sources: Mapped[list[BuildSource]] = relationship(order_by="BuildSource.position", cascade="all, delete-orphan",

@@ -42,6 +42,9 @@ def add_parsers(sub: Any) -> None:
     _request_options(ps, None)
     ps.add_argument("--toolchain", metavar="ID", help="build for this toolchain (default: the registry's workers')")
     ps.add_argument("--retry", action="store_true", help="build again if an identical build failed before")
+    ps.add_argument("--breaking", action="store_true",
+                    help="publish new versions even if they drop parameters, state variables or input ports that "
+                         "the version before has (the push then lists what they break)")
     ps.add_argument("--wait", action="store_true", help="follow the build until it succeeded or failed")
     ps.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                     help="with --wait: give up waiting after this long (the build goes on)")
@@ -142,11 +145,12 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     with registry_client(args) as client:
         build = client.submit_build([(s.name, s.text.encode("utf-8")) for s in sources], module=args.module,
                                     pairs=[p.to_dict() for p in pairs], suffix=args.suffix,
-                                    weight_variables=weights, toolchain=args.toolchain, retry=args.retry)
+                                    weight_variables=weights, toolchain=args.toolchain, retry=args.retry,
+                                    breaking=args.breaking)
         if not args.json:
             for warning in build.get("warnings") or []:
                 print(f"warning: {warning}", file=sys.stderr)
-            if build.get("status") == "failed" and not args.retry:  # only an earlier identical build is failed now
+            if build.get("status") == "failed" and not args.retry and not args.breaking:  # an earlier identical one
                 print(f"these sources failed to build before (build {build.get('id')}); nothing was built again: fix "
                       "them, or push again with --retry to build them once more (e.g. after a toolchain fix)",
                       file=sys.stderr)

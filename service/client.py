@@ -218,10 +218,11 @@ class RegistryClient:
 
     def submit_build(self, files: Iterable[FileArg], module: str | None = None, pairs: Sequence[Any] = (),
                      suffix: str | None = None, weight_variables: Mapping[str, str] | None = None,
-                     toolchain: str | None = None, retry: bool = False) -> dict[str, Any]:
+                     toolchain: str | None = None, retry: bool = False, breaking: bool = False) -> dict[str, Any]:
         """Upload sources (paths, or ``(name, bytes)``) and queue their build; returns the build document.
 
-        An identical request gets the same build (``retry=True`` queues a failed one again)."""
+        An identical request gets the same build (``retry=True`` queues a failed one again). ``breaking``
+        allows new versions that drop parameters, state variables or input ports of the version before."""
         parts = [_file_part(f) for f in files]
         if not parts:
             raise RegistryClientError("no sources: give at least one .nestml file", code="invalid_input")
@@ -238,6 +239,8 @@ class RegistryClient:
             data["toolchain"] = toolchain
         if retry:
             data["retry"] = "true"
+        if breaking:
+            data["breaking"] = "true"
         upload = [("files", (name, content, "text/plain")) for name, content in parts]
         build = self._json("POST", "/v1/builds", data=data, files=upload)
         logger.info("build %s is %s", build.get("id"), build.get("status"))

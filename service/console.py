@@ -110,6 +110,28 @@ def print_success(build: dict[str, Any], out: TextIO, err: TextIO) -> None:
     for m in build.get("models") or []:
         version = f"  version {m['version']}" if m.get("version") is not None else ""
         out.write(f"  {m.get('kind') or '':8} {m.get('name')}{version}\n")
+        if m.get("breaks"):
+            out.write(f"           breaks what version {m['breaks'].get('from_version')} has: "
+                      f"{describe_breaks(m['breaks'])}\n")
+
+
+def describe_breaks(breaks: dict[str, Any]) -> str:
+    """``parameters a, b; state c; input ports d``: what a version drops of the version before."""
+    labels = (("parameters", "parameters"), ("state", "state"), ("input_ports", "input ports"))
+    return "; ".join(f"{label} {', '.join(map(str, breaks[key]))}" for key, label in labels if breaks.get(key))
+
+
+def describe_changes(changes: dict[str, Any] | None) -> str:
+    """One line for a version's "what changed" (``show``)."""
+    if not changes:
+        return "first version"
+    if changes.get("comments_only"):
+        return "comments only" + ("; same module" if changes.get("same_module") else "")
+    parts = [f"{c.get('name')} {c.get('change')}" for c in (changes.get("parameters") or []) + (changes.get("state")
+                                                                                               or [])]
+    broken = describe_breaks(changes.get("breaks") or {})
+    text = ", ".join(parts) or "the equations or other code changed"
+    return f"{text} (breaks: {broken})" if broken else text
 
 
 def table(rows: Sequence[Sequence[Any]], stream: TextIO, indent: str = "") -> None:
@@ -219,6 +241,8 @@ def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
     source = v.get("source") or {}
     if source:
         stream.write(f"source: {source.get('name')} (sha256 {str(source.get('sha256'))[:12]})\n")
+    if v.get("changes"):
+        stream.write(f"changed since version {v['changes'].get('from_version')}: {describe_changes(v['changes'])}\n")
     for m in v.get("modules") or []:
         stream.write(f"module: {m.get('name')} sha256 {str(m.get('sha256'))[:12]} for {m.get('toolchain')}\n")
     for title, key in (("parameters", "parameters"), ("state", "state")):

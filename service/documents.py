@@ -61,11 +61,12 @@ def models_published_by(session: Session, build: BuildRow) -> list[schemas.Model
         details = event.details or {}
         if details.get("build") != build.id:
             continue
-        wanted = [(m.get("name"), m.get("version")) for m in details.get("models") or [] if isinstance(m, dict)]
-        known = [(n, v) for n, v in wanted if isinstance(n, str) and isinstance(v, int)]
+        entries = [m for m in details.get("models") or [] if isinstance(m, dict)]
+        wanted = [(m.get("name"), m.get("version"), m.get("breaks") or {}) for m in entries]
+        known = [(n, v) for n, v, _ in wanted if isinstance(n, str) and isinstance(v, int)]
         kinds: dict[Any, str] = _kinds(session, known)
-        return [schemas.ModelRef.model_validate({"name": n, "kind": kinds[(n, v)], "version": v})
-                for n, v in wanted if (n, v) in kinds]
+        return [schemas.ModelRef.model_validate({"name": n, "kind": kinds[(n, v)], "version": v, "breaks": b})
+                for n, v, b in wanted if (n, v) in kinds]
     return models_of_module(session, module)
 
 

@@ -34,6 +34,8 @@ class ModelRef(BaseModel):
     name: str = Field(description="The name NEST registers")
     kind: Kind
     version: int
+    breaks: dict[str, Any] = Field(default_factory=dict, description="What this new version drops of the version "
+                                   "before (published with --breaking): from_version, parameters, state, input_ports")
 
 
 class Diagnostic(BaseModel):
@@ -159,10 +161,21 @@ class ModelDiff(BaseModel):
     source_diff: str = Field(description="The sources' unified diff (empty: the same text)")
 
 
+class Breaks(BaseModel):
+    """What a version drops of the version before: every simulation that names these breaks."""
+
+    parameters: list[str] = Field(default_factory=list)
+    state: list[str] = Field(default_factory=list)
+    input_ports: list[str] = Field(default_factory=list)
+
+
 class VersionChanges(BaseModel):
     from_version: int
     parameters: list[ParameterChange] = Field(default_factory=list)
     state: list[ParameterChange] = Field(default_factory=list)
+    breaks: Breaks = Field(default_factory=Breaks)
+    comments_only: bool = Field(False, description="Only the source's comments differ from the version before")
+    same_module: bool = Field(False, description="Its module is the version before's (on some toolchain)")
 
 
 class Yanked(BaseModel):

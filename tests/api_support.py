@@ -23,11 +23,13 @@ from registry_fixtures import TOOLCHAIN, backend_params, create_database, drop_d
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from nestml_registry.registry import db, owners, publishing, queue, records, tokens, toolchains
+from nestml_registry.registry import db, publishing, queue, records, results, tokens, toolchains
+from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import BuildStatus
 from nestml_registry.service import local_token
 from nestml_registry.service.app import create_app
+from nestml_registry.service.queue_access import refusal
 from nestml_registry.service.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -147,9 +149,12 @@ class Api:
             assert build is not None and build.id == build_id, build
 
     def succeed(self, build_id: int, toolchain_id: str, models: list[dict[str, Any]],
-                content: bytes | None = None, *, claim: bool = True) -> str:
-        """Claim the build (unless claimed already) and finish it as a worker would: store a module file,
-        publish ``models``. Returns the module's sha256."""
+                content: bytes | None = None, *, claim: bool = True, unchecked: bool = False) -> str:
+        """Claim the build (unless claimed already) and finish it as a database worker does
+        (``service.queue_access.DatabaseAccess.finish``): store a module file, record it and publish
+        ``models``; a refusal at publishing fails the build with why. Returns the module's sha256.
+        ``unchecked``: publish ``models`` as given, not checked against the build's request (for pages
+        that show what a request this helper cannot make would publish)."""
         if claim:
             self.claim(toolchain_id, build_id)
         with self.sessions.begin() as s:
@@ -158,16 +163,22 @@ class Api:
             sources = queue.sources_of(build)
         content = content or f"fake module {module_name} {uuid.uuid4().hex}".encode()
         stored = self.store.put_stream([content], f"{module_name}.so")
-        with self.sessions.begin() as s:
-            module = records.get_or_create_module(s, stored.sha256, module_name, stored.size, toolchain_id,
-                                                  stored.location)
-            assert queue.finish(s, build_id, WORKER_ID, BuildStatus.SUCCEEDED, [], f"log of build {build_id}\n",
-                                module)
-            build = queue.get_build(s, build_id)
-            shas = {name: sha for name, sha, _ in sources}
-            submitter, admin = owners.submitter_of(s, build)
-            publishing.publish(s, build, module, [dict(m, source_sha256=shas.get(m.get("source") or ""))
-                                               for m in models], submitter, admin=admin)
+        shas = {name: sha for name, sha, _ in sources}
+        reported = [dict(m, source_sha256=shas.get(m.get("source") or "")) for m in models]
+        if unchecked:
+            with self.sessions.begin() as s:
+                module = records.get_or_create_module(s, stored.sha256, module_name, stored.size, toolchain_id,
+                                                      stored.location)
+                assert queue.finish(s, build_id, WORKER_ID, BuildStatus.SUCCEEDED, [], "log\n", module)
+                publishing.publish(s, queue.get_build(s, build_id), module, reported, None)
+            return stored.sha256
+        try:
+            with self.sessions.begin() as s:
+                assert results.record_success(s, build_id, WORKER_ID, stored, module_name, [],
+                                              f"log of build {build_id}\n", None, reported, characterise=False)
+        except RegistryError as exc:
+            with self.sessions.begin() as s:
+                assert results.record_failure(s, build_id, WORKER_ID, [refusal(str(exc), exc.code)], "log\n")
         return stored.sha256
 
     def fail(self, build_id: int, toolchain_id: str, message: str = "something is wrong") -> None:

@@ -49,7 +49,7 @@ def test_running_is_202_and_succeeded_is_200_with_module_and_models(api: Api) ->
     assert doc["status"] == "succeeded" and doc["finished_at"] is not None
     assert doc["module"] == {"name": f"tiny_{t}_neuron_nestml_module", "sha256": sha, "size": doc["module"]["size"],
                              "url": f"/v1/modules/{sha}/artifact"}
-    assert doc["models"] == [{"name": f"tiny_{t}_neuron_nestml", "kind": "neuron", "version": 1}]
+    assert doc["models"] == [{"name": f"tiny_{t}_neuron_nestml", "kind": "neuron", "version": 1, "breaks": {}}]
     log = api.client.get(f"/v1/builds/{build_id}/log")
     assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
     assert log.text == f"log of build {build_id}\n"

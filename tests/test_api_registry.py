@@ -10,10 +10,12 @@ from api_support import Api, api_fixture, assert_error_shape, model_for, tag, ti
 api = api_fixture()
 
 
-def published(api: Api, t: str, toolchain: str, text_change: str = "", content: bytes | None = None) -> tuple[int, str]:
-    """A build of ``tiny(t)`` (its text changed by appending ``text_change``) that succeeded: (id, module sha)."""
+def published(api: Api, t: str, toolchain: str, version: int = 1, content: bytes | None = None) -> tuple[int, str]:
+    """A build of ``tiny(t)`` (for a ``version`` after the first, its code changed: a comment alone would
+    reuse the first build's module) that succeeded: (id, module sha)."""
     name, source = tiny(t)
-    response = api.post_build([(name, source + text_change.encode())], toolchain=toolchain)
+    source = source.replace(b"C_m pF = 250 pF", f"C_m pF = {249 + version} pF".encode())
+    response = api.post_build([(name, source)], toolchain=toolchain)
     assert response.status_code == 202, response.text
     build_id = response.json()["id"]
     return build_id, api.succeed(build_id, toolchain, [model_for(t)], content)
@@ -22,7 +24,7 @@ def published(api: Api, t: str, toolchain: str, text_change: str = "", content: 
 def test_models_list_and_detail(api: Api) -> None:
     t, toolchain = tag(), api.register_toolchain()
     published(api, t, toolchain)
-    published(api, t, toolchain, "# version two\n")
+    published(api, t, toolchain, 2)
     name = f"tiny_{t}_neuron_nestml"
     listed = api.client.get("/v1/models")
     assert listed.status_code == 200
@@ -38,12 +40,12 @@ def test_models_list_and_detail(api: Api) -> None:
     assert newest["parameters"][0] == {"name": "E_L", "unit": "mV", "type": "mV", "default": "-70 mV",
                                        "value": -70.0, "comment": "resting potential"}
     assert newest["state"][0]["name"] == "V_m" and newest["input_ports"][0]["name"] == "spikes"
-    assert newest["source"]["name"] == f"tiny_{t}.nestml" and newest["source"]["text"].endswith("# version two\n")
+    assert newest["source"]["name"] == f"tiny_{t}.nestml" and "C_m pF = 251 pF" in newest["source"]["text"]
     assert newest["modules"][0]["toolchain"] == toolchain
     assert newest["modules"][0]["url"] == f"/v1/modules/{newest['modules'][0]['sha256']}/artifact"
     one = api.client.get(f"/v1/models/{name}@1").json()
     assert one["version"] == 1 and [v["version"] for v in one["versions"]] == [1]
-    assert "# version two" not in one["versions"][0]["source"]["text"]
+    assert "C_m pF = 250 pF" in one["versions"][0]["source"]["text"]
     error = assert_error_shape(api.client.get(f"/v1/models/{name}@7"), 404, "not_found")
     assert error["details"]["versions"] == [1, 2]
 
@@ -66,7 +68,7 @@ def test_module_metadata(api: Api) -> None:
     doc = response.json()
     assert doc["sha256"] == sha and doc["toolchain"] == toolchain and doc["name"] == f"tiny_{t}_neuron_nestml_module"
     assert doc["size"] > 0 and doc["registers"] == [f"tiny_{t}_neuron_nestml"]
-    assert doc["models"] == [{"name": f"tiny_{t}_neuron_nestml", "kind": "neuron", "version": 1}]
+    assert doc["models"] == [{"name": f"tiny_{t}_neuron_nestml", "kind": "neuron", "version": 1, "breaks": {}}]
     assert doc["url"] == f"/v1/modules/{sha}/artifact"
     assert api.client.get(f"/v1/modules/{sha.upper()}").json()["sha256"] == sha
     assert_error_shape(api.client.get(f"/v1/modules/{'0' * 64}"), 404, "not_found")
@@ -116,7 +118,7 @@ def test_corrupt_artifact_is_never_served(api: Api) -> None:
 def test_resolve_one_and_many(api: Api) -> None:
     t, toolchain = tag(), api.register_toolchain()
     _, sha1 = published(api, t, toolchain)
-    _, sha2 = published(api, t, toolchain, "# v2\n")
+    _, sha2 = published(api, t, toolchain, 2)
     u = tag()
     _, other_sha = published(api, u, toolchain)
     name = f"tiny_{t}_neuron_nestml"

@@ -64,7 +64,7 @@ def test_push_again_answers_from_the_registry(server: Server, sources: Path, pub
     assert proc.returncode == 0
     doc = json.loads(proc.stdout)
     assert (doc["id"], doc["status"], doc["module"]["sha256"]) == (published["id"], "succeeded", published["sha256"])
-    assert doc["models"] == [{"name": NAME, "kind": "neuron", "version": 1}]
+    assert doc["models"] == [{"name": NAME, "kind": "neuron", "version": 1, "breaks": {}}]
     assert proc.stderr == ""
 
 

@@ -82,7 +82,7 @@ def test_concurrent_identical_pushes_get_one_build_and_one_compile(server: Serve
     assert len({d["module"]["sha256"] for d in docs}) == 1
     doc = docs[0]
     assert doc["module"]["name"] == f"{NAME}_module"
-    assert doc["models"] == [{"name": NAME, "kind": "neuron", "version": 1}]
+    assert doc["models"] == [{"name": NAME, "kind": "neuron", "version": 1, "breaks": {}}]
     assert doc["attempts"] == 1
     assert builds_with_key(server, doc["key"]) == 1
     claims = re.findall(rf"claimed build {doc['id']} ", server.log_text())

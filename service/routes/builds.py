@@ -61,6 +61,8 @@ _FORM = {
         "toolchain": {"type": "string", "description": "A toolchain id (GET /v1/toolchains); default: the toolchain "
                                                        "a compile worker registered most recently"},
         "retry": {"type": "boolean", "description": "Queue a failed identical build again"},
+        "breaking": {"type": "boolean", "description": "Publish new versions even if they drop parameters, state "
+                                                       "variables or input ports of the version before"},
     },
 }
 
@@ -93,6 +95,13 @@ def _source(name: str, data: bytes) -> Source:
     return source
 
 
+def _flag(upload: Upload, name: str) -> bool:
+    text = upload.fields.get(name, "").strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise InputError(f"{name} is {text[:20]!r}: use true or false")
+    return text in _TRUE
+
+
 def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
     """The build request, the toolchain asked for and the retry flag; InputError when invalid."""
     sources = [_source(name, data) for name, data in upload.files]
@@ -108,16 +117,14 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
     suffix = upload.fields.get("suffix", DEFAULT_SUFFIX).strip()
     if len(suffix) > MAX_SUFFIX:
         raise InputError(f"the suffix is longer than {MAX_SUFFIX} characters: give a shorter one")
-    retry_text = upload.fields.get("retry", "").strip().lower()
-    if retry_text not in _TRUE + _FALSE:
-        raise InputError(f"retry is {retry_text[:20]!r}: use true or false")
+    retry = _flag(upload, "retry")
     request = BuildRequest.create(sources, module=module, suffix=suffix, pairs=[Pair.from_dict(p) for p in pairs],
                                   weight_variables=weights)
-    return request, upload.fields.get("toolchain", "").strip() or None, retry_text in _TRUE
+    return request, upload.fields.get("toolchain", "").strip() or None, retry
 
 
-def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str | None,
-            retry: bool, submitted_by: int | None, publisher: tuple[str, bool] | None) -> tuple[schemas.Build, bool]:
+def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str | None, retry: bool, breaking: bool,
+            submitted_by: int | None, publisher: tuple[str, bool] | None) -> tuple[schemas.Build, bool]:
     if publisher is not None:  # ownership is decided before any work: nothing of another owner's is compiled
         owners.require_families(s, {m.name for _, m in request.declared_models()}, *publisher)
     known = [t.id for t in toolchains.approved(s)]
@@ -144,7 +151,7 @@ def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str |
     toolchain = wanted or _default_toolchain(s, known)
     existed = queue.get_build_by_key(s, build_key(request, toolchain)) is not None
     build, created = submit(s, request, toolchain, submitted_by=submitted_by, max_attempts=settings.max_attempts,
-                            retry=retry)
+                            retry=retry, allow_breaking=breaking, characterise=settings.characterise)
     if created and existed:  # a failed build queued again: audited
         records.record_event(s, publisher[0] if publisher else owners.principal_name(s, submitted_by), "retry",
                              f"build {build.id}", {"toolchain": build.toolchain})
@@ -187,10 +194,11 @@ async def queue_upload(request: Request, principal: Principal | None, settings: 
             if adapt is not None:
                 adapt(upload)
             build_request, wanted, retry = _request_from(upload)
+            breaking = _flag(upload, "breaking")
         except InputError as exc:
             raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
         publisher = (principal.name, principal.has("admin")) if principal else (owners.LOCAL, False)
-        document, created = await db.write(_submit, settings, build_request, wanted, retry,
+        document, created = await db.write(_submit, settings, build_request, wanted, retry, breaking,
                                            principal.token_id if principal else None, publisher)
         if retry:
             document, created = await _rebuild_if_damaged(db, store, document, created,
@@ -271,8 +279,8 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
                                               principal.name if principal else owners.LOCAL)
     try:
         # the build stays its original submitter's, whose names these are (publishing checks them again)
-        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, submitter,
-                                           None)
+        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, False,
+                                           submitter, None)
         if body.retry:
             document, created = await _rebuild_if_damaged(db, store, document, created,
                                                           principal.name if principal else owners.LOCAL)
