@@ -24,10 +24,11 @@ from pathlib import Path
 
 from nestml_registry.compiler.errors import ToolchainError
 from nestml_registry.compiler.integrity import nest_string_abi, write_atomic
+from nestml_registry.compiler.launcher import launcher_free
 
 logger = logging.getLogger(__name__)
 
-DETECTION_VERSION = 2
+DETECTION_VERSION = 3
 _PROBE = r"""
 import json, os, sys
 os.environ.setdefault("PYNEST_QUIET", "1")
@@ -58,10 +59,14 @@ class Toolchain:
     nestml_version: str
     nest_config: str | None = None  # NEST's own working nest-config, when there is one
     builtin_models: tuple[str, ...] = field(default=(), compare=False)
+    # what NEST was built with (its config.h) where that differs from the PyPI wheel: e.g. ("+mpi",)
+    features: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, object]:
-        """The fields that decide binary compatibility (no paths)."""
-        return {
+        """The fields that decide binary compatibility (no paths). NEST's build features change the layout
+        of the classes a module is compiled against (``HAVE_MPI`` adds members to ``MPIManager``): they are
+        part of it where they differ from the PyPI wheel's, so the wheel's toolchain keeps its id."""
+        identity: dict[str, object] = {
             "nest": self.nest_version,
             "abi": self.cxx_abi,
             "cxx": f"{self.cxx_name}-{self.cxx_version}",
@@ -69,6 +74,13 @@ class Toolchain:
             "platform": self.platform,
             "nestml": self.nestml_version,
         }
+        if self.features:
+            identity["features"] = list(self.features)
+        return identity
+
+    @property
+    def has_mpi(self) -> bool:
+        return "+mpi" in self.features
 
     def prefix_maps(self) -> list[str]:
         """Compiler options that write NEST's headers' folders into a module (``__FILE__`` in NEST's asserts
@@ -87,14 +99,17 @@ class Toolchain:
 
     @property
     def id(self) -> str:
-        """A readable identifier that a simulation machine can compute and a registry can match."""
-        return (f"nest{self.nest_version}-{self.platform}-{self.cxx_name}{self.cxx_version}"
+        """A readable identifier that a simulation machine can compute and a registry can match (``-mpi``
+        after the NEST version for a NEST built with MPI)."""
+        mpi = "-mpi" if self.has_mpi else ""
+        return (f"nest{self.nest_version}{mpi}-{self.platform}-{self.cxx_name}{self.cxx_version}"
                 f"-abi{self.cxx_abi}-{self.fingerprint[:12]}")
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["include_dirs"] = list(self.include_dirs)
         d["builtin_models"] = list(self.builtin_models)
+        d["features"] = list(self.features)
         d["id"] = self.id
         d["fingerprint"] = self.fingerprint
         return d
@@ -104,11 +119,33 @@ class Toolchain:
         kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         kw["include_dirs"] = tuple(kw["include_dirs"])
         kw["builtin_models"] = tuple(kw.get("builtin_models", ()))
+        kw["features"] = tuple(kw.get("features", ()))
         return cls(**kw)
 
     def nest_version_tag(self) -> str:
         """The version string NESTML expects in ``codegen_opts["nest_version"]``."""
         return "v" + self.nest_version
+
+
+# NEST's config.h switches that change what a module is compiled against, and how the PyPI wheel has them
+WHEEL_FEATURES = {"MPI": False, "MUSIC": False, "SIONLIB": False, "HDF5": False, "LIBNEUROSIM": False,
+                  "GSL": True, "BOOST": True, "LIBLTDL": True}
+_DEFINE_RE = re.compile(r"^\s*#\s*define\s+HAVE_([A-Z0-9_]+)\b", re.MULTILINE)
+
+
+def build_features(config_h: str) -> tuple[str, ...]:
+    """``+mpi``, ``-gsl``, ...: where the NEST build whose ``config.h`` this is differs from the wheel."""
+    defined = set(_DEFINE_RE.findall(config_h))
+    return tuple(sorted(("+" if name in defined else "-") + name.lower()
+                        for name, wheel in WHEEL_FEATURES.items() if (name in defined) != wheel))
+
+
+def _features_of(include_dirs: list[str]) -> tuple[str, ...]:
+    for d in include_dirs:
+        config_h = Path(d) / "config.h"
+        if config_h.is_file():
+            return build_features(config_h.read_text(errors="replace"))
+    raise ToolchainError(f"NEST's config.h is not in {include_dirs[0]}: the NEST installation is incomplete")
 
 
 def _nest_package_dir() -> Path:
@@ -164,7 +201,8 @@ def _cxx_version(cxx: str) -> tuple[str, str]:
 
 
 def _probe_nest(timeout: float) -> dict:
-    env = dict(os.environ, PYNEST_QUIET="1", OMP_NUM_THREADS="1")
+    # not a rank of the job this process may be one of (an MPI NEST would join it, or hang)
+    env = dict(launcher_free(os.environ), PYNEST_QUIET="1", OMP_NUM_THREADS="1")
     try:
         proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as exc:
@@ -241,6 +279,9 @@ def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: flo
         cflags = f"{cflags} {cxxflags}"
     _check_headers(cxx, cflags, include_dirs)
     cxx_name, cxx_version = _cxx_version(cxx)
+    features = _features_of(include_dirs)
+    if "+mpi" in features:  # NEST's headers include mpi.h: the MPI compiler wrapper knows where it is
+        include_dirs = [*include_dirs, *_mpi_include_dirs()]
     return Toolchain(
         nest_version=probe["version"],
         nest_package=str(nest_dir),
@@ -254,7 +295,21 @@ def _detect(cache_key: str, nest_dir: Path, kernel: Path, cxx: str, timeout: flo
         nestml_version=importlib.metadata.version("nestml"),
         nest_config=nest_config,
         builtin_models=tuple(sorted(set(probe["node_models"]) | set(probe["synapse_models"]))),
+        features=features,
     )
+
+
+def _mpi_include_dirs() -> list[str]:
+    """Where ``mpi.h`` is, from the MPI compiler wrapper (``mpicxx --showme:incdirs``, Open MPI's)."""
+    wrapper = shutil.which("mpicxx") or shutil.which("mpic++")
+    if wrapper is None:
+        raise ToolchainError("this NEST is built with MPI, but no MPI compiler wrapper (mpicxx) is installed: "
+                             "install Open MPI's headers with 'apt-get install libopenmpi-dev'")
+    try:
+        out = subprocess.run([wrapper, "--showme:incdirs"], capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ToolchainError(f"{wrapper} --showme:incdirs failed ({exc}): is Open MPI installed?") from exc
+    return out.stdout.split()
 
 
 def detect(cache_dir: Path | None = None, timeout: float = 120.0, cxxflags: str = "") -> Toolchain:

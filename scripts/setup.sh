@@ -5,6 +5,7 @@
 # Python dependencies (NEST 3.10 and NESTML 9 from PyPI).
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh test     plus the test tools
+#   scripts/setup.sh mpi      plus NEST built with MPI in .venv-mpi, a second toolchain (scripts/nest-mpi.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
@@ -48,3 +49,6 @@ else
     .venv/bin/python -m pip install -q -e .
 fi
 echo "ready: $(pwd)/.venv/bin/nestml-registry"
+if [ "$extra" = "mpi" ]; then
+    bash scripts/nest-mpi.sh
+fi

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Install everything (Debian packages, .venv, a PostgreSQL server if none answers) and run the
-# whole test suite: lint (ruff), type check (mypy), then pytest against real NEST, real compiles,
-# SQLite and PostgreSQL, then the lab deployment in Docker (scripts/docker-test.sh).
+# Install everything (Debian packages, .venv, NEST with MPI in .venv-mpi, a PostgreSQL server if none
+# answers) and run the whole test suite: lint (ruff), type check (mypy), then pytest against real NEST,
+# real compiles, real mpirun, SQLite and PostgreSQL, then the lab deployment in Docker (scripts/docker-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+# NEST with MPI in .venv-mpi for the cluster tests (built once per version and options, then cached)
+bash scripts/nest-mpi.sh test
 if [ -z "${NESTML_REGISTRY_TEST_POSTGRES_URL:-}" ]; then
     NESTML_REGISTRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh | tail -n 1)
     export NESTML_REGISTRY_TEST_POSTGRES_URL
 fi
 # the whole suite: a PostgreSQL that does not answer fails its tests (pytest -m "not slow" alone skips them)
 export NESTML_REGISTRY_TEST_POSTGRES_REQUIRED=1
+# and the MPI tests fail without .venv-mpi (nest-mpi.sh above made it)
+export NESTML_REGISTRY_TEST_MPI_REQUIRED=1
 .venv/bin/ruff check .
 bash scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

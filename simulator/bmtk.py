@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nestml_registry.simulator import hooks
+from nestml_registry.simulator.parallel import check_launcher
 from nestml_registry.simulator.references import reference_of
 from nestml_registry.simulator.session import RegistrySession, active, load_config, set_active
 
@@ -50,6 +51,8 @@ def use_registry(server: str | None = None, token: str | None = None, **options:
     if options["progress"] is False:
         options["progress"] = None
     session = RegistrySession.create(server, token, **options)
+    if "nest" not in sys.modules:  # (after `import nest`, NEST itself has already decided)
+        check_launcher(session.local_toolchain())
     patch_bmtk()
     set_active(session)
     return session

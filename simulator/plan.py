@@ -21,13 +21,20 @@ class LocalToolchain:
     cxx_abi: int
     platform: str
     builtin_models: frozenset[str] = frozenset()
+    features: tuple[str, ...] = ()  # NEST's build features where they differ from the wheel's ("+mpi")
 
     @classmethod
     def from_toolchain(cls, tc: Any) -> LocalToolchain:
-        return cls(tc.id, tc.nest_version, tc.cxx_abi, tc.platform, frozenset(tc.builtin_models))
+        return cls(tc.id, tc.nest_version, tc.cxx_abi, tc.platform, frozenset(tc.builtin_models),
+                   tuple(getattr(tc, "features", ())))
+
+    @property
+    def has_mpi(self) -> bool:
+        return "+mpi" in self.features
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "nest": self.nest_version, "abi": self.cxx_abi, "platform": self.platform}
+        return {"id": self.id, "nest": self.nest_version, "abi": self.cxx_abi, "platform": self.platform,
+                **({"features": list(self.features)} if self.features else {})}
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,14 @@ def run(config: str | os.PathLike, *, server: str | None = None, token: str | No
         raise SimulatorError(f"{config_path}: no such config file; give the BMTK simulation config (config.json)",
                              "missing_file")
     from nestml_registry.simulator import hooks as hook_files
+    from nestml_registry.simulator.parallel import check_launcher
     from nestml_registry.simulator.session import RegistrySession, load_config, read_config, set_active
-
-    hook_files.import_files(hooks)  # their @cell_model functions, before the network is built
 
     session = RegistrySession.create(server, token, locked=locked, build=build, build_timeout=build_timeout,
                                      cache=cache, progress=progress)
+    check_launcher(session.local_toolchain())  # before anything imports nest (the hooks may)
+    hook_files.import_files(hooks)  # their @cell_model functions, before the network is built
+
     plan = session.prepare(load_config(config_path))  # before NEST is imported: refusals come at once
     from nestml_registry.simulator.bmtk import patch_bmtk
 

@@ -27,6 +27,30 @@ def test_identity(toolchain: Toolchain) -> None:
     assert Toolchain.from_dict(toolchain.to_dict()) == toolchain
 
 
+def test_the_wheels_toolchain_keeps_its_id(toolchain: Toolchain) -> None:
+    """NEST's build features enter the identity only where they differ from the wheel's: a registry's
+    builds for the wheel keep resolving (its id is what it was before features were read)."""
+    import hashlib
+    import json
+
+    assert toolchain.features == () and not toolchain.has_mpi and "-mpi" not in toolchain.id
+    before = {"nest": toolchain.nest_version, "abi": toolchain.cxx_abi,
+              "cxx": f"{toolchain.cxx_name}-{toolchain.cxx_version}", "cflags": toolchain.cflags,
+              "platform": toolchain.platform, "nestml": toolchain.nestml_version}
+    assert toolchain.fingerprint == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    mpi = Toolchain.from_dict({**toolchain.to_dict(), "features": ["+mpi"]})
+    assert mpi.has_mpi and mpi.id.startswith(f"nest{toolchain.nest_version}-mpi-") and mpi.id != toolchain.id
+    assert mpi.fingerprint != toolchain.fingerprint
+
+
+def test_build_features_from_config_h() -> None:
+    wheel_h = "#define HAVE_GSL 1\n#define HAVE_LIBLTDL 1\n/* #undef HAVE_MPI */\n#define HAVE_BOOST 1\n"
+    assert toolchain_module.build_features(wheel_h) == ()
+    mpi_h = wheel_h.replace("/* #undef HAVE_MPI */", "#define HAVE_MPI 1") + "#  define HAVE_HDF5 1\n"
+    assert toolchain_module.build_features(mpi_h) == ("+hdf5", "+mpi")
+    assert toolchain_module.build_features(wheel_h.replace("#define HAVE_GSL 1", "")) == ("-gsl",)
+
+
 def test_detection_is_cached(registry_home: Path, toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second detection reads the cache: it runs none of the probes (which start NEST and the compiler)."""
     def probe(*args: object, **kwargs: object) -> None:
