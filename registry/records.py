@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nestml_registry.compiler.sources import Source as SourceText
@@ -16,6 +16,7 @@ from nestml_registry.registry.errors import InvalidInput, NotFound
 from nestml_registry.registry.tables import (
     AuditEvent,
     Module,
+    RegistryState,
     Source,
 )
 
@@ -59,7 +60,16 @@ def declared_models(source: Source) -> set[str]:
 
 def record_event(session: Session, actor: str | int | None, action: str, subject: str | None,
                  details: dict[str, Any] | None = None) -> AuditEvent:
+    """Add an audit event to the session's transaction, and count it in the registry's generation (which
+    this transaction then holds until it ends: audited changes commit one after the other)."""
     event = AuditEvent(actor=None if actor is None else str(actor), action=action, subject=subject,
                        details=details or {})
     session.add(event)
+    session.execute(update(RegistryState).where(RegistryState.id == 1)
+                    .values(generation=RegistryState.generation + 1))
     return event
+
+
+def generation(session: Session) -> int | None:
+    """The registry's generation (None in a database without its row: then nothing may be kept by it)."""
+    return session.scalar(select(RegistryState.generation).where(RegistryState.id == 1))

@@ -272,6 +272,17 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class RegistryState(Base):
+    """One row: the registry's generation, one more with every audited change (0013). Changes are
+    serialised on this row, so a reader that sees generation G sees every change up to G and no other:
+    the API keeps answers per generation (``service.read_cache``)."""
+
+    __tablename__ = "registry_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class KnownToolchain(Base):
     """A toolchain some compile worker serves (``nestml_registry.compiler.toolchain.Toolchain.id``), as the worker
     reported it when it started: the API queues builds only for toolchains seen here."""

@@ -27,6 +27,7 @@ from nestml_registry.service.artifacts import VerifiedArtifacts
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
 from nestml_registry.service.metrics import ApiMetrics
+from nestml_registry.service.read_cache import ReadCache
 from nestml_registry.service.request_origin import check_request_origin
 from nestml_registry.service.routes import (
     audit,
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     app.state.health = health.RecentHealth()
+    app.state.reads = ReadCache()
     install_error_handlers(app)
     for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,
                    toolchains.router, audit.router, tokens.router, health.router, worker_api.router):

@@ -32,6 +32,8 @@ class ApiMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.downloads = Counter(PREFIX + "artifact_downloads", "Module artifacts served (200 answers)",
                                  registry=self.registry)
+        self.resolves = Counter(PREFIX + "resolve_requests", "GET /v1/resolve requests (a job that resolves once "
+                                "per run, whatever its rank count, adds one per run)", registry=self.registry)
         self.not_modified = Counter(PREFIX + "artifact_not_modified", "Artifact requests answered 304",
                                     registry=self.registry)
         self.cache_hits = Counter(PREFIX + "build_cache_hits",

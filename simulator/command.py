@@ -41,6 +41,20 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--traceback", action="store_true", help="print the whole traceback when the run fails")
     r.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("prefetch", help="fill this machine's module cache for a config or a lock file, then exit "
+                                        "(before a cluster job: one per node)")
+    p.add_argument("config", nargs="?", metavar="CONFIG.json", help="the BMTK simulation config to resolve")
+    p.add_argument("--locked", metavar="LOCKFILE", type=Path, help="fetch exactly what this lock file says")
+    p.add_argument("--lock", dest="lock_out", metavar="FILE", type=Path,
+                   help="write what the config resolved to as a lock file (for `run --locked FILE`)")
+    p.add_argument("--no-build", dest="build", action="store_false",
+                   help="fail instead of asking the registry to build a model for this machine's toolchain")
+    p.add_argument("--build-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up waiting for such a build after this long")
+    p.add_argument("--cache", type=Path, metavar="DIR", help="the module cache (default: as for run)")
+    remote_options(p, "print the cached modules as JSON")
+    p.set_defaults(func=cmd_prefetch)
+
 
 def _say(text: str) -> None:
     print(f"nestml-registry: {text}", file=sys.stderr, flush=True)
@@ -73,7 +87,8 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
                          build_timeout=args.build_timeout, cache=args.cache, progress=_say,
                          hooks=args.hooks)
     except SimulatorError as exc:
-        return report_error(args, exc, EXIT_USAGE if exc.input_error else EXIT_FAILED)
+        status = EXIT_USAGE if exc.input_error else EXIT_FAILED
+        return status if exc.quiet else report_error(args, exc, status)  # (rank 0 says it)
     except Exception as exc:  # BMTK and NEST raise many types; the user gets NEST's own message
         if args.traceback:
             traceback.print_exc()
@@ -86,4 +101,25 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
         print_json(result.to_dict())
     else:
         _say(f"done: output in {result.output_dir}" + (f", lock file {result.lock}" if result.lock else ""))
+    return EXIT_OK
+
+
+def cmd_prefetch(args: argparse.Namespace, settings: Any) -> int:
+    from nestml_registry.simulator.prefetch import prefetch
+
+    if args.config is not None and args.locked is not None:
+        return report_error(args, SimulatorError("give the config or --locked LOCKFILE, not both: a lock file "
+                                                 "already says what to fetch", "usage"), EXIT_USAGE)
+    try:
+        result = prefetch(args.config, locked=args.locked, server=args.server, build=args.build,
+                          build_timeout=args.build_timeout, cache=args.cache, progress=_say, lock_out=args.lock_out)
+    except SimulatorError as exc:
+        return report_error(args, exc, EXIT_USAGE if exc.input_error else EXIT_FAILED)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    for m in result["modules"]:
+        print(f"{m['name']}  {m['sha256'][:12]}  {m['path']}")
+    _say(f"{len(result['modules'])} module(s) in {result['cache']} for {result['toolchain']}"
+         + (f"; lock file {result['lock']} (run --locked {result['lock']})" if result["lock"] else ""))
     return EXIT_OK

@@ -42,7 +42,12 @@ def write(plan: Plan, directory: str | os.PathLike, config: str | None = None, p
     directory.mkdir(parents=True, exist_ok=True)
     if previous is not None:
         write_atomic(directory / PREVIOUS_NAME, previous)
-    path = directory / LOCK_NAME
+    return write_file(plan, directory / LOCK_NAME, config)
+
+
+def write_file(plan: Plan, path: str | os.PathLike, config: str | None = None) -> Path:
+    """The plan's lock document, written atomically to ``path``."""
+    path = Path(path)
     write_atomic(path, (json.dumps(to_document(plan, config), indent=1, sort_keys=True) + "\n").encode())
     return path
 
@@ -58,6 +63,11 @@ def read(path: str | os.PathLike) -> dict[str, Resolved]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SimulatorError(f"{path}: not a readable lock file ({exc}); use the {LOCK_NAME} a run wrote",
                              "invalid_lock") from exc
+    return references(doc, str(path))
+
+
+def references(doc: Any, where: str) -> dict[str, Resolved]:
+    """The references of a lock document (:func:`to_document`); ``where`` names it in errors."""
     try:
         if doc.get("nestml_registry_lock") != FORMAT:
             raise ValueError(f"format {doc.get('nestml_registry_lock')!r}, expected {FORMAT}")
@@ -68,7 +78,7 @@ def read(path: str | os.PathLike) -> dict[str, Resolved]:
                               tuple(r.get("continuous_ports") or ()))
                 for ref, r in doc["references"].items()}
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise SimulatorError(f"{path}: not a valid {LOCK_NAME} ({type(exc).__name__}: {exc}); use the lock file "
+        raise SimulatorError(f"{where}: not a valid {LOCK_NAME} ({type(exc).__name__}: {exc}); use the lock file "
                              "a run wrote, unedited", "invalid_lock") from exc
 
 

@@ -161,16 +161,19 @@ class Resolver:
 
     # -- from a lock file --------------------------------------------------------------------------
 
-    def from_lock(self, locked: dict[str, Resolved], lock_toolchain: dict[str, Any], uses: list[Use],
+    def from_lock(self, locked: dict[str, Resolved], lock_toolchain: dict[str, Any], uses: list[Use] | None,
                   lock_path: str) -> Plan:
+        """The plan a lock file (or rank 0's lock document) made, its files fetched; ``uses`` None: every
+        reference it holds (``prefetch --locked``)."""
         if lock_toolchain.get("id") and lock_toolchain["id"] != self.toolchain.id:
             raise SimulatorError(f"{lock_path} was made on toolchain {lock_toolchain['id']}, not this machine's "
                                  f"{self.toolchain.id}: its modules cannot be loaded here. Run without --locked to "
                                  "resolve the same models for this machine", "wrong_toolchain",
                                  {"lock_toolchain": lock_toolchain.get("id"), "toolchain": self.toolchain.id})
         plan = Plan(self.toolchain, self.client.base_url)
-        for reference in distinct_references(uses):
+        for reference in sorted(locked) if uses is None else distinct_references(uses):
             if reference not in locked:
+                assert uses is not None
                 raise SimulatorError(f"{_where(uses, reference)} is not in {lock_path} (it has: "
                                      f"{', '.join(sorted(locked)) or 'nothing'}): the network changed since the lock "
                                      "was made; run without --locked to resolve it anew", "not_locked")

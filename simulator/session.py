@@ -13,6 +13,7 @@ from nestml_registry.service.client import RegistryClient, RegistryClientError
 from nestml_registry.simulator import checks, drift, hooks, install, lock, nest_names, pairs
 from nestml_registry.simulator.cache import ModuleCache
 from nestml_registry.simulator.errors import SimulatorError
+from nestml_registry.simulator.parallel import Job
 from nestml_registry.simulator.plan import LocalToolchain, Plan
 from nestml_registry.simulator.references import find_uses
 from nestml_registry.simulator.resolve import Resolver, detect_toolchain
@@ -71,6 +72,7 @@ class RegistrySession:
     lock_path: Path | None = None
     previous_lock: bytes | None = None  # the last run's lock file, when this run resolves otherwise
     prepared_for: object = None  # the config the plan was made for (its path)
+    _job: Job | bool | None = False  # False: not looked for yet
 
     @classmethod
     def create(cls, server: str | None = None, token: str | None = None, *, locked: str | os.PathLike | None = None,
@@ -107,20 +109,46 @@ class RegistrySession:
             return None
         resolver = Resolver(self.client, self.local_toolchain(), self.cache, build=self.build,
                             build_timeout=self.build_timeout, progress=self.progress)
-        if self.locked is not None:
-            plan = resolver.from_lock(lock.read(self.locked), lock.toolchain_of(self.locked), uses, str(self.locked))
-        else:
-            plan = self._resolve(resolver, uses, config)
-        checks.check_versions(plan)
-        checks.check_modules(plan)
-        install.check_files(plan)
-        checks.check_params(plan, uses, config.get("components") or {})
-        pairs.check_pairs(plan, config)
-        nest_names.check(plan, config)  # what NEST will refuse later, refused now (nothing written yet)
+        job = self.job()
+        if job is None:
+            plan = self._plan(resolver, uses, config)
+        else:  # rank 0 asks the registry; the others take its plan (one download per node)
+            plan = job.share(lambda: self._plan_document(resolver, uses, config),
+                             lambda doc: resolver.from_lock(lock.references(doc, "rank 0's plan"),
+                                                            dict(doc.get("toolchain") or {}), uses, "rank 0's plan"))
+        try:
+            checks.check_versions(plan)
+            checks.check_modules(plan)
+            install.check_files(plan)
+            checks.check_params(plan, uses, config.get("components") or {})
+            pairs.check_pairs(plan, config)
+            nest_names.check(plan, config)  # what NEST will refuse later, refused now (nothing written yet)
+        except SimulatorError as exc:
+            exc.quiet = job is not None and job.rank != 0  # every rank finds it; rank 0 says it
+            raise
         self.plan = plan
         self.prepared_for = key
-        self._report(plan, config)
+        if job is None or job.rank == 0:
+            self._report(plan, config)
         return plan
+
+    def job(self) -> Job | None:
+        """The MPI job this process is a rank of (with a NEST built with MPI), found once; only its rank 0
+        writes the lock file."""
+        if self._job is False:
+            self._job = Job.current(self.local_toolchain())
+            if self._job is not None and self._job.rank != 0:
+                self.write_lock = False
+        return self._job if isinstance(self._job, Job) else None
+
+    def _plan(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> Plan:
+        if self.locked is not None:
+            return resolver.from_lock(lock.read(self.locked), lock.toolchain_of(self.locked), uses, str(self.locked))
+        return self._resolve(resolver, uses, config)
+
+    def _plan_document(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> tuple[Plan, dict]:
+        plan = self._plan(resolver, uses, config)
+        return plan, lock.to_document(plan)
 
     def _report(self, plan: Plan, config: Mapping[str, Any]) -> None:
         """Say what every reference resolved to, and how that differs from the last run's lock file; warn

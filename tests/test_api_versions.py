@@ -110,3 +110,38 @@ def test_a_version_that_drops_names_needs_breaking_and_says_what_it_breaks(backe
         assert "breaks: parameters E_L; input ports spikes" in text.getvalue()
         page = api.client.get(f"/models/tiny_{t}_neuron_nestml").text
         assert "breaks:" in page and "<code>E_L</code>" in page
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_resolutions_kept_by_the_api_follow_every_publish_and_yank(backend: str, tmp_path: Path) -> None:
+    """The API keeps resolutions per generation (service.read_cache): a version published by a worker (another
+    connection, as another process's), a yank and an unyank are in the very next answer."""
+    import concurrent.futures
+
+    with running_api(backend, tmp_path) as api:
+        toolchain = api.register_toolchain()
+        t = tag()
+        name = f"tiny_{t}_neuron_nestml"
+        api.succeed(api.post_build([tiny(t)], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+        reads = api.server.app.state.reads
+
+        def resolved() -> int:
+            answer = api.client.get("/v1/resolve", params={"model": name, "toolchain": toolchain})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["version"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # many at once: one answer made, the rest kept
+            assert set(pool.map(lambda _: resolved(), range(40))) == {1}
+        assert reads.hits >= 30 and reads.misses <= 2
+        for version in (2, 3):
+            code = (tiny(t)[0], tiny(t)[1].replace(b"10 ms", f"{10 + version} ms".encode()))
+            api.succeed(api.post_build([code], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+            assert resolved() == version
+        assert api.client.post(f"/v1/models/{name}@3/yank", json={"reason": "wrong"}).status_code == 200
+        assert resolved() == 2
+        assert api.client.post(f"/v1/models/{name}@3/unyank").status_code == 200
+        assert resolved() == 3
+        assert api.client.get("/v1/resolve", params={"model": f"{name}@2", "toolchain": toolchain}).json()[
+            "version"] == 2
+        missing = api.client.get("/v1/resolve", params={"model": f"{name}@9", "toolchain": toolchain})
+        assert missing.status_code == 404  # errors are answered afresh, never kept

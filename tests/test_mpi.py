@@ -7,11 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from bmtk_networks import Network, build_stdp_pair_network, read_spikes
+from server_fixtures import Server, client_env, free_port, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 MPI_PYTHON = ROOT / ".venv-mpi" / "bin" / "python"
@@ -34,7 +39,7 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _needs_mpi_nest() -> None:
-    if not MPI_PYTHON.is_file():
+    if not MPI_PYTHON.with_name("nestml-registry").is_file():  # (scripts/nest-mpi.sh installs it last)
         if os.environ.get("NESTML_REGISTRY_TEST_MPI_REQUIRED") == "1":
             pytest.fail(f"{MPI_PYTHON} is missing: run `bash scripts/setup.sh mpi`")
         pytest.skip("no NEST with MPI here (.venv-mpi): `bash scripts/setup.sh mpi` builds it")
@@ -121,3 +126,124 @@ def test_a_module_for_the_mpi_toolchain_gives_the_same_spikes_on_any_number_of_r
     one = run(1, 2)
     assert len(one) > 50
     assert run(2, 1) == one
+
+
+# -- BMTK networks through the registry, on several ranks -------------------------------------------------------
+
+PAIR_NEURON = "iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"
+PAIR_SYNAPSE = "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml"
+
+
+@pytest.fixture(scope="module")
+def mpi_registry(tmp_path_factory: pytest.TempPathFactory, registry_home: Path,
+                 models_dir: Path) -> Iterator[Server]:
+    """A registry whose embedded worker serves the wheel's toolchain, the STDP pair pushed for it, and a
+    compile worker started from .venv-mpi on the same database and store (it serves the MPI toolchain)."""
+    _needs_mpi_nest()
+    directory = tmp_path_factory.mktemp("mpi-registry")
+    server = start_server(directory, registry_home)
+    pushed = server.cli("push", str(models_dir / "neurons" / "iaf_psc_exp_neuron.nestml"),
+                        str(models_dir / "synapses" / "stdp_synapse.nestml"), "--pair",
+                        "iaf_psc_exp_neuron:stdp_synapse", "--wait", "--json")
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    with open(directory / "mpi-worker.log", "w") as log:
+        worker = subprocess.Popen([str(MPI_PYTHON.with_name("nestml-registry")), "-v", "worker"], stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=ROOT,
+                                  env=client_env(server.env, NESTML_REGISTRY_CACHE=str(directory / "mpi-cache")))
+        try:
+            yield server
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            server.stop()
+
+
+def _counter(server: Server, name: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")
+               or line.startswith(name + "{"))
+
+
+def _mpi_run(server: Server, net: Network, ranks: int, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*_mpirun(), "-n", str(ranks), str(MPI_PYTHON.with_name("nestml-registry")), "run",
+                           str(net.config), *args], capture_output=True, text=True, timeout=1200, cwd=net.dir,
+                          env=client_env({**server.env, **_env(net.dir)}, NESTML_REGISTRY_HOME=str(server.home),
+                                         **env))
+
+
+def _pair_network(directory: Path, threads: int) -> Network:
+    net = build_stdp_pair_network(directory, f"nestml:{PAIR_NEURON}", f"nestml:{PAIR_SYNAPSE}",
+                                  {"lambda": 0.01, "alpha": 1.0}, n=12, tstop=500.0)
+    config = json.loads(net.config.read_text())
+    config["run"]["n_thread"] = threads
+    net.config.write_text(json.dumps(config))
+    return net
+
+
+def test_bmtk_on_several_ranks_resolves_once_and_gives_the_spikes_of_one(mpi_registry: Server,
+                                                                           tmp_path: Path) -> None:
+    server = mpi_registry
+    cache = tmp_path / "node-cache"  # one node: its module cache
+    # the pair is built for the wheel only: the MPI toolchain gets its own build, on demand, from .venv-mpi's worker
+    first = _pair_network(tmp_path / "one-rank", threads=2)
+    one = _mpi_run(server, first, 1, "--cache", str(cache))
+    assert one.returncode == 0, one.stderr[-4000:]
+    assert "is not built for nest3.10.0-mpi-" in one.stderr and "the registry builds it" in one.stderr
+    spikes = read_spikes(first.output_dir)
+    assert len(spikes) > 50
+    locked = json.loads((first.output_dir / "nestml-registry.lock.json").read_text())
+    assert "-mpi-" in locked["toolchain"]["id"]
+    wheel = httpx.get(f"{server.url}/v1/resolve", params={"model": PAIR_SYNAPSE, "toolchain": _wheel_id(tmp_path)},
+                      timeout=10).json()
+    assert wheel["module"]["sha256"] not in locked["modules"]  # never the wheel's module
+
+    for ranks in (2, 3):
+        net = _pair_network(tmp_path / f"ranks-{ranks}", threads=1)
+        if ranks == 3:  # the same number of virtual processes as the one-rank run: 3 x 1 against 1 x 3
+            single = _pair_network(tmp_path / "one-rank-3", threads=3)
+            assert _mpi_run(server, single, 1, "--cache", str(cache)).returncode == 0
+            expected = read_spikes(single.output_dir)
+        else:
+            expected = spikes
+        fresh = tmp_path / f"cache-{ranks}"
+        resolves, downloads = _counter(server, "nestml_registry_resolve_requests_total"), _counter(
+            server, "nestml_registry_artifact_downloads_total")
+        proc = _mpi_run(server, net, ranks, "--cache", str(fresh))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert read_spikes(net.output_dir) == expected
+        references = len(locked["references"])
+        assert _counter(server, "nestml_registry_resolve_requests_total") - resolves == references  # not x ranks
+        assert _counter(server, "nestml_registry_artifact_downloads_total") - downloads == 1  # one node, one module
+        assert proc.stderr.count("nestml-registry: nestml:") == references  # rank 0 alone says what resolved
+        assert (net.output_dir / "nestml-registry.lock.json").is_file()
+
+
+def _wheel_id(tmp: Path) -> str:
+    return _detect(sys.executable, tmp / "wheel-id")["id"]
+
+
+def test_prefetch_then_a_locked_run_needs_no_registry(mpi_registry: Server, tmp_path: Path) -> None:
+    server = mpi_registry
+    net = _pair_network(tmp_path / "net", threads=1)
+    lock_file = tmp_path / "job.lock.json"
+    cache = tmp_path / "node-cache"
+    mpi_cli = str(MPI_PYTHON.with_name("nestml-registry"))
+    env = client_env({**server.env, **_env(tmp_path)}, NESTML_REGISTRY_HOME=str(server.home))
+    staged = subprocess.run([mpi_cli, "prefetch", str(net.config), "--lock", str(lock_file), "--cache", str(cache),
+                             "--json"], capture_output=True, text=True, timeout=1200, env=env, cwd=net.dir)
+    assert staged.returncode == 0, staged.stderr[-3000:]
+    doc = json.loads(staged.stdout)
+    assert doc["lock"] == str(lock_file) and doc["modules"] and all(Path(m["path"]).is_file() for m in doc["modules"])
+    again = subprocess.run([mpi_cli, "prefetch", "--locked", str(lock_file), "--cache", str(tmp_path / "other"),
+                            "--json"], capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["modules"], again.stderr[-3000:]
+    offline = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    proc = _mpi_run(server, net, 2, "--locked", str(lock_file), "--cache", str(cache), NESTML_REGISTRY_URL=offline)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert len(read_spikes(net.output_dir)) > 50
+    neither = subprocess.run([mpi_cli, "prefetch", str(net.config), "--locked", str(lock_file)],
+                             capture_output=True, text=True, timeout=600, env=env)
+    assert neither.returncode == 2 and "not both" in neither.stderr

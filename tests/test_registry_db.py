@@ -18,7 +18,7 @@ empty_db_url, db_url, engine, sessions = database_fixtures()
 children = children_fixture(2)
 
 TABLES = {"toolchains", "sources", "builds", "build_sources", "modules", "model_names", "model_versions",
-          "model_modules", "tokens", "audit_events", "workers", "characterisations"}
+          "model_modules", "tokens", "audit_events", "workers", "characterisations", "registry_state"}
 
 
 def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,7 +30,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         db.require_current(empty_db_url)
     monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
     db.upgrade(empty_db_url)
-    assert db.current_revision(empty_db_url) == db.head_revision() == "0012"
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0013"
     db.require_current(empty_db_url)
     db.upgrade(empty_db_url)  # a second upgrade is a no-op
     engine = db.make_engine(empty_db_url)

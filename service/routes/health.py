@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import shutil
+import time
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 MIN_FREE_BYTES = 512 * 1024 ** 2  # or 2 % of the disk, whichever is more
+HEALTH_MAX_AGE = 1.0  # seconds a health document is answered again
 
 
 def _health(session: Session, sandbox_on: bool) -> schemas.Health:
@@ -57,17 +60,26 @@ def disk_problems(settings: Settings) -> list[str]:
 
 
 class RecentHealth:
-    """The health document, computed once for every caller that asks while it is being computed: however many
-    ask at once, one database read answers them all (a health check stays cheap under load), and a caller
-    that comes after it finished gets a fresh one."""
+    """The health document, computed at most once per ``max_age`` seconds and once for every caller that asks
+    while it is being computed: however many ask at once, one database read answers them all (a health check
+    stays cheap under load, where monitors and a thousand starting jobs ask together)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_age: float = HEALTH_MAX_AGE) -> None:
         self._running: asyncio.Task[schemas.Health] | None = None
+        self._done_at = -math.inf
+        self.max_age = max_age
 
     async def get(self, db: Database, settings: Settings) -> schemas.Health:
-        if self._running is None or self._running.done():
-            self._running = asyncio.ensure_future(self._compute(db, settings))
-        return await asyncio.shield(self._running)
+        task = self._running
+        reusable = task is not None and task.done() and not task.cancelled() and task.exception() is None and (
+            time.monotonic() - self._done_at < self.max_age)
+        if task is None or (task.done() and not reusable):
+            task = self._running = asyncio.ensure_future(self._compute(db, settings))
+            task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[schemas.Health]) -> None:
+        self._done_at = time.monotonic()
 
     @staticmethod
     async def _compute(db: Database, settings: Settings) -> schemas.Health:
@@ -84,7 +96,8 @@ class RecentHealth:
 async def healthz(request: Request, db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
     """200 while the API and its database answer: ``status`` is ``degraded`` when a toolchain has queued
     builds and no live worker, or a disk the registry writes to is nearly full (``problems`` says which).
-    503 when the database does not answer. Callers that ask at the same time share one computation."""
+    503 when the database does not answer. Callers that ask at the same time share one computation, and
+    it is answered again for a second."""
     try:
         return await request.app.state.health.get(db, settings)
     except SQLAlchemyError as exc:

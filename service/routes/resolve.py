@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import resolving
 from nestml_registry.registry.tables import TOOLCHAIN_LEN
 from nestml_registry.registry.toolchains import TOOLCHAIN_ID_RE
 from nestml_registry.service import schemas
-from nestml_registry.service.deps import DatabaseDep, ReaderDep
+from nestml_registry.service.deps import DatabaseDep, MetricsDep, ReaderDep
 from nestml_registry.service.documents import resolution_document
 from nestml_registry.service.errors import ApiError, error_responses
 
@@ -26,14 +26,21 @@ ToolchainId = Annotated[str, Query(max_length=TOOLCHAIN_LEN, pattern=TOOLCHAIN_I
 
 @router.get("/resolve", response_model=schemas.Resolution | schemas.Resolutions,
             summary="The module to load for a model on a toolchain", responses=error_responses(401, 404, 409, 422))
-async def resolve(model: Models, toolchain: ToolchainId, db: DatabaseDep,
+async def resolve(request: Request, model: Models, toolchain: ToolchainId, db: DatabaseDep, metrics: MetricsDep,
                   _reader: ReaderDep) -> schemas.Resolution | schemas.Resolutions:
     """One ``model``: its resolution. Several: ``{"toolchain", "resolutions": [...]}`` in the same order,
     refused (409) when two of them are versions of one model or their modules register the same name."""
     if any(len(m) > 300 for m in model):
         raise ApiError(422, "invalid_reference", "a model reference is longer than 300 characters: write "
                        + resolving.REFERENCE_SYNTAX)
-    return await db.read(_resolved, model, toolchain)
+    metrics.resolves.inc()
+
+    async def answer() -> bytes:
+        return (await db.read(_resolved, model, toolchain)).model_dump_json().encode()
+
+    # the same bytes as reading it now (service.read_cache): a job start of a thousand resolves costs few reads
+    body = await request.app.state.reads.get(db, ("resolve", tuple(model), toolchain), answer)
+    return Response(body, media_type="application/json")  # type: ignore[return-value]  # (already serialised)
 
 
 def _resolved(session: Session, model: list[str], toolchain: str) -> schemas.Resolution | schemas.Resolutions:
