@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -127,6 +127,13 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
     bind = engine.execution_options(**{_SQLITE_BEGIN_OPTION: "DEFERRED"}) if read_only and is_sqlite(engine) \
         else engine
     return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only (on SQLite its transactions begin DEFERRED, never waiting for writers).
+    Roll it back after each read: a transaction kept open would keep seeing the database as it was."""
+    conn = engine.connect()
+    return conn.execution_options(**{_SQLITE_BEGIN_OPTION: "DEFERRED"}) if is_sqlite(engine) else conn
 
 
 def alembic_config(url: str) -> Config:

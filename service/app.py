@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             sweeper.stop()
+            await run_in_threadpool(app.state.reads.close)
             database.close()
 
     app = FastAPI(title="nestml-registry", version=_version(), lifespan=lifespan,

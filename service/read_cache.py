@@ -16,33 +16,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from nestml_registry.registry import records
+from nestml_registry.registry.db import read_connection
 from nestml_registry.service.database import Database
 
+logger = logging.getLogger(__name__)
 MAX_ENTRIES = 20_000
-
-
-def _generation(session: Session) -> int:
-    generation = records.generation(session)
-    return -1 if generation is None else generation  # -1: a database without the row keeps nothing
+# registry.records.generation as one statement (registry.tables.RegistryState)
+_GENERATION_SQL = "SELECT generation FROM registry_state WHERE id = 1"
 
 
 class Generation:
     """The registry's generation, read at most once per batch of requests that arrived while the last read
-    ran, and never older than a request."""
+    ran, and never older than a request. The read is one statement on a connection of its own (its
+    transaction ended after each read, so the next sees every commit), on a thread of its own: cheap enough
+    to make per batch."""
 
     def __init__(self) -> None:
         self._running: asyncio.Future[int] | None = None
         self._next: asyncio.Future[int] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation")
+        self._connection: Connection | None = None
 
     async def current(self, db: Database) -> int:
         if self._running is None or self._running.done():  # nothing in flight: a read that starts now
-            self._running = asyncio.ensure_future(db.read(_generation))
+            self._running = asyncio.ensure_future(self._read(db))
             return await asyncio.shield(self._running)
         if self._next is None:  # one runs, begun before this request: the read after it
             self._next = asyncio.ensure_future(self._after(self._running, db))
@@ -52,7 +57,35 @@ class Generation:
         with contextlib.suppress(Exception):  # its own callers get its error
             await previous
         self._running, self._next = self._next, None  # (later arrivals wait for this one, or the one after)
-        return await db.read(_generation)
+        return await self._read(db)
+
+    async def _read(self, db: Database) -> int:
+        return await asyncio.wrap_future(self._thread.submit(self._read_now, db.engine))
+
+    def _read_now(self, engine: Engine) -> int:
+        """The generation, or -1 (keep nothing) when it cannot be read: the request then reads the database
+        itself, and meets the database's own error if it has one."""
+        try:
+            if self._connection is None:
+                self._connection = read_connection(engine)
+            value = self._connection.exec_driver_sql(_GENERATION_SQL).scalar()
+            self._connection.rollback()  # the next read sees what committed meanwhile
+        except SQLAlchemyError as exc:
+            logger.debug("registry generation not read: %s", exc)
+            self._close_connection()
+            return -1
+        return -1 if value is None else int(value)
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        """Give the connection back (on the thread that uses it) and stop the thread."""
+        self._thread.submit(self._close_connection).result()
+        self._thread.shutdown()
 
 
 class ReadCache:
@@ -93,3 +126,6 @@ class ReadCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return body
+
+    def close(self) -> None:
+        self.generation.close()

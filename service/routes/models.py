@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from nestml_registry.registry import listing, owners, resolving, yanking
@@ -39,10 +39,16 @@ async def list_models(db: DatabaseDep, _reader: ReaderDep, response: Response, q
 @router.get("/models/{reference}", response_model=schemas.ModelDetail,
             summary="A model's versions: parameters (unit, default), state, input ports, source",
             responses=error_responses(401, 404, 422))
-async def get_model(reference: Reference, db: DatabaseDep, _reader: ReaderDep) -> schemas.ModelDetail:
+async def get_model(request: Request, reference: Reference, db: DatabaseDep,
+                    _reader: ReaderDep) -> schemas.ModelDetail:
     """All versions, newest first; ``NAME@VERSION`` lists only that version. Each version says what
     changed in its parameters since the version before."""
-    return await reads.model(db, reference)
+    async def answer() -> bytes:
+        return (await reads.model(db, reference)).model_dump_json().encode()
+
+    # exactly what reading it now gives (service.read_cache): it changes only with audited changes
+    body = await request.app.state.reads.get(db, ("model", reference), answer)
+    return Response(body, media_type="application/json")  # type: ignore[return-value]  # (already serialised)
 
 
 @router.post("/models/{reference}/yank", response_model=schemas.ModelDetail,
