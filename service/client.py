@@ -126,11 +126,18 @@ class RegistryClient:
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy.from_env()
         self._answered = False  # whether this server has answered this client yet
-        headers = {"User-Agent": "nestml-registry-client", "Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
-                                  follow_redirects=True)
+        self._transport = transport
+        self._client: httpx.Client | None = None  # made at the first request (a locked run may need none)
+
+    @property
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            headers = {"User-Agent": "nestml-registry-client", "Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout,
+                                        transport=self._transport, follow_redirects=True)
+        return self._client
 
     @classmethod
     def from_env(cls, server: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -148,7 +155,8 @@ class RegistryClient:
         return f"RegistryClient({self.base_url!r}, token={'set' if self.token else None})"
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> RegistryClient:
         return self
