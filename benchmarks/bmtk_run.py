@@ -42,15 +42,18 @@ PARAMS = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    """The wall time of the whole process ``cmd``; its failure ends the benchmark with its stderr."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(cmd[:8])} failed:\n{proc.stderr[-3000:]}")
     return wall
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
+def start_server(home: Path, cli: list[str] = CLI, **env_extra: str) -> tuple[subprocess.Popen, str, dict[str, str]]:
+    """``cli serve --workers 1`` on a free port with its home in ``home``, once a worker registered; the
+    server, its URL and the environment for its clients (with ``env_extra``)."""
     import socket
 
     with socket.socket() as s:
@@ -58,8 +61,8 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_URL=url, PYNEST_QUIET="1",
-               OMP_NUM_THREADS="1")
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "1"],
+               OMP_NUM_THREADS="1", **env_extra)
+    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     for _ in range(1500):
         try:
@@ -72,6 +75,17 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
     raise SystemExit("the server did not start")
 
 
+def push_and_pull(cli: list[str], env: dict[str, str], cache: Path) -> Path:
+    """The tutorial's custom Izhikevich neuron pushed (and built); its module pulled into ``cache``."""
+    push = subprocess.run([*cli, "push", str(MODEL), "--wait", "--json"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    if push.returncode != 0:
+        raise SystemExit(f"the push failed:\n{push.stderr[-3000:]}")
+    pulled = subprocess.run([*cli, "pull", "custom_izh_neuron", "--json", "--cache", str(cache)],
+                            env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return Path(json.loads(pulled.stdout)["path"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -80,12 +94,7 @@ def main() -> None:
     server, _url, env = start_server(work / "home")
     cli = CLI
     try:
-        push = subprocess.run([*cli, "push", str(MODEL), "--wait", "--json"], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=900)
-        assert push.returncode == 0, push.stderr
-        pulled = subprocess.run([*cli, "pull", "custom_izh_neuron", "--json", "--cache", str(work / "pulled")],
-                                env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-        module = Path(json.loads(pulled.stdout)["path"])
+        module = push_and_pull(cli, env, work / "pulled")
         plain = build_izhikevich_network(work / "plain", "nestml:custom_izh_neuron_nestml", PARAMS,
                                          nest_modules=module)
         ours = build_izhikevich_network(work / "ours", "nestml:custom_izh_neuron", PARAMS)

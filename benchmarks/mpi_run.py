@@ -20,15 +20,12 @@ read from its /metrics): constant in the rank count. The spikes of every job are
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -38,8 +35,8 @@ MPI_BIN = ROOT / ".venv-mpi" / "bin"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bmtk_networks import FIVE_LINES, build_izhikevich_network, read_spikes  # noqa: E402
+from bmtk_run import push_and_pull, start_server, timed  # noqa: E402
 
-MODEL = ROOT / "tests" / "data" / "custom_izh_neuron.nestml"
 PARAMS = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
 
 
@@ -50,45 +47,12 @@ def mpirun(ranks: int) -> list[str]:
     return [mpi, "--oversubscribe", "--bind-to", "none", "-n", str(ranks)]
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:8])} failed:\n{proc.stderr[-3000:]}")
-    return wall
-
-
 def counters(url: str) -> tuple[float, float]:
     text = httpx.get(f"{url}/metrics", timeout=10).text
 
     def value(name: str) -> float:
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
     return value("nestml_registry_resolve_requests_total"), value("nestml_registry_artifact_downloads_total")
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, NESTML_REGISTRY_HOME=str(home), NESTML_REGISTRY_URL=url, PYNEST_QUIET="1",
-               OMP_NUM_THREADS="1")
-    if os.geteuid() == 0:  # Open MPI refuses root unless told
-        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    server = subprocess.Popen([str(MPI_BIN / "nestml-registry"), "serve", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    for _ in range(1500):
-        try:
-            if httpx.get(f"{url}/v1/toolchains", timeout=2).json():
-                return server, url, env
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the server did not start")
 
 
 def main() -> None:
@@ -99,17 +63,13 @@ def main() -> None:
     if not (MPI_BIN / "nestml-registry").is_file():
         raise SystemExit(f"no NEST with MPI in {MPI_BIN.parent}: bash scripts/setup.sh mpi")
     work = Path(tempfile.mkdtemp(prefix="nmlmpi-"))
-    server, url, env = start_server(work / "home")
+    root = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"} if os.geteuid() == 0 else {}
+    server, url, env = start_server(work / "home", [str(MPI_BIN / "nestml-registry")], **root)
     cli = [str(MPI_BIN / "nestml-registry")]
     python = str(MPI_BIN / "python")
     rows = []
     try:
-        push = subprocess.run([*cli, "push", str(MODEL), "--wait", "--json"], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=900)
-        assert push.returncode == 0, push.stderr
-        pulled = subprocess.run([*cli, "pull", "custom_izh_neuron", "--json", "--cache", str(work / "pulled")],
-                                env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-        module = Path(json.loads(pulled.stdout)["path"])
+        module = push_and_pull(cli, env, work / "pulled")
         plain = build_izhikevich_network(work / "plain", "nestml:custom_izh_neuron_nestml", PARAMS,
                                          nest_modules=module, n=40)
         ours = build_izhikevich_network(work / "ours", "nestml:custom_izh_neuron", PARAMS, n=40)

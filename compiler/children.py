@@ -143,6 +143,7 @@ class CodegenRunner:
         job = {
             "files": files, "target": str(ws.path / "target"), "module": request.module, "suffix": request.suffix,
             "pairs": [p.to_dict() for p in request.pairs], "weight_variables": dict(request.weight_variables),
+            "delay_variables": dict(request.delay_variables),
             "nest_path": str(nest_config_prefix(tc, self.config.cache_dir)), "nest_version": tc.nest_version_tag(),
         }
         (ws.path / "job.json").write_text(json.dumps(job))

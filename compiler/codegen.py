@@ -181,7 +181,8 @@ def describe(model: Any, lines: list[str] | None = None) -> dict:
 
 
 def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[dict, list[dict]]:
-    """``weight_variable`` for every synapse and ``neuron_synapse_pairs`` for the pairs, found in the ASTs."""
+    """``weight_variable`` for every synapse, ``delay_variable`` for those given one, and
+    ``neuron_synapse_pairs`` for the pairs, found in the ASTs."""
     syn_files = [f["path"] for f in job["files"] if any(m.endswith("synapse") for m in f["models"])]
     if not syn_files:
         return {}, []
@@ -209,6 +210,15 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
                                    file_of.get(name)))
         else:
             weights[name] = weight
+    delays = {}
+    for name, variable in job.get("delay_variables", {}).items():
+        variables = {d["name"] for d in _declarations(synapses[name].get_state_blocks()
+                                                      + synapses[name].get_parameters_blocks())}
+        if variable not in variables:
+            problems.append(_error(f"synapse '{name}' has no variable '{variable}' to use as its delay "
+                                   f"(its state and parameters: {', '.join(sorted(variables)) or 'none'})",
+                                   file_of.get(name)))
+        delays[name] = variable
     pairs = []
     for pair in job["pairs"]:
         syn = synapses[pair["synapse"]]
@@ -226,6 +236,8 @@ def _synapse_options(fe: _Frontend, job: dict, names: dict[str, str]) -> tuple[d
     opts: dict = {}
     if weights:
         opts["weight_variable"] = weights
+    if delays:
+        opts["delay_variable"] = delays
     if pairs:
         opts["neuron_synapse_pairs"] = pairs
     return opts, problems

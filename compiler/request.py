@@ -68,11 +68,12 @@ class BuildRequest:
     suffix: str = DEFAULT_SUFFIX
     pairs: tuple[Pair, ...] = ()
     weight_variables: tuple[tuple[str, str], ...] = ()  # (synapse, variable); others are found
+    delay_variables: tuple[tuple[str, str], ...] = ()  # (synapse, variable NEST's connection delay is)
 
     @classmethod
     def create(cls, sources: list[Source], module: str | None = None, suffix: str = DEFAULT_SUFFIX,
-               pairs: list[Pair] | tuple[Pair, ...] = (),
-               weight_variables: dict[str, str] | None = None) -> BuildRequest:
+               pairs: list[Pair] | tuple[Pair, ...] = (), weight_variables: dict[str, str] | None = None,
+               delay_variables: dict[str, str] | None = None) -> BuildRequest:
         if not sources:
             raise InputError("no sources: give at least one .nestml file")
         if len(sources) > MAX_FILES:
@@ -87,6 +88,8 @@ class BuildRequest:
         declared = {m.name for s in ordered for m in s.models()}
         norm_pairs = tuple(_check_pair(p, declared, suffix) for p in pairs)
         weights = tuple(sorted(_check_weight(s, v, declared, suffix) for s, v in (weight_variables or {}).items()))
+        delays = tuple(sorted(_check_weight(s, v, declared, suffix, "delay")
+                              for s, v in (delay_variables or {}).items()))
         if module is None:
             module = default_module_name(ordered, suffix)
         elif not MODULE_NAME_RE.fullmatch(module):
@@ -94,14 +97,15 @@ class BuildRequest:
                 f"invalid module name {module!r}: it must start with a letter or '_', contain only letters, "
                 "digits and '_', and end in 'module' (e.g. my_neurons_module)"
             )
-        return cls(ordered, module, suffix, norm_pairs, weights)
+        return cls(ordered, module, suffix, norm_pairs, weights, delays)
 
     @classmethod
     def from_dict(cls, sources: list[Source], data: dict) -> BuildRequest:
         """The request stored with a build (see :meth:`to_dict`), for the given sources."""
         return cls.create(sources, module=data.get("module"), suffix=data.get("suffix", DEFAULT_SUFFIX),
                           pairs=[Pair.from_dict(p) for p in data.get("pairs") or []],
-                          weight_variables=dict(data.get("weight_variables") or {}))
+                          weight_variables=dict(data.get("weight_variables") or {}),
+                          delay_variables=dict(data.get("delay_variables") or {}))
 
     def declared_models(self) -> list[tuple[Source, ModelDecl]]:
         return [(s, m) for s in self.sources for m in s.models()]
@@ -134,6 +138,8 @@ class BuildRequest:
             "suffix": self.suffix,
             "pairs": [p.to_dict() for p in self.pairs],
             "weight_variables": dict(self.weight_variables),
+            # only when given: the build keys of every request without them stay what they were
+            **({"delay_variables": dict(self.delay_variables)} if self.delay_variables else {}),
         }
 
 
@@ -155,23 +161,25 @@ def _check_pair(pair: Pair, declared: set[str], suffix: str) -> Pair:
     return Pair(neuron, synapse, pair.post_ports)
 
 
-def parse_weight_variable(text: str) -> tuple[str, str]:
-    """``SYNAPSE:VARIABLE`` (or ``SYNAPSE=VARIABLE``)."""
+def parse_weight_variable(text: str, role: str = "weight") -> tuple[str, str]:
+    """``SYNAPSE:VARIABLE`` (or ``SYNAPSE=VARIABLE``); ``role`` "delay" for a delay variable."""
     parts = text.replace("=", ":").split(":")
     if len(parts) != 2 or not all(_IDENT_RE.fullmatch(p) for p in parts):
-        raise InputError(f"invalid weight variable {text!r}: write SYNAPSE:VARIABLE, e.g. stdp_synapse:w")
+        example = "stdp_synapse:w" if role == "weight" else "stdp_synapse:d"
+        raise InputError(f"invalid {role} variable {text!r}: write SYNAPSE:VARIABLE, e.g. {example}")
     return parts[0], parts[1]
 
 
-def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str) -> tuple[str, str]:
+def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str,
+                  role: str = "weight") -> tuple[str, str]:
     if synapse not in declared and suffix and synapse.removesuffix(suffix) in declared:
         synapse = synapse.removesuffix(suffix)
     synapses = sorted(n for n in declared if n.endswith("synapse"))
     if synapse not in synapses:
-        raise InputError(f"weight variable for '{synapse}': no such synapse model in the given files "
+        raise InputError(f"{role} variable for '{synapse}': no such synapse model in the given files "
                          f"(synapses: {', '.join(synapses) or 'none'})")
     if not _IDENT_RE.fullmatch(variable):
-        raise InputError(f"invalid weight variable name {variable!r} for '{synapse}'")
+        raise InputError(f"invalid {role} variable name {variable!r} for '{synapse}'")
     return synapse, variable
 
 

@@ -1,4 +1,4 @@
-"""The outcome of a build: the build document of DESIGN.md, plus what the registry stores."""
+"""The outcome of a build: the build document (`compile --json`, README "Compiling"), plus what the registry stores."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class BuildResult:
         return self.status == SUCCEEDED
 
     def document(self) -> dict[str, Any]:
-        """The build document printed by ``compile --json`` (DESIGN.md)."""
+        """The build document printed by ``compile --json`` (README, "Compiling")."""
         module: dict[str, Any] | None = None
         if self.module_sha256:
             module = {"name": self.module_name, "sha256": self.module_sha256}

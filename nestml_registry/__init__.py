@@ -1,9 +1,14 @@
 """nestml-registry: NESTML models compiled into NEST modules, shared by a lab, loaded by BMTK PointNet.
 
-The public entry point for simulation scripts::
+The public entry points for simulation scripts::
 
     from nestml_registry import use_registry
     use_registry()          # nestml:<model> in SONATA node/edge types now resolve through the registry
+
+    import nest, nestml_registry
+    name = nestml_registry.install("custom_izh_neuron@2")   # a PyNEST script or notebook
+    cells = nest.Create(name, 100)
+    nestml_registry.publish(NESTML_TEXT)                    # -> ["my_neuron_nestml@1"]
 
 Subpackages (each a top-level folder of the repository): ``compiler`` (.nestml -> NEST module, in
 sandboxed child processes), ``registry`` (database, build queue, artifact store), ``service`` (HTTP API,
@@ -16,9 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nestml_registry.service.notebook import publish
     from nestml_registry.simulator import use_registry
+    from nestml_registry.simulator.pynest import install
 
-__all__ = ["use_registry"]
+__all__ = ["install", "publish", "use_registry"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +35,12 @@ def __getattr__(name: str) -> Any:
         from nestml_registry.simulator import use_registry
 
         return use_registry
+    if name == "install":
+        from nestml_registry.simulator.pynest import install
+
+        return install
+    if name == "publish":
+        from nestml_registry.service.notebook import publish
+
+        return publish
     raise AttributeError(f"module 'nestml_registry' has no attribute {name!r}")

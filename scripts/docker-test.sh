@@ -13,15 +13,7 @@ say() { echo "docker-test: $*"; }
 [ -x .venv/bin/python ] || bash scripts/setup.sh test
 start=$(date +%s)
 
-missing=()
-for p in docker.io debootstrap docker-compose; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh docker.io debootstrap docker-compose
 if ! docker info >/dev/null 2>&1; then
     say "starting the Docker engine (log: /var/log/nestml-registry-dockerd.log)"
     (setsid dockerd >/var/log/nestml-registry-dockerd.log 2>&1 &)

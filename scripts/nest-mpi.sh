@@ -28,17 +28,7 @@ cmake_options=(with-mpi=ON with-optimize=-O2 with-python=ON with-boost=ON with-g
 cache_root="${NESTML_REGISTRY_BUILD_CACHE:-/var/cache/nestml-registry}"
 
 apt_packages=(openmpi-bin libopenmpi-dev cmake g++ make libboost-dev libgsl-dev libltdl-dev python3-venv python3-dev)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    echo "installing Debian packages: ${missing[*]}"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh "${apt_packages[@]}"
 
 python="${PYTHON:-python3}"
 if [ ! -x .venv-mpi/bin/python ]; then

@@ -13,11 +13,7 @@ answers() { pg_isready -q -h "$host" -p "$port" 2>/dev/null; }
 can_login() { PGPASSWORD="${2:-}" psql -h "$host" -p "$port" -U "$1" -d postgres -tAc "select 1" >/dev/null 2>&1; }
 
 if ! command -v pg_isready >/dev/null || ! answers; then
-    if ! command -v pg_ctlcluster >/dev/null; then
-        echo "installing PostgreSQL (Debian's postgresql package)" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    fi
+    command -v pg_ctlcluster >/dev/null || bash "$(dirname "$0")/apt-install.sh" postgresql
     version=$(ls /etc/postgresql | sort -V | tail -n 1)
     pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || pg_ctlcluster "$version" main start
     for _ in $(seq 1 30); do answers && break; sleep 1; done

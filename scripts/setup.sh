@@ -16,17 +16,7 @@ apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-
 [ "$extra" = "test" ] && apt_packages+=(postgresql)
 # the web pages' tests drive a real headless browser (Debian's chromium and its chromedriver)
 [ "$extra" = "test" ] && apt_packages+=(chromium chromium-driver fonts-dejavu-core)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    echo "installing Debian packages: ${missing[*]}"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh "${apt_packages[@]}"
 
 # build steps never run as root: a service started as root switches them to this user
 sandbox_user="${NESTML_REGISTRY_SANDBOX_USER:-nestml-build}"

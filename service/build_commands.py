@@ -73,6 +73,9 @@ def _request_options(p: argparse.ArgumentParser, suffix_default: str | None) -> 
                    help="generate a neuron and a synapse together (repeatable)")
     p.add_argument("--weight-variable", action="append", default=[], metavar="SYNAPSE:VARIABLE",
                    help="the synapse variable NEST sets as the weight (default: one named w or weight)")
+    p.add_argument("--delay-variable", action="append", default=[], metavar="SYNAPSE:VARIABLE",
+                   help="the synapse variable that is NEST's connection delay (NESTML's delay_variable; default: "
+                        "none, the delay is NEST's own)")
     p.add_argument("--suffix", default=suffix_default,
                    help=f"appended to every model name NEST registers (default {DEFAULT_SUFFIX!r})")
 
@@ -84,7 +87,8 @@ def _read_sources(paths: list[str], max_bytes: int | None = MAX_SOURCE_BYTES) ->
 def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
     request = BuildRequest.create(_read_sources(args.files), module=args.module, suffix=args.suffix,
                                   pairs=[Pair.parse(p) for p in args.pair],
-                                  weight_variables=dict(parse_weight_variable(w) for w in args.weight_variable))
+                                  weight_variables=dict(parse_weight_variable(w) for w in args.weight_variable),
+                                  delay_variables=dict(parse_weight_variable(d, "delay") for d in args.delay_variable))
     # not at start-up: `run` and the registry commands need neither
     from nestml_registry.compiler.cache import export_module
     from nestml_registry.compiler.pipeline import Compiler
@@ -139,14 +143,15 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     sources = _read_sources(args.files, max_bytes=None)  # the registry's upload limit decides (413 names it)
     pairs = [Pair.parse(p) for p in args.pair]
     weights = dict(parse_weight_variable(w) for w in args.weight_variable)
+    delays = dict(parse_weight_variable(d, "delay") for d in args.delay_variable)
     # the checks the registry makes, before anything is uploaded
     BuildRequest.create(sources, module=args.module, suffix=DEFAULT_SUFFIX if args.suffix is None else args.suffix,
-                        pairs=pairs, weight_variables=weights)
+                        pairs=pairs, weight_variables=weights, delay_variables=delays)
     with registry_client(args) as client:
         build = client.submit_build([(s.name, s.text.encode("utf-8")) for s in sources], module=args.module,
                                     pairs=[p.to_dict() for p in pairs], suffix=args.suffix,
-                                    weight_variables=weights, toolchain=args.toolchain, retry=args.retry,
-                                    breaking=args.breaking)
+                                    weight_variables=weights, delay_variables=delays, toolchain=args.toolchain,
+                                    retry=args.retry, breaking=args.breaking)
         if not args.json:
             for warning in build.get("warnings") or []:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -112,7 +112,8 @@ def _pair_dict(pair: Any) -> dict[str, Any]:
 
 
 class RegistryClient:
-    """A synchronous client of one registry server (see DESIGN.md's HTTP interface)."""
+    """A synchronous client of one registry server: the HTTP API under ``/v1`` (the README's "The service";
+    ``/openapi.json`` describes every operation). Errors are :class:`RegistryClientError`."""
 
     def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None) -> None:
@@ -128,6 +129,7 @@ class RegistryClient:
         self._answered = False  # whether this server has answered this client yet
         self._transport = transport
         self._client: httpx.Client | None = None  # made at the first request (a locked run may need none)
+        self._toolchain: str | None = None
 
     @property
     def _http(self) -> httpx.Client:
@@ -226,6 +228,7 @@ class RegistryClient:
 
     def submit_build(self, files: Iterable[FileArg], module: str | None = None, pairs: Sequence[Any] = (),
                      suffix: str | None = None, weight_variables: Mapping[str, str] | None = None,
+                     delay_variables: Mapping[str, str] | None = None,
                      toolchain: str | None = None, retry: bool = False, breaking: bool = False) -> dict[str, Any]:
         """Upload sources (paths, or ``(name, bytes)``) and queue their build; returns the build document.
 
@@ -243,6 +246,8 @@ class RegistryClient:
             data["suffix"] = suffix
         if weight_variables:
             data["weight_variables"] = json.dumps(dict(weight_variables))
+        if delay_variables:
+            data["delay_variables"] = json.dumps(dict(delay_variables))
         if toolchain:
             data["toolchain"] = toolchain
         if retry:
@@ -346,17 +351,35 @@ class RegistryClient:
     def module(self, sha256: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/modules/{check_sha256(sha256)}")
 
-    def resolve(self, model: str, toolchain: str) -> dict[str, Any]:
-        """The module to load for ``model`` (``NAME[@VERSION]``) on ``toolchain``:
-        ``{"model", "version", "kind", "module": {"name", "sha256", "url"}, "toolchain"}``."""
-        return self._json("GET", "/v1/resolve", params={"model": model, "toolchain": toolchain})
+    def toolchain(self) -> str:
+        """This machine's toolchain id (its NEST, C++ ABI, compiler, platform and NESTML), detected as
+        ``nestml-registry run`` detects it (in a child process that imports NEST, once; then cached)."""
+        if self._toolchain is None:
+            from nestml_registry.compiler.errors import CompilerError
+            from nestml_registry.compiler.toolchain import detect
+            from nestml_registry.service.settings import Settings
 
-    def resolve_many(self, models: Sequence[str], toolchain: str) -> list[dict[str, Any]]:
-        """Resolve several references for one NEST process (results in the same order). The registry
-        refuses (409) two versions of one model and modules that register the same name."""
+            settings = Settings.from_env()
+            try:
+                self._toolchain = detect(settings.cache_dir, cxxflags=settings.cxxflags).id
+            except CompilerError as exc:
+                raise RegistryClientError(f"cannot tell this machine's NEST toolchain: {exc}; give the toolchain "
+                                          "id (GET /v1/toolchains lists the registry's)", code="toolchain") from exc
+        return self._toolchain
+
+    def resolve(self, model: str, toolchain: str | None = None) -> dict[str, Any]:
+        """The module to load for ``model`` (``NAME[@VERSION]``) on ``toolchain`` (this machine's by
+        default, :meth:`toolchain`): ``{"model", "version", "kind", "module": {"name", "sha256", "url"},
+        "toolchain"}``."""
+        return self._json("GET", "/v1/resolve", params={"model": model, "toolchain": toolchain or self.toolchain()})
+
+    def resolve_many(self, models: Sequence[str], toolchain: str | None = None) -> list[dict[str, Any]]:
+        """Resolve several references for one NEST process (results in the same order; this machine's
+        toolchain by default). The registry refuses (409) two versions of one model and modules that
+        register the same name."""
         if not models:
             return []
-        params = [("model", m) for m in models] + [("toolchain", toolchain)]
+        params = [("model", m) for m in models] + [("toolchain", toolchain or self.toolchain())]
         answer = self._json("GET", "/v1/resolve", params=params)
         if isinstance(answer, dict) and "resolutions" in answer:
             return list(answer["resolutions"])

@@ -243,6 +243,10 @@ def print_model(detail: dict[str, Any], reference: str, stream: TextIO) -> None:
         stream.write(f"source: {source.get('name')} (sha256 {str(source.get('sha256'))[:12]})\n")
     if v.get("changes"):
         stream.write(f"changed since version {v['changes'].get('from_version')}: {describe_changes(v['changes'])}\n")
+    pinned = f"{detail.get('name')}@{v.get('version')}"
+    stream.write(f"use: BMTK model_template nestml:{pinned}; PyNEST name = nestml_registry.install({pinned!r})"
+                 + (f"; PyNN sim.native_cell_type(nestml_registry.install({pinned!r}))" if v.get("kind") == "neuron"
+                    else "") + "\n")
     for m in v.get("modules") or []:
         stream.write(f"module: {m.get('name')} sha256 {str(m.get('sha256'))[:12]} for {m.get('toolchain')}\n")
     for title, key in (("parameters", "parameters"), ("state", "state")):

@@ -80,7 +80,8 @@ def build_document(session: Session, build: BuildRow) -> schemas.Build:
         models=models_published_by(session, build),
         diagnostics=[schemas.Diagnostic.model_validate(d) for d in build.diagnostics or [] if isinstance(d, dict)],
         sources=[schemas.SourceRef(name=bs.name, sha256=bs.source.sha256) for bs in build.sources],
-        request={k: request[k] for k in ("module", "suffix", "pairs", "weight_variables") if k in request},
+        request={k: request[k] for k in ("module", "suffix", "pairs", "weight_variables", "delay_variables")
+                 if k in request},
         log_url=f"/v1/builds/{build.id}/log", warnings=_warnings(session, build), timings=dict(build.timings or {}))
 
 

@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from nestml_registry.service.errors import ApiError
 
 FILE_FIELD = "files"
-TEXT_FIELDS = ("module", "pairs", "suffix", "weight_variables", "toolchain", "retry", "breaking")
+TEXT_FIELDS = ("module", "pairs", "suffix", "weight_variables", "delay_variables", "toolchain", "retry", "breaking")
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PART_HEADER_BYTES = 16 * 1024
 MAX_BOUNDARY = 200

@@ -58,6 +58,8 @@ _FORM = {
         "pairs": {"type": "string", "description": 'JSON list of {"neuron": N, "synapse": S, "post_ports": [..]?}'},
         "suffix": {"type": "string", "description": f"Appended to every model name (default {DEFAULT_SUFFIX!r})"},
         "weight_variables": {"type": "string", "description": 'JSON object {"<synapse>": "<variable>"}'},
+        "delay_variables": {"type": "string", "description": 'JSON object {"<synapse>": "<variable>"}: the '
+                                                              "variable that is NEST's connection delay"},
         "toolchain": {"type": "string", "description": "A toolchain id (GET /v1/toolchains); default: the toolchain "
                                                        "a compile worker registered most recently"},
         "retry": {"type": "boolean", "description": "Queue a failed identical build again"},
@@ -109,8 +111,10 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
     if len(pairs) > MAX_PAIRS:
         raise InputError(f"{len(pairs)} pairs: at most {MAX_PAIRS} go into one module")
     weights = _json_field(upload, "weight_variables", dict, '{"stdp_synapse": "w"}') or {}
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in weights.items()):
-        raise InputError('weight_variables maps synapse names to variable names, like {"stdp_synapse": "w"}')
+    delays = _json_field(upload, "delay_variables", dict, '{"stdp_synapse": "d"}') or {}
+    for field, given, example in (("weight_variables", weights, "w"), ("delay_variables", delays, "d")):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in given.items()):
+            raise InputError(f'{field} maps synapse names to variable names, like {{"stdp_synapse": "{example}"}}')
     module = upload.fields.get("module", "").strip() or None
     if module is not None and len(module) > MAX_MODULE_NAME:
         raise InputError(f"the module name is longer than {MAX_MODULE_NAME} characters: give a shorter one")
@@ -119,7 +123,7 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
         raise InputError(f"the suffix is longer than {MAX_SUFFIX} characters: give a shorter one")
     retry = _flag(upload, "retry")
     request = BuildRequest.create(sources, module=module, suffix=suffix, pairs=[Pair.from_dict(p) for p in pairs],
-                                  weight_variables=weights)
+                                  weight_variables=weights, delay_variables=delays)
     return request, upload.fields.get("toolchain", "").strip() or None, retry
 
 
