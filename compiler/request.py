@@ -115,6 +115,7 @@ class BuildRequest:
         diags: list[Diagnostic] = []
         seen: dict[str, tuple[Source, ModelDecl]] = {}
         builtins = set(builtin_models)
+        paired = {p.synapse for p in self.pairs}  # generated under the pair's name only, never their own
         for src, decl in self.declared_models():
             if decl.name in seen:
                 first_src, first = seen[decl.name]
@@ -124,7 +125,7 @@ class BuildRequest:
                 continue
             seen[decl.name] = (src, decl)
             registered = decl.name + self.suffix
-            if registered in builtins:
+            if registered in builtins and decl.name not in paired:
                 diags.append(Diagnostic.error(
                     f"model '{decl.name}' would register as '{registered}', which NEST already has built in; "
                     f"keep the default suffix '{DEFAULT_SUFFIX}' or rename the model",

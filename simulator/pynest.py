@@ -91,10 +91,13 @@ def install(*references: str, server: str | None = None, token: str | None = Non
             build_timeout: float | None = None, cache: str | os.PathLike | None = None,
             progress: Callable[[str], None] | bool = True) -> Any:
     """Load registry models into this process's NEST; the NEST name of the one reference given (a list for
-    several), ready for ``nest.Create`` or ``nest.Connect``. Raises :class:`SimulatorError` (with a
+    several; with ``locked`` and no reference, every model of the lock file), ready for ``nest.Create`` or
+    ``nest.Connect``. Raises :class:`SimulatorError` (with a
     ``code``: ``unknown_model``, ``not_built``, ``wrong_toolchain``, ``name_clash``, ...) for what cannot
     be loaded, before NEST is touched where it can."""
     say = _say if progress is True else (progress or None)
+    if not references and locked is not None:  # every model the lock file holds
+        references = tuple(sorted(locking.read(locked)))
     plan = plan_for(references, server=server, token=token, locked=locked, build=build,
                     build_timeout=build_timeout, cache=cache, progress=say)
     if lock is not None:

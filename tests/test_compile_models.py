@@ -113,3 +113,28 @@ def test_standalone_synapse_gets_a_suffix_and_a_weight(compiler: Compiler, model
     assert wrong.status == "failed"
     (err,) = [d for d in wrong.diagnostics if d.severity == "error"]
     assert err.file == "static_synapse.nestml" and "'nope'" in err.message and "w" in err.message
+
+
+DELAY_RUN = """
+import json, sys, nest
+nest.set_verbosity("M_ERROR")
+nest.Install(sys.argv[1])
+a, b = nest.Create("parrot_neuron", 2)
+nest.Connect(a, b, syn_spec={"synapse_model": "delayed_synapse_nestml", "delay": 2.5})
+print(json.dumps(nest.GetConnections(a, b).get("dly")))
+"""
+
+
+def test_a_synapses_delay_variable_is_the_connections_delay(compiler: Compiler) -> None:
+    """NESTML's delay_variable reaches code generation (PyNN's nestml_synapse_type(..., delay_variable=...),
+    push --delay-variable): the synapse's own variable then is NEST's connection delay."""
+    src = Source.from_path(Path(__file__).parent / "data" / "delayed_synapse.nestml")
+    plain = compiler.compile(BuildRequest.create([src]))
+    assert "delay_variables" not in BuildRequest.create([src]).to_dict()  # the build keys of such requests stay
+    delayed = compiler.compile(BuildRequest.create([src], delay_variables={"delayed_synapse": "dly"}))
+    assert plain.ok and delayed.ok, [d.format() for d in plain.diagnostics + delayed.diagnostics]
+    assert json.loads(run_nest_script(DELAY_RUN, str(Path(plain.module_path or "").with_suffix("")))) == 1.0
+    assert json.loads(run_nest_script(DELAY_RUN, str(Path(delayed.module_path or "").with_suffix("")))) == 2.5
+    wrong = compiler.compile(BuildRequest.create([src], delay_variables={"delayed_synapse": "nope"}))
+    (err,) = [d for d in wrong.diagnostics if d.severity == "error"]
+    assert "'nope'" in err.message and "delay" in err.message and "dly" in err.message
