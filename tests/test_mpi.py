@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,6 +152,7 @@ def mpi_registry(tmp_path_factory: pytest.TempPathFactory, registry_home: Path,
                                   stderr=subprocess.STDOUT, cwd=ROOT,
                                   env=client_env(server.env, NESTML_REGISTRY_CACHE=str(directory / "mpi-cache")))
         try:
+            _wait_for_mpi_toolchain(server, worker, directory / "mpi-worker.log")
             yield server
         finally:
             worker.send_signal(signal.SIGTERM)
@@ -159,6 +161,23 @@ def mpi_registry(tmp_path_factory: pytest.TempPathFactory, registry_home: Path,
             except subprocess.TimeoutExpired:
                 worker.kill()
             server.stop()
+
+
+def _wait_for_mpi_toolchain(server: Server, worker: subprocess.Popen, log: Path) -> None:
+    """Until the .venv-mpi worker has registered its toolchain (it detects NEST first); then both toolchains
+    are on the registry's list and in its health document."""
+    deadline = time.monotonic() + 300
+    while True:
+        ids = [t["id"] for t in httpx.get(f"{server.url}/v1/toolchains", timeout=10).json()]
+        if any("-mpi-" in i for i in ids):
+            break
+        assert worker.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the MPI worker did not register:\n" + log.read_text()[-3000:]
+        time.sleep(0.5)
+    assert len(ids) == 2 and any("-mpi-" not in i for i in ids)
+    time.sleep(1.1)  # (a health document is answered again for a second)
+    health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+    assert {w["toolchain"] for w in health["workers"]} == set(ids)
 
 
 def _counter(server: Server, name: str) -> float:
