@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from nestml_registry.compiler.sanitise import sanitise
 from nestml_registry.registry import model_text
+from nestml_registry.registry.breaks import dropped_names
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.resolving import find_name, parse_reference, unknown_name
 from nestml_registry.registry.tables import (
@@ -137,14 +138,6 @@ def parameter_changes(newer: list[Any], older: list[Any]) -> list[dict[str, Any]
     return changes
 
 
-def _dropped(newer: ModelVersion, older: ModelVersion) -> dict[str, list[str]]:
-    """The parameters, state variables and input ports ``older`` has and ``newer`` does not: what breaks."""
-    def names(items: list[Any]) -> set[str]:
-        return {str(i["name"]) for i in items or [] if isinstance(i, dict) and i.get("name")}
-    return {key: sorted(names(getattr(older, key)) - names(getattr(newer, key)))
-            for key in ("parameters", "state", "input_ports")}
-
-
 def _changes(v: ModelVersion, older: ModelVersion | None, src: Source | None, older_src: Source | None,
              modules: list[dict[str, Any]], older_modules: list[dict[str, Any]]) -> dict[str, Any] | None:
     """What changed from ``older`` to ``v``: parameters and state, what it drops (``breaks``), and whether
@@ -154,7 +147,7 @@ def _changes(v: ModelVersion, older: ModelVersion | None, src: Source | None, ol
     comments_only = (src is not None and older_src is not None and src.sha256 != older_src.sha256
                      and sanitise(src.text, src.name).code == sanitise(older_src.text, older_src.name).code)
     return {"from_version": older.version, "parameters": parameter_changes(v.parameters, older.parameters),
-            "state": parameter_changes(v.state, older.state), "breaks": _dropped(v, older),
+            "state": parameter_changes(v.state, older.state), "breaks": dropped_names(older, v),
             "comments_only": comments_only,
             "same_module": bool({m["sha256"] for m in modules} & {m["sha256"] for m in older_modules})}
 

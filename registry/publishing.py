@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nestml_registry.registry import model_text
+from nestml_registry.registry.breaks import describe_breaks, dropped_names
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import BreakingChange, InvalidInput, NameOwned
 from nestml_registry.registry.owners import family_of, require_families
@@ -47,9 +48,6 @@ class Published:
     breaks: dict[str, Any] = field(default_factory=dict)  # breaking_changes() of a new version
 
 
-_BROKEN = (("parameters", "parameters"), ("state", "state variables"), ("input_ports", "input ports"))
-
-
 def breaking_changes(session: Session, version: ModelVersion) -> dict[str, Any]:
     """What ``version`` drops of the version before it that unpinned references resolved to (the newest
     earlier one not yanked): ``{"from_version": N, "parameters": [...], "state": [...], "input_ports": [...]}``
@@ -60,23 +58,16 @@ def breaking_changes(session: Session, version: ModelVersion) -> dict[str, Any]:
         ModelVersion.yanked_at.is_(None)).order_by(ModelVersion.version.desc()).limit(1)).first()
     if before is None:
         return {}
-    out: dict[str, Any] = {}
-    for key, _ in _BROKEN:
-        def names(items: list[Any]) -> set[str]:
-            return {str(i["name"]) for i in items or [] if isinstance(i, dict) and i.get("name")}
-        gone = sorted(names(getattr(before, key)) - names(getattr(version, key)))
-        if gone:
-            out[key] = gone
+    out = {key: names for key, names in dropped_names(before, version).items() if names}
     return {"from_version": before.version, **out} if out else {}
 
 
 def _breaking_message(name: str, version: int, breaks: dict[str, Any]) -> str:
-    dropped = "; ".join(f"{label} {', '.join(breaks[key])}" for key, label in _BROKEN if breaks.get(key))
     old = breaks["from_version"]
-    return (f"{name}@{version} would drop what {name}@{old} has ({dropped}): every simulation that sets or records "
-            f"them by name breaks when it follows the newest version. If that is meant, push again with --breaking "
-            f"(whoever needs the old model pins {name}@{old}); else keep those names (a new name for a different "
-            "model is another choice)")
+    return (f"{name}@{version} would drop what {name}@{old} has ({describe_breaks(breaks)}): every simulation "
+            "that sets or records them by name breaks when it follows the newest version. If that is meant, push "
+            f"again with --breaking (whoever needs the old model pins {name}@{old}); else keep those names (a new "
+            "name for a different model is another choice)")
 
 
 def content_digest(source_sha256s: Iterable[str], suffix: str, pairs: Sequence[dict[str, Any]]) -> str:

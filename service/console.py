@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.registry.breaks import describe_breaks
 
 if TYPE_CHECKING:
     from nestml_registry.compiler.result import BuildResult
@@ -113,12 +114,6 @@ def print_success(build: dict[str, Any], out: TextIO, err: TextIO) -> None:
         if m.get("breaks"):
             out.write(f"           breaks what version {m['breaks'].get('from_version')} has: "
                       f"{describe_breaks(m['breaks'])}\n")
-
-
-def describe_breaks(breaks: dict[str, Any]) -> str:
-    """``parameters a, b; state c; input ports d``: what a version drops of the version before."""
-    labels = (("parameters", "parameters"), ("state", "state"), ("input_ports", "input ports"))
-    return "; ".join(f"{label} {', '.join(map(str, breaks[key]))}" for key, label in labels if breaks.get(key))
 
 
 def describe_changes(changes: dict[str, Any] | None) -> str:
