@@ -16,23 +16,18 @@ def build_key(request: BuildRequest, toolchain_id: str) -> str:
 
     ``toolchain_id`` is :attr:`nestml_registry.compiler.toolchain.Toolchain.id` (it carries the fingerprint), so a
     server that never imports NEST can compute the key for the toolchains its workers serve."""
-    doc = {
-        "v": KEY_VERSION,
-        **request.to_dict(),
-        "toolchain": toolchain_id,
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return _digest(request.to_dict(), toolchain_id)
 
 
 def code_key(request: BuildRequest, toolchain_id: str) -> str:
     """Like :func:`build_key`, over what reaches code generation: each source's code without its comments
     (:attr:`~nestml_registry.compiler.sanitise.Sanitised.code`). Requests with one code key differ only in
     comments, so they make the same module (a succeeded build's module serves them all)."""
-    doc = {
-        "v": KEY_VERSION,
-        **request.to_dict(),
-        "sources": [{"name": s.name, "code": hashlib.sha256(sanitise(s.text, s.name).code.encode()).hexdigest()}
-                    for s in request.sources],
-        "toolchain": toolchain_id,
-    }
+    sources = [{"name": s.name, "code": hashlib.sha256(sanitise(s.text, s.name).code.encode()).hexdigest()}
+               for s in request.sources]
+    return _digest({**request.to_dict(), "sources": sources}, toolchain_id)
+
+
+def _digest(request: dict, toolchain_id: str) -> str:
+    doc = {"v": KEY_VERSION, **request, "toolchain": toolchain_id}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

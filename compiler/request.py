@@ -87,8 +87,9 @@ class BuildRequest:
         ordered = tuple(sorted(sources, key=lambda s: s.name))
         declared = {m.name for s in ordered for m in s.models()}
         norm_pairs = tuple(_check_pair(p, declared, suffix) for p in pairs)
-        weights = tuple(sorted(_check_weight(s, v, declared, suffix) for s, v in (weight_variables or {}).items()))
-        delays = tuple(sorted(_check_weight(s, v, declared, suffix, "delay")
+        weights = tuple(sorted(_check_synapse_variable(s, v, declared, suffix)
+                               for s, v in (weight_variables or {}).items()))
+        delays = tuple(sorted(_check_synapse_variable(s, v, declared, suffix, "delay")
                               for s, v in (delay_variables or {}).items()))
         if module is None:
             module = default_module_name(ordered, suffix)
@@ -171,7 +172,7 @@ def parse_weight_variable(text: str, role: str = "weight") -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _check_weight(synapse: str, variable: str, declared: set[str], suffix: str,
+def _check_synapse_variable(synapse: str, variable: str, declared: set[str], suffix: str,
                   role: str = "weight") -> tuple[str, str]:
     if synapse not in declared and suffix and synapse.removesuffix(suffix) in declared:
         synapse = synapse.removesuffix(suffix)

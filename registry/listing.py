@@ -138,14 +138,15 @@ def parameter_changes(newer: list[Any], older: list[Any]) -> list[dict[str, Any]
     return changes
 
 
-def _changes(v: ModelVersion, older: ModelVersion | None, src: Source | None, older_src: Source | None,
+def _changes(v: ModelVersion, older: ModelVersion | None, code: dict[str, str],
              modules: list[dict[str, Any]], older_modules: list[dict[str, Any]]) -> dict[str, Any] | None:
     """What changed from ``older`` to ``v``: parameters and state, what it drops (``breaks``), and whether
-    only comments changed (``comments_only``) with the same module (``same_module``)."""
+    only comments changed (``comments_only``: ``code`` maps each source's sha256 to its code) with the same
+    module (``same_module``)."""
     if older is None:
         return None
-    comments_only = (src is not None and older_src is not None and src.sha256 != older_src.sha256
-                     and sanitise(src.text, src.name).code == sanitise(older_src.text, older_src.name).code)
+    mine, theirs = v.source_sha256 or "", older.source_sha256 or ""
+    comments_only = mine != theirs and mine in code and theirs in code and code[mine] == code[theirs]
     return {"from_version": older.version, "parameters": parameter_changes(v.parameters, older.parameters),
             "state": parameter_changes(v.state, older.state), "breaks": dropped_names(older, v),
             "comments_only": comments_only,
@@ -185,13 +186,11 @@ def model_detail(session: Session, reference: str) -> dict[str, Any]:
     sources = {s.sha256: s for s in session.scalars(
         select(Source).where(Source.sha256.in_({v.source_sha256 for v in versions if v.source_sha256})))}
     modules = _modules(session, versions)
+    code = {sha: sanitise(src.text, src.name).code for sha, src in sources.items()}  # once per source
     out = []
     for v, older in zip(versions, [*versions[1:], None], strict=True):
-        src = sources.get(v.source_sha256 or "")
-        older_src = sources.get(older.source_sha256 or "") if older is not None else None
-        changes = _changes(v, older, src, older_src, modules.get(v.id, []),
-                           modules.get(older.id, []) if older is not None else [])
-        out.append(_version_dict(v, src, modules.get(v.id, []), changes))
+        changes = _changes(v, older, code, modules.get(v.id, []), modules.get(older.id, []) if older else [])
+        out.append(_version_dict(v, sources.get(v.source_sha256 or ""), modules.get(v.id, []), changes))
     return {"name": name, "owner": name_row.owner, "created_at": _iso(name_row.created_at),
             "kind": versions[0].kind if versions else None, "version": versions[0].version if versions else None,
             "versions": out}
