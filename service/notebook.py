@@ -33,6 +33,9 @@ STAGES = ("queued", "generating code", "compiling", "loading in NEST")
 
 def source_file(source: str | os.PathLike) -> tuple[str, bytes]:
     """``(file name, bytes)`` of NESTML text (named after its first model) or of a ``.nestml`` file."""
+    if not isinstance(source, str | os.PathLike):
+        raise RegistryClientError(f"a source is NESTML text or the path of a .nestml file, not a "
+                                  f"{type(source).__name__}", code="invalid_input")
     if isinstance(source, os.PathLike) or ("\n" not in source and source.strip().endswith(".nestml")):
         path = Path(source)
         try:

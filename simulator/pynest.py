@@ -73,10 +73,7 @@ def plan_for(references: Sequence[str], *, server: str | None = None, token: str
                                      cache=cache, progress=progress, write_lock=False)
     resolver = Resolver(session.client, session.local_toolchain(), session.cache, build=build,
                         build_timeout=build_timeout, progress=progress)
-    if locked is not None:
-        plan = resolver.from_lock(locking.read(locked), locking.toolchain_of(locked), uses, str(locked))
-    else:
-        plan = resolver.resolve(uses)
+    plan = session.plan_of(resolver, uses, {})
     checks.check_versions(plan)
     checks.check_modules(plan)
     installing.check_files(plan)

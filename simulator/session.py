@@ -111,7 +111,7 @@ class RegistrySession:
                             build_timeout=self.build_timeout, progress=self.progress)
         job = self.job()
         if job is None:
-            plan = self._plan(resolver, uses, config)
+            plan = self.plan_of(resolver, uses, config)
         else:  # rank 0 asks the registry; the others take its plan (one download per node)
             plan = job.share(lambda: self._plan_document(resolver, uses, config),
                              lambda doc: resolver.from_lock(lock.references(doc, "rank 0's plan"),
@@ -141,13 +141,15 @@ class RegistrySession:
                 self.write_lock = False
         return self._job if isinstance(self._job, Job) else None
 
-    def _plan(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> Plan:
+    def plan_of(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> Plan:
+        """``uses`` resolved: exactly the lock file's (``locked``), else by the registry (or, when it does not
+        answer, by the last run's lock file in the config's output folder)."""
         if self.locked is not None:
             return resolver.from_lock(lock.read(self.locked), lock.toolchain_of(self.locked), uses, str(self.locked))
         return self._resolve(resolver, uses, config)
 
     def _plan_document(self, resolver: Resolver, uses: list, config: Mapping[str, Any]) -> tuple[Plan, dict]:
-        plan = self._plan(resolver, uses, config)
+        plan = self.plan_of(resolver, uses, config)
         return plan, lock.to_document(plan)
 
     def _report(self, plan: Plan, config: Mapping[str, Any]) -> None:

@@ -143,3 +143,5 @@ def test_publish_from_text_then_install(server: Server, tmp_path: Path, monkeypa
     assert "notebook_broken_neuron.nestml:" in message and ": error: " in message and "^" in message
     with pytest.raises(RegistryClientError, match="declares no model"):
         nestml_registry.publish("just some words", progress=False)
+    with pytest.raises(RegistryClientError, match="not a bytes"):
+        nestml_registry.publish(text.encode(), progress=False)
