@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -161,9 +162,11 @@ class CodegenRunner:
                                       str(result_path)], log=log, timeout=timeout)
         return self._outcome(step, ws, log)
 
-    def check(self, texts: dict[str, str]) -> CodegenOutcome:
+    def check(self, texts: dict[str, str], describe: bool = False) -> CodegenOutcome:
         """NESTML's own checks of each text (name -> NESTML text), no code generated: a fresh process in a
-        work folder of its own, removed afterwards (its log too)."""
+        work folder of its own, removed afterwards (its log too). With ``describe``, the outcome's models
+        say what each parsed model declares, with the starting values worked out
+        (:mod:`nestml_registry.compiler.spec_values`)."""
         ws = self._new_workspace(owner_prefix("check"))
         log = ws.path.with_name(ws.path.name + ".log")
         try:
@@ -173,7 +176,7 @@ class CodegenRunner:
                 path = ws.path / "src" / f"f{i:02d}.nestml"
                 path.write_text(text, encoding="utf-8")
                 files.append({"path": str(path), "name": name, "models": []})
-            job = {"check_only": True, "files": files, "target": str(ws.path / "target"),
+            job = {"check_only": True, "describe": describe, "files": files, "target": str(ws.path / "target"),
                    "nest_version": self.toolchain.nest_version_tag()}
             (ws.path / "job.json").write_text(json.dumps(job))
             step = ws.run("check", [sys.executable, "-m", CODEGEN, str(ws.path / "job.json"),
@@ -239,8 +242,18 @@ def _model_dict(m: Any) -> dict:
                  "line": x.get("line") if isinstance(x.get("line"), int) else None} for x in items]
 
     ports = [{k: _str_or_none(p.get(k)) for k in ("name", "kind", "type", "size")} for p in m["input_ports"]]
-    return {"nestml_name": m["nestml_name"], "parameters": decls(m["parameters"]), "state": decls(m["state"]),
-            "input_ports": ports}
+    out = {"nestml_name": m["nestml_name"], "parameters": decls(m["parameters"]), "state": decls(m["state"]),
+           "input_ports": ports}
+    if isinstance(m.get("values"), dict):
+        out["values"] = {str(k)[:200]: _value_or_none(v) for k, v in m["values"].items()}
+    return out
+
+
+def _value_or_none(v: Any) -> float | bool | str | None:
+    """A starting value from the child: a number, a truth value or "inf"/"-inf"; anything else is none."""
+    if isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v)):
+        return v
+    return v if v in ("inf", "-inf") else None
 
 
 def _str_or_none(v: Any) -> str | None:

@@ -298,12 +298,26 @@ def run_check(job: dict) -> dict:
     fe = _Frontend(job["nest_version"])
     names = {Path(f["path"]).name: f["name"] for f in job["files"]}
     diags: list[dict] = []
+    models: list[dict] = []
     for f in job["files"]:
         err = fe.run([f["path"]], job["target"], "NONE", "checkmodule", "", None)
         diags += fe.diagnostics(names)
         if err is not None:
             diags.append(_error(f"NESTML failed: {err}", f["name"]))
-    return {"ok": not any(d["severity"] == "error" for d in diags), "diagnostics": diags, "models": []}
+        elif job.get("describe"):
+            lines = Path(f["path"]).read_text(encoding="utf-8").split("\n")
+            models += [dict(describe(m, lines), values=_values(m)) for m in fe.parsed]
+    return {"ok": not any(d["severity"] == "error" for d in diags), "diagnostics": diags, "models": models}
+
+
+def _values(model: Any) -> dict:
+    """Starting values of the parameters and state (internals are worked out on the way, not returned)."""
+    from nestml_registry.compiler.spec_values import values_of
+
+    env: dict[str, Any] = {}
+    params = values_of(model.get_parameters_blocks(), env)
+    values_of(model.get_internals_blocks(), env)
+    return {**params, **values_of(model.get_state_blocks(), env)}
 
 
 def _preload() -> None:

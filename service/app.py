@@ -24,9 +24,11 @@ from nestml_registry.registry.db import require_current
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.service.api_docs import install_docs
 from nestml_registry.service.artifacts import VerifiedArtifacts
+from nestml_registry.service.cross_origin import FrontDoorCors
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
 from nestml_registry.service.metrics import ApiMetrics
+from nestml_registry.service.parsing import NestmlParser
 from nestml_registry.service.read_cache import ReadCache
 from nestml_registry.service.request_origin import check_request_origin
 from nestml_registry.service.routes import (
@@ -36,6 +38,7 @@ from nestml_registry.service.routes import (
     health,
     models,
     modules,
+    nestml_server,
     resolve,
     tokens,
     toolchains,
@@ -76,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             sweeper.stop()
+            await run_in_threadpool(app.state.parser.close)
             await run_in_threadpool(app.state.reads.close)
             database.close()
 
@@ -91,9 +95,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifacts = VerifiedArtifacts(settings.artifact_cache_bytes)
     app.state.health = health.RecentHealth()
     app.state.reads = ReadCache()
+    app.state.parser = NestmlParser(settings)  # NESTML's parser for NEST Desktop: a sandboxed child, when asked
     install_error_handlers(app)
+    app.add_middleware(FrontDoorCors, settings=settings)
     for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,
-                   toolchains.router, audit.router, tokens.router, health.router, worker_api.router):
+                   toolchains.router, audit.router, tokens.router, health.router, worker_api.router,
+                   nestml_server.router):
         app.include_router(router)
     install_pages(app)
     install_docs(app, "nestml-registry")

@@ -1,4 +1,5 @@
-"""The API's one error shape, ``{"error": {"code", "message", "details"}}``, and the exception handlers
+"""The API's one error shape, ``{"error": {"code", "message", "details"}}`` (on NEST Desktop's front door with
+nestml-server's ``message`` and ``lineNumber`` beside it), and the exception handlers
 that give it to every error: the API's own, the registry's and the compiler's, FastAPI's 404, 405 and
 422, a database that does not answer or a server at capacity (503, saying which, with Retry-After)
 and anything unexpected (500, logged with an id the
@@ -55,7 +56,10 @@ _REGISTRY_STATUS: list[tuple[type[RegistryError], int]] = [
     (ResolveError, 404),
     (CorruptArtifact, 500), (SchemaOutOfDate, 503)]
 MAX_VALIDATION_ERRORS = 20
-API_PATHS = ("/v1", "/healthz", "/metrics", "/openapi.json", "/docs", "/static")
+# NEST Desktop's front door (service.nestml_server): NEST Desktop shows nestml-server's error fields,
+# {"message", "lineNumber"}, so its errors carry them beside the shared "error" object
+NESTML_SERVER_PATH = "/compat/nestml-server"
+API_PATHS = ("/v1", "/healthz", "/metrics", "/openapi.json", "/docs", "/static", NESTML_SERVER_PATH)
 ErrorPage = Callable[[Request, int, dict[str, Any], "dict[str, str] | None"], Response]
 
 
@@ -86,8 +90,13 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+                   headers: dict[str, str] | None = None, path: str = "") -> JSONResponse:
+    """The error as JSON; on NEST Desktop's front door (``path``) with nestml-server's fields beside it."""
+    body = error_body(code, message, details)
+    if path.startswith(NESTML_SERVER_PATH):
+        line = details.get("line") if isinstance(details, dict) else None
+        body.update({"message": message, **({"lineNumber": line} if isinstance(line, int) else {})})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def wants_page(request: Request) -> bool:
@@ -102,7 +111,7 @@ def _answer(request: Request, status: int, code: str, message: str, details: Any
     render: ErrorPage | None = getattr(request.app.state, "error_page", None) if "app" in request.scope else None
     if render is not None and wants_page(request):
         return render(request, status, error_body(code, message, details)["error"], headers)
-    return error_response(status, code, message, details, headers)
+    return error_response(status, code, message, details, headers, path=request.url.path)
 
 
 def registry_status(exc: RegistryError) -> int:

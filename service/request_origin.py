@@ -8,7 +8,9 @@ therefore refused (403) unless
 - its ``Host`` is one of the registry's names (``NESTML_REGISTRY_ALLOWED_HOSTS``; by default this
   machine's loopback names and its host name), and
 - what the browser says it comes from (``Origin``, else ``Referer``, else ``Sec-Fetch-Site``) is
-  this server itself. Programs (the CLI, the Python client, workers) send none of these and pass.
+  this server itself. Programs (the CLI, the Python client, workers) send none of these and pass. The one
+  exception is NEST Desktop's front door, ``/compat/nestml-server``, which pages of the origins
+  :mod:`nestml_registry.service.cross_origin` lets in may call (with a publisher's token to build).
 
 Any request whose path or query holds a NUL character is refused (422) as well, on every database alike
 (PostgreSQL cannot store one; SQLite would).
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from nestml_registry.service.cross_origin import is_front_door, origin_allowed, refusal
 from nestml_registry.service.errors import NUL_MESSAGE, ApiError
 from nestml_registry.service.settings import Settings
 
@@ -52,6 +55,11 @@ def check_request_origin(request: Request) -> None:
                        f"names ({', '.join(allowed)}): use one of those, or have the administrator add it to "
                        "NESTML_REGISTRY_ALLOWED_HOSTS", {"host": host[:100], "allowed": list(allowed)})
     claimed = request.headers.get("origin") or request.headers.get("referer")
+    origin_header = request.headers.get("origin")
+    if origin_header and is_front_door(request.url.path):
+        if origin_allowed(origin_header, settings):
+            return  # NEST Desktop's page (service.cross_origin); what it may do, its token decides
+        raise ApiError(403, "cross_origin", refusal(origin_header), {"origin": origin_header[:100]})
     if claimed:
         origin = urlsplit(claimed)  # "null" (a sandboxed frame, a data: URL) is another origin too
         here = urlsplit(str(request.base_url))

@@ -94,6 +94,19 @@ class _Env:
         return names
 
 
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Web origins (``scheme://host[:port]``), separated by commas (``*``: any)."""
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        found = tuple(dict.fromkeys(o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()))
+        bad = [o for o in found if o != "*" and not re.fullmatch(r"https?://[a-z0-9_.\-\[\]:]+", o)]
+        if not found or bad:
+            raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: give web origins separated by commas, e.g. "
+                                "https://desktop.lab,http://desktop.lab:54286 (or * for any)")
+        return found
+
+
 @functools.cache
 def default_allowed_hosts() -> tuple[str, ...]:
     """This machine's loopback names and its host name (a system call: no DNS look-up at start-up; a lab adds
@@ -155,6 +168,13 @@ class Settings:
     characterise_timeout: float = 120.0
     # how many workers (of other machines or tokens) must build a module to the same bytes before it is published
     agreement: int = 1
+    # NEST Desktop's front door, /compat/nestml-server (service.nestml_server): the toolchain it builds for
+    # (None: the newest one a live worker serves), where it writes <module>.so for NEST Server, the origins
+    # besides loopback ones whose pages may call it, and how long one generateModels waits for its build
+    compat_toolchain: str | None = None
+    compat_module_dir: Path | None = None
+    compat_origins: tuple[str, ...] = ()
+    compat_wait_seconds: float = 900.0
 
     @property
     def anonymous_publish_rule(self) -> str:
@@ -166,6 +186,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = _Env(dict(os.environ if env is None else env))
         home = Path(e.text("HOME") or default_home()).expanduser()
+        module_dir = e.text("COMPAT_MODULE_DIR")
         return cls(
             home=home,
             database_url=e.text("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}",
@@ -200,6 +221,10 @@ class Settings:
             characterise=e.flag("CHARACTERISE", True),
             characterise_timeout=e.number("CHARACTERISE_TIMEOUT", 120.0),
             agreement=int(e.number("AGREEMENT", 1, whole=True)),
+            compat_toolchain=e.text("COMPAT_TOOLCHAIN"),
+            compat_module_dir=Path(module_dir).expanduser() if module_dir else None,
+            compat_origins=e.origins("COMPAT_ORIGINS"),
+            compat_wait_seconds=e.number("COMPAT_WAIT_SECONDS", 900.0),
         )
 
     def compiler_config(self) -> CompilerConfig:

@@ -20,6 +20,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 api = api_fixture()
 FUZZ_EXAMPLES = 25
+NESTML_RUNS = {"/compat/nestml-server/getSpecs", "/compat/nestml-server/getParams"}
 
 
 def test_framework_errors_take_the_shape(api: Api) -> None:
@@ -178,7 +179,10 @@ def test_openapi_fuzz_finds_no_server_error(api: Api) -> None:
     http = requests.Session()
     checked: dict[str, int] = {}
     for result in schema.get_all_operations():
-        fuzz(result.ok(), api.url, f"Bearer {token}", http, checked)
+        operation = result.ok()
+        if operation.path in NESTML_RUNS:
+            continue  # each valid example runs NESTML (seconds): test_nestml_server.py sends them real scripts
+        fuzz(operation, api.url, f"Bearer {token}", http, checked)
     assert len(checked) >= 10
     assert http.get(f"{api.url}/healthz", timeout=60).status_code == 200
     assert http.get(f"{api.url}/v1/modules/{sha}/artifact", timeout=60).status_code == 200
@@ -199,7 +203,9 @@ def fuzz(operation: schemathesis.APIOperation, base_url: str, token: str, http: 
         assert response.status_code < 500, (case.method, case.path, case.path_parameters, response.text[:300])
         if response.status_code >= 400:
             body = response.json()
-            assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+            # NEST Desktop's front door adds nestml-server's fields beside the shape (service.nestml_server)
+            extra = {"message", "lineNumber"} if case.path.startswith("/compat/nestml-server") else set()
+            assert set(body) - extra == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
         case.validate_response(response, checks=[not_a_server_error, content_type_conformance,
                                                  response_schema_conformance])
 

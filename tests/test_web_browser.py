@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import start_chromium
 from server_fixtures import (
     BROKEN_TEXT,
     PUBLISHED_FILE,
@@ -35,7 +34,6 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 server = server_fixture("web")
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 NAME = PUBLISHED_MODEL + "_nestml"
 # a model whose comments and a parameter's description are markup that would run if it were not escaped
 HOSTILE_MODEL = "tiny_web_hostile_neuron"
@@ -46,18 +44,7 @@ HOSTILE_TEXT = ("# <script>document.title = 'pwned'</script><img src=x onerror=\
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.fail("the web page tests need Debian's chromium and chromium-driver: run `scripts/setup.sh test`")
-    os.environ["SE_OFFLINE"] = "true"  # selenium's driver manager never downloads: Debian's driver is given
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1800",
-                "--disable-gpu", "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 

@@ -17,10 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.compiler import hints
 from nestml_registry.compiler.errors import InputError
-from nestml_registry.compiler.key import build_key
 from nestml_registry.compiler.request import DEFAULT_SUFFIX, BuildRequest, Pair
 from nestml_registry.compiler.sources import Source
-from nestml_registry.registry import owners, queue, rebuilds, records, repair, toolchains, workers
+from nestml_registry.registry import owners, queue, rebuilds, records, repair
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
@@ -32,7 +31,7 @@ from nestml_registry.service.documents import build_document
 from nestml_registry.service.errors import ApiError, error_responses
 from nestml_registry.service.metrics import ApiMetrics
 from nestml_registry.service.settings import Settings
-from nestml_registry.service.submit import submit
+from nestml_registry.service.submit import submit_checked
 from nestml_registry.service.uploads import FILE_FIELD, Rejected, Upload, read_upload
 
 logger = logging.getLogger(__name__)
@@ -127,47 +126,6 @@ def _request_from(upload: Upload) -> tuple[BuildRequest, str | None, bool]:
     return request, upload.fields.get("toolchain", "").strip() or None, retry
 
 
-def _submit(s: Session, settings: Settings, request: BuildRequest, wanted: str | None, retry: bool, breaking: bool,
-            submitted_by: int | None, publisher: tuple[str, bool] | None) -> tuple[schemas.Build, bool]:
-    if publisher is not None:  # ownership is decided before any work: nothing of another owner's is compiled
-        owners.require_families(s, {m.name for _, m in request.declared_models()}, *publisher)
-    known = [t.id for t in toolchains.approved(s)]
-    if wanted is not None and wanted not in known and wanted in {t.id for t in toolchains.known(s)}:
-        raise Rejected(422, "toolchain_not_approved",
-                       f"the toolchain {wanted[:200]!r} was reported by an HTTP worker and waits for an admin's "
-                       f"approval (`nestml-registry toolchain approve {wanted[:200]}`): nothing is built for it until "
-                       "then; "
-                       f"approved: {', '.join(known) or 'none yet'}", "toolchain_not_approved",
-                       {"toolchain": wanted[:200], "known": known})
-    if wanted is not None and not known and not toolchains.known(s):
-        toolchains.check_id(wanted)  # a fresh registry whose first worker is still starting: queued for it
-    elif wanted is not None and wanted not in known:
-        raise Rejected(422, "unknown_toolchain",
-                       f"no compile worker serves the toolchain {wanted[:200]!r}: leave out 'toolchain' for the "
-                       f"newest one, or use one of: {', '.join(known) or 'none yet'}", "unknown_toolchain",
-                       {"toolchain": wanted[:200], "known": known})
-    if not known and wanted is None:
-        raise Rejected(503, "no_worker", "no compile worker has registered with this registry yet, so there is no "
-                       "toolchain to build for: start one with `nestml-registry worker` (or run the server with "
-                       "`nestml-registry serve`, which starts workers), then submit again, or name the toolchain "
-                       "to build for (push --toolchain ID: it waits for the first worker of that toolchain)",
-                       "no_worker")
-    toolchain = wanted or _default_toolchain(s, known)
-    existed = queue.get_build_by_key(s, build_key(request, toolchain)) is not None
-    build, created = submit(s, request, toolchain, submitted_by=submitted_by, max_attempts=settings.max_attempts,
-                            retry=retry, allow_breaking=breaking, characterise=settings.characterise)
-    if created and existed:  # a failed build queued again: audited
-        records.record_event(s, publisher[0] if publisher else owners.principal_name(s, submitted_by), "retry",
-                             f"build {build.id}", {"toolchain": build.toolchain})
-    return build_document(s, build), created
-
-
-def _default_toolchain(s: Session, known: list[str]) -> str:
-    """The most recently seen toolchain that a live worker serves (a toolchain whose workers all stopped
-    would queue the build for nobody); the most recently seen one when none is live."""
-    return next((t for t in known if workers.of_toolchain(s, t)[0] > 0), known[0])
-
-
 @router.post("/builds", status_code=202, response_model=schemas.Build,
              summary="Upload .nestml sources and queue their build",
              responses={200: {"model": schemas.Build, "description": "An identical build already finished "
@@ -202,7 +160,7 @@ async def queue_upload(request: Request, principal: Principal | None, settings: 
         except InputError as exc:
             raise Rejected(422, "invalid_input", str(exc), "invalid_input") from None
         publisher = (principal.name, principal.has("admin")) if principal else (owners.LOCAL, False)
-        document, created = await db.write(_submit, settings, build_request, wanted, retry, breaking,
+        document, created = await db.write(submit_checked, settings, build_request, wanted, retry, breaking,
                                            principal.token_id if principal else None, publisher)
         if retry:
             document, created = await _rebuild_if_damaged(db, store, document, created,
@@ -283,7 +241,7 @@ async def rebuild_model(reference: ModelReference, body: schemas.RebuildRequest,
                                               principal.name if principal else owners.LOCAL)
     try:
         # the build stays its original submitter's, whose names these are (publishing checks them again)
-        document, created = await db.write(_submit, settings, build_request, body.toolchain, body.retry, False,
+        document, created = await db.write(submit_checked, settings, build_request, body.toolchain, body.retry, False,
                                            submitter, None)
         if body.retry:
             document, created = await _rebuild_if_damaged(db, store, document, created,
