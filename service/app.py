@@ -71,6 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
                     "reading %s)", database.engine.url.render_as_string(hide_password=True), settings.store_dir,
                     settings.db_connections, settings.anonymous_publish_rule,
                     "needs a token" if settings.read_requires_token else "open")
+        logger.info("NEST Desktop's front door at /compat/nestml-server: builds for %s, modules to %s",
+                    settings.compat_toolchain or "the newest live toolchain",
+                    settings.compat_module_dir or "nowhere (NESTML_REGISTRY_COMPAT_MODULE_DIR)")
         # builds whose worker died go back to the queue even when no worker is alive to sweep them
         sweeper = LeaseSweeper(database, app.state.metrics, every=min(20.0, max(1.0, settings.lease_seconds / 3)))
         sweeper.start()

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.errors import ToolchainError
 from nestml_registry.compiler.sanitise import Sanitised, sanitise
+from nestml_registry.service.errors import ApiError
 from nestml_registry.service.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,7 +83,12 @@ class NestmlParser:
         if key in self._answers:
             self._answers.move_to_end(key)
             return self._answers[key]
-        answer = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except ToolchainError as exc:  # no NEST or NESTML here, no sandbox: the administrator's to fix
+            logger.error("NESTML's parser cannot run in the API process: %s", exc)
+            raise ApiError(503, "parser_unavailable", f"NESTML's parser cannot run on the registry's machine ({exc}); "
+                           "tell the registry's administrator", {"dependency": "nestml"}) from exc
         self._answers[key] = answer
         while len(self._answers) > self._keep:
             self._answers.popitem(last=False)

@@ -45,7 +45,7 @@ async function call(base, token, method, path, body) {
 
 
 class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         data = PAGE.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -239,9 +239,10 @@ def nest_server(generated: dict, registry: Server) -> Iterator[str]:
     modules = registry.home.parent / "nest-modules"
     env = {**os.environ, "LD_LIBRARY_PATH": f"{modules}:{os.environ.get('LD_LIBRARY_PATH', '')}",
            "NEST_SERVER_ACCESS_TOKEN": "nest-desktop-test", "NEST_SERVER_ENABLE_EXEC_CALL": "1"}
-    log = open(registry.home.parent / "nest-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "nest.server:app", "--bind", f"127.0.0.1:{port}",
-                             "--timeout", "120"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(registry.home.parent / "nest-server.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "nest.server:app", "--bind",
+                                 f"127.0.0.1:{port}", "--timeout", "120"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -255,7 +256,6 @@ def nest_server(generated: dict, registry: Server) -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=60)
-    log.close()
 
 
 def test_nest_server_installs_the_module_and_simulates_the_model(nest_server: str) -> None:
@@ -282,3 +282,81 @@ def test_nest_server_installs_the_module_and_simulates_the_model(nest_server: st
                           timeout=120)
     assert response.status_code == 200, response.text[:1000]
     assert response.json()["data"] > 0
+
+
+# NEST Desktop itself: its own steps, run by its own code in the page (its stores, its NESTModel class, its
+# axios instance with the URL from its backends.json and the token from its session storage)
+DESKTOP_STEPS = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const pinia = document.querySelector('#app').__vue_app__.config.globalProperties.$pinia;
+  const nestml = pinia._s.get('nestml-backend-store');
+  const modelDB = pinia._s.get('nest-model-db');
+  const modules = pinia._s.get('nest-module-store');
+  const wait = async (ok) => { for (let i = 0; i < 600 && !ok(); i++) await new Promise(r => setTimeout(r, 100)); };
+  await wait(() => nestml.state.response.status === 200 && nestml.axiosInstance().defaults.baseURL);
+  if (nestml.state.response.status !== 200) throw new Error('NEST Desktop found no NESTML server');
+  // NESTMLModelSelect: the template's script from NEST Desktop's own assets
+  const script = await (await fetch('assets/workspaces/nest/models/nestml/izhikevich_neuron.nestml')).text();
+  const model = modelDB.newModel({id: 'izhikevich_neuron', templateName: 'izhikevich_neuron', nestmlScript: script});
+  // ModelEditor.vue's updateSpecs
+  const specs = await nestml.axiosInstance().post('getSpecs', {element_type: model.elementType,
+                                                                 script: model.nestmlScript});
+  model.updateParameters(specs.data.params);
+  model.updateStates(specs.data.states);
+  // the module dialog (moduleStore.ts) and generateModels (nestmlServerStore.ts)
+  const module = modules.findModule('nestmlmodule');
+  module.models.push(model.id);
+  const generated = await nestml.axiosInstance().post('/generateModels', {module_name: module.name,
+    models: [{element_type: model.elementType, name: model.id, script: model.nestmlScript}]});
+  modules.fetchInstalledModels(module.name);
+  await wait(() => modules.state.installedModels.length > 0);
+  done({valid: nestml.isValid, versions: nestml.state.response.data, url: nestml.state.url,
+        paramIds: model.paramsAll.map(p => p.id), a: model.params.a.value,
+        generated: generated.data.status, installed: modules.state.installedModels});
+})().catch(e => done({error: String(e), data: e.response && e.response.data}));
+"""
+
+
+@pytest.fixture(scope="module")
+def nest_desktop(registry: Server, nest_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """NEST Desktop 4.2.0 from PyPI, served as its ``nest-desktop start`` serves it, on ``http://localhost:PORT``,
+    configured as its container configures it (its backends.json): NEST Server, and the front door as its
+    NESTML server."""
+    nest_desktop_package = pytest.importorskip("nest_desktop")
+    app = tmp_path_factory.mktemp("nest-desktop") / "app"
+    import shutil
+
+    shutil.copytree(Path(nest_desktop_package.__file__).parent / "app", app)
+    (app / "assets" / "workspaces" / "nest" / "config" / "backends.json").write_text(json.dumps({
+        "insite": {"port": 52056, "enabled": False},
+        "nest": {"url": nest_server, "enabled": True},
+        "nestml": {"url": registry.url + FRONT, "enabled": True}}))
+    handler = type("App", (http.server.SimpleHTTPRequestHandler,), {
+        "log_message": lambda *args: None, "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler
+        .__init__(self, *a, directory=str(app), **k)})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://localhost:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_nest_desktop_itself_generates_its_model_through_the_front_door(nest_desktop: str, token: str,
+                                                                          tmp_path: Path) -> None:
+    driver = start_chromium(tmp_path / "profile")
+    try:
+        driver.set_script_timeout(900)
+        driver.get(nest_desktop + "/")
+        # NEST Desktop keeps its NESTML server's token in the tab's session storage (it has no field for it)
+        driver.execute_script("sessionStorage.setItem('nestml-backend-store', JSON.stringify({state: "
+                              "{accessToken: arguments[0]}}))", token)
+        driver.get(nest_desktop + "/?reload#/nest")  # its main layout: it pings its backends, sets up its clients
+        result = driver.execute_async_script(DESKTOP_STEPS)
+        console = [e["message"] for e in driver.get_log("browser")]
+    finally:
+        driver.quit()
+    assert "error" not in result, (result, console[-20:])
+    assert result["valid"] and result["versions"]["nestml"].startswith("9."), result
+    assert result["generated"]["INSTALLED"] == ["izhikevich_neuron"], result
+    assert result["installed"] == ["izhikevich_neuron"], result
+    assert {"a", "b", "c", "d"} <= set(result["paramIds"]) and result["a"] == 0.02, result
