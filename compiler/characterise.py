@@ -94,10 +94,11 @@ class Bench:
             out[int(sender) - first] += 1
         return out
 
-    def respond(self, model: str, params: dict, injection: str | None, stimuli: list[dict]) -> list[dict]:
-        """Spike times and V_m of one neuron per stimulus, all in one simulation: steps of current
-        (``{"current_pA": x}``) switched on at STEP_BEFORE_MS for STEP_MS, or one input spike
-        (``{"weight": w, "receptor": r}``) at PSP_SPIKE_MS."""
+    def respond(self, model: str, params: dict, injection: str | None, stimuli: list[dict],
+                membrane: str = "V_m") -> list[dict]:
+        """Spike times and the membrane potential (the recordable ``membrane``, answered as ``V_m``) of one
+        neuron per stimulus, all in one simulation: steps of current (``{"current_pA": x}``) switched on at
+        STEP_BEFORE_MS for STEP_MS, or one input spike (``{"weight": w, "receptor": r}``) at PSP_SPIKE_MS."""
         self.reset()
         n = len(stimuli)
         nodes, gens = self.population(model, params, n, injection or "I_e")
@@ -117,8 +118,8 @@ class Bench:
         self.nest.Connect(nodes, rec)
         recordables = self.nest.GetDefaults(model).get("recordables") or []
         meter = None
-        if "V_m" in recordables:
-            meter = self.nest.Create("multimeter", params={"record_from": ["V_m"], "interval": P.RESOLUTION_MS})
+        if membrane in recordables:
+            meter = self.nest.Create("multimeter", params={"record_from": [membrane], "interval": P.RESOLUTION_MS})
             self.nest.Connect(meter, nodes)
         zeros = [0.0] * n
         if injection is not None:
@@ -130,7 +131,7 @@ class Bench:
         if injection is not None:
             self.set_currents(nodes, gens, zeros, base_ie)
         self.nest.Simulate(P.STEP_AFTER_MS)
-        return _responses(rec.events, meter.events if meter is not None else None, ids)
+        return _responses(rec.events, meter.events if meter is not None else None, ids, membrane)
 
 
 def _base_ie(nodes: Any) -> float:
@@ -140,14 +141,14 @@ def _base_ie(nodes: Any) -> float:
         return 0.0
 
 
-def _responses(spikes: dict, vm: dict | None, ids: list[int]) -> list[dict]:
+def _responses(spikes: dict, vm: dict | None, ids: list[int], membrane: str = "V_m") -> list[dict]:
     out: list[dict[str, Any]] = [{"spikes_ms": [], "V_m": None} for _ in ids]
     first = ids[0]
     for sender, t in zip(spikes["senders"], spikes["times"], strict=False):
         out[int(sender) - first]["spikes_ms"].append(round(float(t), 4))
     if vm is not None:
         series: list[list[float]] = [[] for _ in ids]
-        for sender, v in zip(vm["senders"], vm["V_m"], strict=False):
+        for sender, v in zip(vm["senders"], vm[membrane], strict=False):
             series[int(sender) - first].append(_finite(v))
         for o, s in zip(out, series, strict=False):
             o["V_m"] = s  # from RESOLUTION_MS to the end, every RESOLUTION_MS
@@ -258,9 +259,26 @@ def respond(bench: Bench, models: list[dict], stimuli: list[dict] | str) -> dict
     out: dict[str, Any] = {"status": "succeeded", "stimuli": stimuli, "responses": []}
     for m in models:
         params = _params(bench, m)
+        membrane = str(m.get("membrane") or "V_m")
         out["responses"].append({"model": m["model"], "injection": injections[m["model"]],
                                  "not_set": sorted(set(m.get("optional") or {}) - set(params)),
-                                 "results": bench.respond(m["model"], params, injections[m["model"]], stimuli)})
+                                 "carried": _carried(bench, m["model"], params), "membrane": membrane,
+                                 "recorded": membrane in (bench.nest.GetDefaults(m["model"]).get("recordables") or []),
+                                 "results": bench.respond(m["model"], params, injections[m["model"]], stimuli,
+                                                          membrane)})
+    return out
+
+
+def _carried(bench: Bench, model: str, params: dict) -> list[dict]:
+    """What was set on ``model`` that differs from its own default (name, value set, default)."""
+    defaults = bench.nest.GetDefaults(model)
+    out = []
+    for name, value in sorted(params.items()):
+        default = defaults.get(name)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        if not math.isclose(float(value), float(default), rel_tol=1e-9, abs_tol=1e-12):
+            out.append({"name": name, "value": float(value), "default": _finite(default)})
     return out
 
 

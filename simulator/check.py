@@ -4,7 +4,10 @@ Both get the same stimuli (current steps below and above the first model's rheob
 in NEST child processes run as the build steps are (:class:`~nestml_registry.compiler.characteriser.
 Characteriser`): one process where both can be loaded together (a built-in, or the same module), two
 where they cannot (two versions of one model register the same name). Against a built-in, the model's
-parameters (as NEST has them) are set on the built-in by name, and ``--map NESTML=NEST`` for the rest.
+parameters and initial states (as NEST has them) are set on the built-in by name, ``--map NESTML=NEST`` for
+the rest, and the model's membrane potential (``V_m``, or its state variable in volts) is compared with the
+built-in's ``V_m``; the report says what was carried over with values other than the built-in's defaults,
+which initial states could not be aligned, and what a ``-`` in a column means.
 
 Per stimulus: the spike counts must be equal, each spike time within ``spike_ms`` plus ``drift`` times the
 time since the stimulus began (integrators drift apart over a long run), and V_m within ``vm_mv`` until the
@@ -15,7 +18,8 @@ any V_m difference).
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,26 +57,66 @@ class Side:
     module_sha256: str | None = None
 
 
-def mapped_parameters(parameters: list[dict], maps: dict[str, str]) -> tuple[dict[str, float], dict[str, float]]:
-    """``(strict, optional)``: strict are the ``--map`` targets (the built-in must have them, or the check
-    stops with bad input), optional the same-name copies (set where the built-in has such a parameter)."""
-    declared = {p["name"]: p.get("value") for p in parameters if isinstance(p, dict) and p.get("name")}
+_VOLTAGE_RE = re.compile(r"(?:da|[afpnuµmckMG])?V")
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def membrane_of(state: list[dict], maps: dict[str, str] | None = None) -> str | None:
+    """The model's membrane potential: ``V_m``, else the state variable mapped to ``V_m``, else its first
+    state variable in volts (``v mV`` of the Izhikevich models); None when it has none."""
+    names = [v["name"] for v in state if isinstance(v, dict) and v.get("name")]
+    mapped = [n for n in names if (maps or {}).get(n) == "V_m"]
+    volts = [v["name"] for v in state if isinstance(v, dict) and v.get("name")
+             and _VOLTAGE_RE.fullmatch(str(v.get("type") or "").strip())]
+    return "V_m" if "V_m" in names else next(iter(mapped + volts), None)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """What of the model is set on the built-in: ``strict`` the ``--map`` targets (the built-in must have
+    them), ``optional`` the same-name parameters and initial states (set where it has them); which of those
+    are the model's parameters and state; its membrane variable; and which built-in state each of its state
+    variables would start from (same name, mapped, or its membrane variable for ``V_m``)."""
+
+    strict: dict[str, float]
+    optional: dict[str, float]
+    parameters: frozenset[str]
+    state: frozenset[str]
+    membrane: str | None
+    aligned: dict[str, str]
+
+
+def align(parameters: list[dict], state: list[dict], maps: dict[str, str]) -> Alignment:
+    """How the model's ``parameters`` and ``state`` (as the version document has them) go onto a built-in."""
+    params = {p["name"]: p.get("value") for p in parameters if isinstance(p, dict) and p.get("name")}
+    states = {v["name"]: v.get("value") for v in state if isinstance(v, dict) and v.get("name")}
+    declared = {**states, **params}
     for source in maps:
         if source not in declared:
             close = difflib.get_close_matches(source, sorted(declared), n=4, cutoff=0.5)
-            raise bad_input(f"--map {source}=...: the model has no parameter {source!r}"
-                                  + (f" (closest: {', '.join(close)})" if close else
-                                     f"; its parameters: {', '.join(sorted(declared))}"))
-    strict, optional = {}, {}
+            raise bad_input(f"--map {source}=...: the model has no parameter or state variable {source!r}"
+                            + (f" (closest: {', '.join(close)})" if close else
+                               f"; its parameters: {', '.join(sorted(params)) or 'none'}; its state: "
+                               f"{', '.join(sorted(states)) or 'none'}"))
+    strict, optional, aligned = {}, {}, {}
     for name, value in declared.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not _numeric(value):
             continue  # not a number NEST holds (e.g. -inf, stored as text): the built-in keeps its own
-        if name in maps:
-            if maps[name]:  # --map NAME= leaves it out
-                strict[maps[name]] = float(value)
-        else:
-            optional[name] = float(value)
-    return strict, optional
+        target = maps.get(name, name)
+        if name in maps and not target:
+            continue  # --map NAME= leaves it out
+        (strict if name in maps else optional)[target] = float(value)
+        if name in states:
+            aligned[name] = target
+    membrane = membrane_of(state, maps)
+    if membrane and membrane != "V_m" and membrane not in maps and "V_m" not in strict and \
+            _numeric(states.get(membrane)):
+        optional["V_m"] = float(states[membrane])  # the model's membrane potential starts the built-in's
+        aligned[membrane] = "V_m"
+    return Alignment(strict, optional, frozenset(params), frozenset(states), membrane, aligned)
 
 
 def compare(stimuli: list[dict], a: list[dict], b: list[dict], tol: Tolerances) -> list[dict]:
@@ -102,6 +146,34 @@ def _vm_difference(va: list[float] | None, vb: list[float] | None, first_spike: 
     return round(max((abs(x - y) for x, y in zip(va[:n], vb[:n], strict=True)), default=0.0), 6)
 
 
+def explain(against: str, ra: dict, rb: dict, rows: list[dict], alignment: Alignment | None) -> dict[str, Any]:
+    """What the report says beside its table (see :class:`Report`), from the two sides' responses."""
+    not_set = set(rb.get("not_set") or [])
+    membrane = [ra.get("membrane") if ra.get("recorded") else None, rb.get("membrane") if rb.get("recorded") else None]
+    out: dict[str, Any] = {"unmapped": [], "carried": list(rb.get("carried") or []), "aligned": {},
+                           "not_aligned": [], "membrane": membrane, "notes": []}
+    if alignment is not None:
+        out["unmapped"] = sorted(n for n in alignment.parameters if n in not_set)
+        out["aligned"] = {k: v for k, v in alignment.aligned.items() if v not in not_set}
+        out["not_aligned"] = sorted(k for k, v in alignment.aligned.items() if v in not_set)
+    if any(r["max_spike_time_diff_ms"] is None for r in rows):
+        out["notes"].append("'-' under MAX DT: the spike counts differ, so no spike times are paired")
+    if any(r["max_vm_diff_mV"] is None for r in rows):
+        out["notes"].append("'-' under MAX DV_m: " + _why_no_vm(against, ra, rb))
+    return out
+
+
+def _why_no_vm(against: str, ra: dict, rb: dict) -> str:
+    if not ra.get("membrane"):
+        return ("the model has no membrane potential to compare (no V_m, no state variable in volts): "
+                "--map VAR=V_m names one")
+    if not ra.get("recorded"):
+        return f"NEST cannot record the model's {ra['membrane']} (not one of its recordables)"
+    if not rb.get("membrane") or not rb.get("recorded"):
+        return f"{against} records no {rb.get('membrane') or 'membrane potential'}"
+    return "no samples before the first spike"
+
+
 def _label(stim: dict) -> str:
     if stim.get("kind") == "step":
         return f"step {stim['current_pA']:.4g} pA"
@@ -110,6 +182,12 @@ def _label(stim: dict) -> str:
 
 @dataclass(frozen=True)
 class Report:
+    """A check's outcome. ``unmapped``: the model's parameters the built-in has no parameter for; ``carried``:
+    what was set on the built-in with values other than its defaults (name, value, default); ``aligned``: the
+    model's initial states set on the other side ({model's name: other's name}), ``not_aligned`` the ones
+    that could not be; ``membrane``: the variables compared as V_m (None where a side has none); ``notes``:
+    what a ``-`` in a column means."""
+
     model: str
     against: str
     agree: bool
@@ -117,6 +195,11 @@ class Report:
     unmapped: list[str]
     stimuli: list[dict]
     processes: int
+    carried: list[dict] = field(default_factory=list)
+    aligned: dict[str, str] = field(default_factory=dict)
+    not_aligned: list[str] = field(default_factory=list)
+    membrane: list[str | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

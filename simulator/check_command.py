@@ -25,7 +25,18 @@ from nestml_registry.service.command_line import (
     report_error,
 )
 from nestml_registry.service.settings import Settings
-from nestml_registry.simulator.check import Report, Side, Tolerances, bad_input, compare, failed, mapped_parameters
+from nestml_registry.simulator.check import (
+    Alignment,
+    Report,
+    Side,
+    Tolerances,
+    align,
+    bad_input,
+    compare,
+    explain,
+    failed,
+    membrane_of,
+)
 from nestml_registry.simulator.errors import SimulatorError
 
 
@@ -37,8 +48,9 @@ def add_parser(sub: Any) -> None:
                    help="what to compare with: a NEST built-in (nest:izhikevich; parameters are copied by name, "
                         "--map for the rest) or another version of a registry model (MODEL@VERSION)")
     c.add_argument("--map", action="append", default=[], metavar="NESTML=NEST",
-                   help="set the built-in's parameter NEST to the model's NESTML (repeatable; NESTML= leaves it out); "
-                        "parameters of the same name are set without it")
+                   help="set the built-in's parameter or state variable NEST from the model's NESTML (repeatable; "
+                        "NESTML= leaves it out); those of the same name are set without it, and a state variable "
+                        "mapped to V_m is the membrane potential compared")
     t = Tolerances()
     c.add_argument("--spike-tolerance", type=float, default=t.spike_ms, metavar="MS",
                    help=f"spike times agree within this (default {t.spike_ms:g} ms) ...")
@@ -96,17 +108,19 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         a, version = _side(client, cache, args.model, toolchain.id)
         if args.against.startswith("nest:"):
             b = _builtin(args.against.removeprefix("nest:"), toolchain.builtin_models)
-            strict, optional = mapped_parameters(version.get("parameters") or [], maps)
-            state = {s["name"]: s["value"] for s in version.get("state") or []
-                     if isinstance(s.get("value"), (int, float)) and not isinstance(s.get("value"), bool)}
-            entry_b = {"model": b.model, "params": strict, "optional": {**state, **optional}, "declared": optional}
+            alignment = align(version.get("parameters") or [], version.get("state") or [], maps)
+            entry_a = {"model": a.model, "membrane": alignment.membrane}
+            entry_b = {"model": b.model, "params": alignment.strict, "optional": alignment.optional,
+                       "membrane": "V_m"}
         else:
             if maps:
                 raise UsageError("--map is for a NEST built-in (--against nest:NAME): two versions of a model keep "
                                  "their own parameters")
-            b, _ = _side(client, cache, args.against, toolchain.id)
-            entry_b = {"model": b.model}
-    report = _run(Characteriser(compiler, args.timeout), a, b, entry_b, tol)
+            b, other = _side(client, cache, args.against, toolchain.id)
+            alignment = None
+            entry_a = {"model": a.model, "membrane": membrane_of(version.get("state") or [])}
+            entry_b = {"model": b.model, "membrane": membrane_of(other.get("state") or [])}
+    report = _run(Characteriser(compiler, args.timeout), (a, entry_a), (b, entry_b), alignment, tol)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -122,26 +136,28 @@ def _builtin(name: str, builtins: tuple[str, ...]) -> Side:
     return Side(f"nest:{name}", name, None)
 
 
-def _run(runner: Characteriser, a: Side, b: Side, entry_b: dict, tol: Tolerances) -> Report:
+def _run(runner: Characteriser, first: tuple[Side, dict], second: tuple[Side, dict], alignment: Alignment | None,
+         tol: Tolerances) -> Report:
+    (a, entry_a), (b, entry_b) = first, second
     assert a.module is not None
     with tempfile.TemporaryDirectory(prefix="nestml-check-") as tmp:
         log = Path(tmp) / "check.log"
         together = b.module is None or b.module_sha256 == a.module_sha256
         if together:
-            first = _answer(runner.respond([a.module], [{"model": a.model}, _job(entry_b)], "auto", log), log)
-            stimuli, (ra, rb) = first["stimuli"], first["responses"]
+            answer = _answer(runner.respond([a.module], [_job(entry_a), _job(entry_b)], "auto", log), log)
+            stimuli, (ra, rb) = answer["stimuli"], answer["responses"]
         else:
             assert b.module is not None
-            first = _answer(runner.respond([a.module], [{"model": a.model}], "auto", log), log)
-            stimuli, ra = first["stimuli"], first["responses"][0]
+            answer = _answer(runner.respond([a.module], [_job(entry_a)], "auto", log), log)
+            stimuli, ra = answer["stimuli"], answer["responses"][0]
             rb = _answer(runner.respond([b.module], [_job(entry_b)], stimuli, log), log)["responses"][0]
     rows = compare(stimuli, ra["results"], rb["results"], tol)
-    unmapped = [n for n in rb.get("not_set") or [] if n in (entry_b.get("declared") or {})]
-    return Report(a.label, b.label, all(r["agree"] for r in rows), vars(tol), unmapped, rows, 1 if together else 2)
+    return Report(a.label, b.label, all(r["agree"] for r in rows), vars(tol), stimuli=rows,
+                  processes=1 if together else 2, **explain(b.label, ra, rb, rows, alignment))
 
 
 def _job(entry: dict) -> dict:
-    return {k: v for k, v in entry.items() if k != "declared"}
+    return {k: v for k, v in entry.items() if v is not None}
 
 
 def _answer(result: dict, log: Path) -> dict:
@@ -160,12 +176,23 @@ def _print(report: Report) -> None:
     if report.unmapped:
         out.write(f"not set on {report.against} (no such parameter; --map NAME=NEST sets one): "
                   f"{', '.join(report.unmapped)}\n")
+    if report.carried:
+        out.write(f"set on {report.against} from the model, other than its defaults: " + ", ".join(
+            f"{c['name']} {c['value']:g} (default {c['default']:g})" for c in report.carried) + "\n")
+    if report.aligned:
+        out.write("initial state from the model: " + ", ".join(
+            f"{k} -> {v}" if k != v else k for k, v in sorted(report.aligned.items())) + "\n")
+    if report.not_aligned:
+        out.write(f"initial state not aligned (no such state on {report.against}; --map NAME=NEST sets one): "
+                  f"{', '.join(report.not_aligned)}\n")
     rows: list[list[Any]] = [["STIMULUS", "SPIKES", "MAX DT (ms)", "MAX DV_m (mV)", "AGREE"]]
     rows += [[r["stimulus"], f"{r['spikes'][0]} / {r['spikes'][1]}",
               "-" if r["max_spike_time_diff_ms"] is None else f"{r['max_spike_time_diff_ms']:.3g}",
               "-" if r["max_vm_diff_mV"] is None else f"{r['max_vm_diff_mV']:.3g}",
               "yes" if r["agree"] else "NO"] for r in report.stimuli]
     console.table(rows, out)
+    for note in report.notes:
+        out.write(f"- {note}\n")
     t = report.tolerances
     out.write(f"{'agree' if report.agree else 'DIFFER'} (spike counts equal, spike times within {t['spike_ms']:g} ms "
               f"+ {t['drift']:g} x time since onset, V_m within {t['vm_mv']:g} mV before the first spike)\n")

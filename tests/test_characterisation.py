@@ -179,7 +179,7 @@ def test_check_maps_parameters_by_name(server: Server, pushed: dict, izhikevich:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--against", "nest:izhikevic"], "NEST has no built-in model 'izhikevic'; did you mean izhikevich"),
-    (["--against", "nest:izhikevich", "--map", "aa=a"], "the model has no parameter 'aa' (closest: a"),
+    (["--against", "nest:izhikevich", "--map", "aa=a"], "no parameter or state variable 'aa' (closest: a"),
     (["--against", "nest:izhikevich", "--map", "a=aa"], "izhikevich has no parameter 'aa'"),
     (["--against", "nest:izhikevich", "--map", "a"], "write NESTML=NEST"),
 ])
@@ -190,3 +190,44 @@ def test_check_refuses_bad_input_with_the_closest_names(server: Server, izhikevi
     assert says in proc.stderr and "Traceback" not in proc.stderr
     proc = server.cli("check", "no_such_neuron", "--against", "nest:izhikevich")
     assert proc.returncode == 2 and "push its .nestml source first" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def izhikevich_v(server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """NESTML's izhikevich_neuron with its state named as BMTK's tutorial names it: ``v`` and ``u``."""
+    text = (models_dir / "neurons" / "izhikevich_neuron.nestml").read_text()
+    text = re.sub(r"\bU_m\b", "u", re.sub(r"\bV_m\b", "v", text)).replace("model izhikevich_neuron:",
+                                                                           "model izhikevich_v_neuron:")
+    path = tmp_path_factory.mktemp("v") / "izhikevich_v_neuron.nestml"
+    path.write_text(text)
+    proc = server.cli("push", str(path), "--wait")
+    assert proc.returncode == 0, proc.stderr
+    return "izhikevich_v_neuron"
+
+
+def test_check_names_what_it_carried_over_with_both_values(server: Server, izhikevich: None) -> None:
+    proc = server.cli("check", "izhikevich_neuron@2", "--against", "nest:izhikevich", "--json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["carried"] == [{"name": "a", "value": 0.1, "default": 0.02}], report["carried"]
+    assert report["membrane"] == ["V_m", "V_m"] and report["aligned"] == {"V_m": "V_m", "U_m": "U_m"}
+    proc = server.cli("check", "izhikevich_neuron@2", "--against", "nest:izhikevich")
+    assert "other than its defaults: a 0.1 (default 0.02)" in proc.stdout, proc.stdout
+    if any(r["max_spike_time_diff_ms"] is None for r in report["stimuli"]):
+        assert "'-' under MAX DT: the spike counts differ" in proc.stdout, proc.stdout
+
+
+def test_check_finds_the_membrane_variable_and_maps_state(server: Server, izhikevich_v: str) -> None:
+    """``v`` (in mV) is the membrane potential compared with the built-in's V_m, and starts it; ``u`` has no
+    state of its name on the built-in until --map u=U_m maps it."""
+    proc = server.cli("check", izhikevich_v, "--against", "nest:izhikevich", "--json")
+    report = json.loads(proc.stdout)
+    assert report["membrane"] == ["v", "V_m"], report
+    assert report["aligned"] == {"v": "V_m"} and report["not_aligned"] == ["u"], report
+    assert all(r["max_vm_diff_mV"] is not None for r in report["stimuli"]), report["stimuli"]
+    proc = server.cli("check", izhikevich_v, "--against", "nest:izhikevich", "--map", "v=V_m", "--map", "u=U_m")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "initial state from the model: u -> U_m, v -> V_m" in proc.stdout, proc.stdout
+    assert "not aligned" not in proc.stdout and "'-' under MAX DV_m" not in proc.stdout
+    proc = server.cli("check", izhikevich_v, "--against", "nest:izhikevich", "--map", "w=V_m")
+    assert proc.returncode == 2 and "no parameter or state variable 'w'" in proc.stderr, proc.stderr
