@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from nestml_registry.service import console
 from nestml_registry.service.command_line import EXIT_OK, UsageError, print_json, registry_client, remote_options
 from nestml_registry.service.settings import Settings
 
@@ -148,12 +149,19 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(rows)
         return EXIT_OK
-    for t in rows:
-        state = f"revoked {t['revoked_at'][:19]}" if t["revoked_at"] else "active"
-        print(f"{t['id']:>5}  {t['role']:<9}  {state:<27}  {t['name']}")
     if not rows:
         print("no tokens yet: nestml-registry token create --role publisher", file=sys.stderr)
+        return EXIT_OK
+    table = [["ID", "ROLE", "NAME", "CREATED", "STATE"]]
+    table += [[t["id"], t["role"], t["name"], _when(t.get("created_at")),
+               f"revoked {_when(t['revoked_at'])}" if t.get("revoked_at") else "active"] for t in rows]
+    console.table(table, sys.stdout)
     return EXIT_OK
+
+
+def _when(timestamp: str | None) -> str:
+    """An ISO time as the tables show it (to the second, UTC, no 'T')."""
+    return (timestamp or "")[:19].replace("T", " ")
 
 
 def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,7 +196,11 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(events)
         return EXIT_OK
-    for e in events:
-        print(f"{e['at'][:19]}  {e['actor'] or '-':<24}  {e['action']:<13}  {e.get('subject') or ''}  "
-              f"{json.dumps(e.get('details') or {}, sort_keys=True)}")
+    if not events:
+        print("no events" + (f" of the action {args.action!r}" if args.action else ""), file=sys.stderr)
+        return EXIT_OK
+    table = [["TIME (UTC)", "ACTOR", "ACTION", "SUBJECT", "DETAILS"]]
+    table += [[_when(e.get("at")), e.get("actor"), e.get("action"), e.get("subject"),
+               json.dumps(e.get("details") or {}, sort_keys=True)] for e in events]
+    console.table(table, sys.stdout)
     return EXIT_OK

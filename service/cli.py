@@ -17,7 +17,6 @@ worker, db), :mod:`~nestml_registry.service.admin_command` (token, owner, audit)
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from nestml_registry.compiler.errors import CompilerError
@@ -31,7 +30,7 @@ from nestml_registry.service import (
     upgrade_command,
 )
 from nestml_registry.service.client_errors import RegistryClientError
-from nestml_registry.service.command_line import SERVER_HELP, UsageError, report_error
+from nestml_registry.service.command_line import SERVER_HELP, UsageError, configure_logging, report_error
 from nestml_registry.service.console import VisibleText
 from nestml_registry.service.settings import Settings, SettingsError
 from nestml_registry.simulator import check_command
@@ -41,10 +40,20 @@ from nestml_registry.simulator import command as run_command
 EXPECTED_ERRORS = (RegistryClientError, CompilerError, RegistryError, UsageError, SettingsError)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nestml-registry")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nestml-registry",
                                 description="Compile NESTML models into NEST modules and share them.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    p.add_argument("--version", action="version", version=f"nestml-registry {_version()}")
     p.add_argument("--server", metavar="URL", default=None, help=SERVER_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build_commands.add_parsers(sub)
@@ -58,17 +67,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _configure_logging(verbose: bool) -> None:
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns what the registry says
-    for handler in logging.getLogger().handlers:  # libraries (BMTK) that set their own loggers' levels
-        handler.setLevel(level)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     stdout = sys.stdout
     sys.stdout = VisibleText(stdout)  # a publisher's text never drives the terminal
     try:

@@ -28,6 +28,10 @@ BASE = "/v1/worker"
 class HttpAccess:
     def __init__(self, server: str, token: str | None, timeout: float = 300.0) -> None:
         self.client = RegistryClient(server, token, timeout=timeout)
+        self.server = server
+
+    def describe(self) -> str:
+        return f"the registry at {self.server} (HTTP)"
 
     def _call(self, method: str, path: str, *, lost_ok: bool = False, **kwargs: Any) -> httpx.Response | None:
         """The answer; None for a lost lease (409) when ``lost_ok``."""

@@ -54,6 +54,7 @@ class Outcome:
 
 
 class QueueAccess(Protocol):
+    def describe(self) -> str: ...
     def register(self, details: dict[str, Any]) -> None: ...
     def beat(self, beat: workers.Beat) -> None: ...
     def stopped(self, worker_id: str) -> None: ...
@@ -92,6 +93,9 @@ class DatabaseAccess:
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.store = ArtifactStore(settings.store_dir)
+
+    def describe(self) -> str:
+        return f"the database {self.engine.url.render_as_string(hide_password=True)}"
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Any]:

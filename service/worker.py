@@ -30,6 +30,7 @@ from nestml_registry.compiler.sources import Source
 from nestml_registry.registry import workers
 from nestml_registry.registry.tables import utcnow
 from nestml_registry.service.characterising import Characterising
+from nestml_registry.service.command_line import STARTUP_LOGGER
 from nestml_registry.service.queue_access import (
     Claimed,
     DatabaseAccess,
@@ -120,8 +121,9 @@ class Worker:
             signal.signal(signal.SIGINT, self.request_stop)
         toolchain = self.compiler.toolchain.id
         self.compiler.check_sandbox()
-        logger.info("worker %s serving toolchain %s; build sandbox: %s", self.id, toolchain,
-                    self.compiler.sandbox.describe())
+        logging.getLogger(STARTUP_LOGGER).info(
+            "worker %s serving toolchain %s from %s; build sandbox: %s", self.id, toolchain, self.access.describe(),
+            self.compiler.sandbox.describe())
         backoff = Backoff()
         try:
             self.compiler.prestart()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
+from nestml_registry.service.command_line import configure_logging
 from nestml_registry.service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _die_with_parent(parent: int) -> bool:
 
 def _pool_worker(settings: Settings, log_level: int, parent: int, burst: bool, server: str | None = None) -> None:
     """Entry point of a spawned compile worker process: logging like the CLI's, then the worker loop."""
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level <= logging.INFO)
     if not _die_with_parent(parent):
         return
     from nestml_registry.service.worker import make_worker

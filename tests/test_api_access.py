@@ -80,6 +80,10 @@ def test_roles_for_rebuilds_failed_logs_and_the_audit_log(backend: str, tmp_path
                                    env={**env, "NESTML_REGISTRY_TOKEN": admin})
             assert shown.returncode == 0, shown.stderr
             assert [(e["actor"], e["action"]) for e in json.loads(shown.stdout)] == [("bob", "rebuild")]
+            table = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60,
+                                   env={**env, "NESTML_REGISTRY_TOKEN": admin}).stdout.splitlines()
+            assert table[0].split() == ["TIME", "(UTC)", "ACTOR", "ACTION", "SUBJECT", "DETAILS"], table
+            assert table[1].split()[2:5] == ["bob", "rebuild", f"tiny_{t}_neuron"], table
             refused = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60,
                                      env={**env, "NESTML_REGISTRY_TOKEN": reader})
             assert refused.returncode == 2 and "admin role" in refused.stderr and "Traceback" not in refused.stderr
@@ -131,8 +135,13 @@ def test_admin_commands_on_the_database(tmp_path: Path, api: Api | None = None) 
     listed = cli("token", "list", "--json")
     assert [(t["id"], t["name"], t["revoked_at"]) for t in json.loads(listed.stdout)] == [(token["id"], "alice", None)]
     assert token["token"] not in listed.stdout
+    table = cli("token", "list").stdout.splitlines()
+    assert table[0].split() == ["ID", "ROLE", "NAME", "CREATED", "STATE"], table
+    assert table[1].split()[:3] == [str(token["id"]), "publisher", "alice"] and table[1].endswith("active"), table
+    assert len(table[1].split()[3]) == 10 and len(table[1].split()[4]) == 8  # the created date and time
     assert cli("token", "revoke", str(token["id"])).returncode == 0
     assert json.loads(cli("token", "list", "--json").stdout)[0]["revoked_at"] is not None
+    assert " revoked 20" in cli("token", "list").stdout
     missing = cli("token", "revoke", "999")
     assert missing.returncode == 2 and "no token 999" in missing.stderr and "Traceback" not in missing.stderr
     unknown = cli("owner", "set", "nope_nestml", "bob")

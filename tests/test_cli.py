@@ -89,3 +89,10 @@ def test_bad_input_exits_2_with_one_line(registry_home: Path, tmp_path: Path, ar
 def test_usage_error_exits_2(registry_home: Path) -> None:
     assert cli(registry_home, "compile").returncode == 2
     assert cli(registry_home, "frobnicate").returncode == 2
+
+
+def test_version(registry_home: Path) -> None:
+    from importlib.metadata import version
+
+    proc = cli(registry_home, "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"nestml-registry {version('nestml-registry')}"

@@ -157,3 +157,14 @@ def test_two_workers_drain_the_queue_and_no_build_is_claimed_twice(env: dict[str
     owners = {b.lease_owner for b in done}
     claims = [line for line in out.splitlines() if "claimed build" in line]
     assert len(claims) == 10 and len(owners) == 2
+
+
+def test_a_worker_says_one_line_when_it_starts(env: dict[str, str], compiler: Compiler) -> None:
+    """Without -v: its toolchain, its queue and its sandbox, and no library's set-up lines."""
+    proc = subprocess.run([*CLI, "worker", "--burst"], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("worker ") and f"serving toolchain {compiler.toolchain.id} from the database" \
+        in lines[0] and "build sandbox: " in lines[0], lines
