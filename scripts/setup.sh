@@ -32,7 +32,9 @@ python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+# setuptools 77 or newer builds this project (pyproject.toml): also what `pip wheel --no-build-isolation`
+# needs for the air-gapped wheelhouse (README, "Lab deployment")
+.venv/bin/python -m pip install -q --upgrade pip "setuptools>=77"
 if [ "$extra" = "test" ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
 else
