@@ -11,7 +11,7 @@ push, build), :mod:`~nestml_registry.service.model_commands` (models, show, pull
 :mod:`nestml_registry.simulator.command` (run), :mod:`~nestml_registry.service.server_commands` (serve,
 worker, db), :mod:`~nestml_registry.service.admin_command` (token, owner, audit) and
 :mod:`~nestml_registry.service.store_command` (store), :mod:`~nestml_registry.service.upgrade_command`
-(upgrade).
+(upgrade) and :mod:`~nestml_registry.service.backup_command` (backup, restore).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nestml_registry.compiler.errors import CompilerError
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.service import (
     admin_command,
+    backup_command,
     build_commands,
     model_commands,
     server_commands,
@@ -64,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     server_commands.add_parsers(sub)
     admin_command.add_parsers(sub)
     store_command.add_parser(sub)
+    backup_command.add_parsers(sub)
     return p
 
 
