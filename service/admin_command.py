@@ -152,7 +152,7 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no tokens yet: nestml-registry token create --role publisher", file=sys.stderr)
         return EXIT_OK
-    table = [["ID", "ROLE", "NAME", "CREATED", "STATE"]]
+    table: list[list[Any]] = [["ID", "ROLE", "NAME", "CREATED", "STATE"]]
     table += [[t["id"], t["role"], t["name"], _when(t.get("created_at")),
                f"revoked {_when(t['revoked_at'])}" if t.get("revoked_at") else "active"] for t in rows]
     console.table(table, sys.stdout)
@@ -199,7 +199,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if not events:
         print("no events" + (f" of the action {args.action!r}" if args.action else ""), file=sys.stderr)
         return EXIT_OK
-    table = [["TIME (UTC)", "ACTOR", "ACTION", "SUBJECT", "DETAILS"]]
+    table: list[list[Any]] = [["TIME (UTC)", "ACTOR", "ACTION", "SUBJECT", "DETAILS"]]
     table += [[_when(e.get("at")), e.get("actor"), e.get("action"), e.get("subject"),
                json.dumps(e.get("details") or {}, sort_keys=True)] for e in events]
     console.table(table, sys.stdout)

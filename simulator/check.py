@@ -60,10 +60,6 @@ class Side:
 _VOLTAGE_RE = re.compile(r"(?:da|[afpnuµmckMG])?V")
 
 
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def membrane_of(state: list[dict], maps: dict[str, str] | None = None) -> str | None:
     """The model's membrane potential: ``V_m``, else the state variable mapped to ``V_m``, else its first
     state variable in volts (``v mV`` of the Izhikevich models); None when it has none."""
@@ -101,9 +97,11 @@ def align(parameters: list[dict], state: list[dict], maps: dict[str, str]) -> Al
                             + (f" (closest: {', '.join(close)})" if close else
                                f"; its parameters: {', '.join(sorted(params)) or 'none'}; its state: "
                                f"{', '.join(sorted(states)) or 'none'}"))
-    strict, optional, aligned = {}, {}, {}
+    strict: dict[str, float] = {}
+    optional: dict[str, float] = {}
+    aligned: dict[str, str] = {}
     for name, value in declared.items():
-        if not _numeric(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue  # not a number NEST holds (e.g. -inf, stored as text): the built-in keeps its own
         target = maps.get(name, name)
         if name in maps and not target:
@@ -112,9 +110,10 @@ def align(parameters: list[dict], state: list[dict], maps: dict[str, str]) -> Al
         if name in states:
             aligned[name] = target
     membrane = membrane_of(state, maps)
+    start = states.get(membrane) if membrane else None
     if membrane and membrane != "V_m" and membrane not in maps and "V_m" not in strict and \
-            _numeric(states.get(membrane)):
-        optional["V_m"] = float(states[membrane])  # the model's membrane potential starts the built-in's
+            isinstance(start, (int, float)) and not isinstance(start, bool):
+        optional["V_m"] = float(start)  # the model's membrane potential starts the built-in's
         aligned[membrane] = "V_m"
     return Alignment(strict, optional, frozenset(params), frozenset(states), membrane, aligned)
 

@@ -109,9 +109,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         if args.against.startswith("nest:"):
             b = _builtin(args.against.removeprefix("nest:"), toolchain.builtin_models)
             alignment = align(version.get("parameters") or [], version.get("state") or [], maps)
-            entry_a = {"model": a.model, "membrane": alignment.membrane}
-            entry_b = {"model": b.model, "params": alignment.strict, "optional": alignment.optional,
-                       "membrane": "V_m"}
+            entry_a: dict[str, Any] = {"model": a.model, "membrane": alignment.membrane}
+            entry_b: dict[str, Any] = {"model": b.model, "params": alignment.strict, "optional": alignment.optional,
+                                       "membrane": "V_m"}
         else:
             if maps:
                 raise UsageError("--map is for a NEST built-in (--against nest:NAME): two versions of a model keep "
