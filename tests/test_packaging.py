@@ -65,3 +65,14 @@ def test_installed_only_the_namespace_imports(wheel: Path, tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == ["[]", "False False False"]
+
+
+def test_the_compose_files_image_tag_is_this_release() -> None:
+    """docker/compose.yaml names its image ${REGISTRY_IMAGE:-nestml-registry}:${REGISTRY_TAG:-<version>}."""
+    import re
+    from importlib.metadata import version
+
+    text = (ROOT / "docker" / "compose.yaml").read_text()
+    tags = set(re.findall(r"image: \$\{REGISTRY_IMAGE:-nestml-registry\}:\$\{REGISTRY_TAG:-([^}]+)\}", text))
+    assert tags == {version("nestml-registry")}, tags
+    assert "nestml-registry:latest" not in text
