@@ -161,9 +161,14 @@ def declaration_lines(text: str, block: str, name: str | None = None) -> dict[st
 
 
 def keywords(names: Iterable[str | None], description: str, variables: Iterable[object]) -> str:
-    """The lower-case words a search of the models matches: names, the description, and the names of
-    the parameters and state variables (``variables``: their dicts, as the registry stores them)."""
+    """The lower-case words a search of the models matches: names, the description, and the names and
+    descriptions of the parameters and state variables (``variables``: their dicts, as the registry stores
+    them, a description under ``comment``), so a search for "recovery" finds the Izhikevich models."""
     words = [n for n in names if n]
     words.append(description)
-    words.extend(str(v["name"]) for v in variables if isinstance(v, dict) and v.get("name"))
+    for v in variables:
+        if isinstance(v, dict) and v.get("name"):
+            words.append(str(v["name"]))
+            if v.get("comment"):
+                words.append(str(v["comment"]))
     return " ".join(" ".join(words).lower().split())

@@ -190,3 +190,12 @@ def test_files_too_large_to_keep_are_streamed_after_the_check(api: Api) -> None:
         assert_error_shape(api.client.get(f"/v1/modules/{sha}/artifact"), 500, "corrupt_artifact")
     finally:
         api.server.app.state.artifacts = kept
+
+
+def test_search_reads_the_descriptions_of_parameters(api: Api) -> None:
+    """model_for's E_L is described as the "resting potential": a search for those words finds the model."""
+    t, toolchain = tag(), api.register_toolchain()
+    api.succeed(api.post_build([tiny(t)], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+    found = api.client.get("/v1/models", params={"q": f"resting {t}"}).json()
+    assert [m["name"] for m in found] == [f"tiny_{t}_neuron_nestml"]
+    assert api.client.get("/v1/models", params={"q": f"restless {t}"}).json() == []

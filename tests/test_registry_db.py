@@ -30,7 +30,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         db.require_current(empty_db_url)
     monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
     db.upgrade(empty_db_url)
-    assert db.current_revision(empty_db_url) == db.head_revision() == "0013"
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0014"
     db.require_current(empty_db_url)
     db.upgrade(empty_db_url)  # a second upgrade is a no-op
     engine = db.make_engine(empty_db_url)
@@ -193,5 +193,27 @@ def test_migration_0005_describes_published_versions(empty_db_url: str) -> None:
             row = c.execute(text("SELECT description, keywords, published_by FROM model_versions")).one()
         assert tuple(row) == ("A leaky <b>neuron</b>", "leaky_neuron_nestml leaky_neuron a leaky <b>neuron</b> tau_m",
                               "alice")
+    finally:
+        engine.dispose()
+
+
+def test_migration_0014_searches_descriptions_of_variables(empty_db_url: str) -> None:
+    """Versions published before 0014 are found by the descriptions of their parameters and state."""
+    db.upgrade(empty_db_url, "0013")
+    engine = db.make_engine(empty_db_url)
+    state = '[{"name": "U_m", "type": "real", "comment": "Membrane potential recovery variable"}]'
+    try:
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO model_names (name, owner, created_at) "
+                           "VALUES ('izh_neuron_nestml', 'alice', CURRENT_TIMESTAMP)"))
+            c.execute(text("INSERT INTO model_versions (name, version, content_digest, nestml_name, kind, "
+                           "source_sha256, parameters, state, input_ports, receptor_types, variants, created_at, "
+                           "description, keywords) VALUES ('izh_neuron_nestml', 1, :d, 'izh_neuron', 'neuron', "
+                           "NULL, '[]', :s, '[]', '{}', '[]', CURRENT_TIMESTAMP, 'Izhikevich', 'old words')"),
+                      {"d": "b" * 64, "s": state})
+        db.upgrade(empty_db_url)
+        with engine.connect() as c:
+            words = c.execute(text("SELECT keywords FROM model_versions")).scalar_one()
+        assert words == "izh_neuron_nestml izh_neuron izhikevich u_m membrane potential recovery variable"
     finally:
         engine.dispose()

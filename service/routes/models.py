@@ -18,7 +18,8 @@ from nestml_registry.service.errors import error_responses
 router = APIRouter(prefix="/v1", tags=["models"])
 Reference = Annotated[str, PathParam(max_length=300, description="NAME, NAME_nestml or NAME@VERSION")]
 Search = Annotated[str, Query(max_length=200, description="Words that must all appear in the model's name, "
-                                                          "description, or parameter and state names")]
+                                                          "description, or its parameters' and state variables' "
+                                                          "names and descriptions")]
 MAX_PAGE = 1000
 
 
