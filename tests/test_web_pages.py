@@ -276,3 +276,27 @@ def test_a_yanked_version_is_marked_with_its_reason(api: Api) -> None:
     shown = text_of(response)
     assert "Yanked by local: <b>wrong</b> reset." in shown and "lock files still resolve it" in shown
     assert "<b>wrong</b>" not in response.text  # the reason is text, never markup
+
+
+def test_two_versions_side_by_side(api: Api) -> None:
+    """The compare page renders the API's diff document: parameter changes, the source diff, and both
+    versions' characterisations; the model page links to it from each version's changes."""
+    t = tag()
+    publish(api, t)
+    changed = TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:").replace("-70 mV       #", "-65 mV       #")
+    toolchain = api.register_toolchain()
+    second = api.post_build([(f"tiny_{t}.nestml", changed.encode())], toolchain=toolchain).json()["id"]
+    api.succeed(second, toolchain, [model_for(t, parameters=[
+        {"name": "E_L", "type": "mV", "default": "-65 mV", "comment": "<b>resting</b> potential", "value": -65.0}])])
+    name = f"tiny_{t}_neuron_nestml"
+    assert f'href="/models/{name}/compare?from=1&amp;to=2"' in page(api, f"/models/{name}").text
+    response = page(api, f"/models/{name}/compare", params={"from": 1, "to": 2})
+    assert response.status_code == 200, response.text[:500]
+    shown = text_of(response)
+    diff = api.client.get(f"/v1/models/{name}/diff", params={"from": 1, "to": 2}).json()
+    assert diff["parameters"][0]["name"] == "E_L" and "E_L changed -70 mV -65 mV" in shown, shown
+    assert '<span class="added">+' in response.text and '<span class="removed">-' in response.text
+    assert "Characterisation" in shown and "v1 v2" in shown
+    error = page(api, f"/models/{name}/compare", params={"from": 1, "to": 9})
+    assert error.status_code == 404 and "version" in text_of(error)
+    assert page(api, f"/models/{name}/compare", params={"from": 1}).status_code == 422

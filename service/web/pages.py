@@ -60,6 +60,22 @@ async def model_page(name: ModelName, request: Request, db: DatabaseDep,
     return await _model(request, db, name, None)
 
 
+@router.get("/models/{name}/compare", response_class=HTMLResponse)
+async def compare_page(name: ModelName, request: Request, db: DatabaseDep, _reader: PageReader,
+                       from_: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1)],
+                       to: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> HTMLResponse:
+    """Two versions side by side: the API's diff document (``GET /v1/models/NAME/diff``) and, for a neuron,
+    both characterisations."""
+    base, _ = resolving.parse_reference(name)  # InvalidReference: 422
+    diff = schemas.ModelDiff.model_validate(await db.read(listing.version_diff, base, from_, to))
+    detail = await reads.model(db, base)
+    kinds = {v.version: v.kind for v in detail.versions}
+    shown = [await reads.characterisation(db, diff.model, n) for n in (diff.from_version, diff.to_version)
+             if kinds.get(n) == "neuron"]
+    return _pages(request).render(request, "compare.html", title=f"{diff.model}: v{diff.from_version} and "
+                                  f"v{diff.to_version}", diff=diff, characterisations=shown)
+
+
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
 async def model_version_page(name: ModelName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request,
                              db: DatabaseDep, _reader: PageReader) -> HTMLResponse:
