@@ -300,3 +300,37 @@ def test_two_versions_side_by_side(api: Api) -> None:
     error = page(api, f"/models/{name}/compare", params={"from": 1, "to": 9})
     assert error.status_code == 404 and "version" in text_of(error)
     assert page(api, f"/models/{name}/compare", params={"from": 1}).status_code == 422
+
+
+DOCUMENTED = """\
+# tiny_{t}_neuron - a leaky integrator, documented as NESTML's models are
+# ####################################################################
+#
+# .. math::
+#
+#    \\frac{{dV_m}}{{dt}} = \\frac{{E_L - V_m}}{{\\tau_m}}
+#
+# See `the NEST docs <https://nest-simulator.readthedocs.io>`_, not `this <javascript:alert(1)>`_.
+#
+# .. raw:: html
+#
+#    <script>document.title = 'pwned'</script>
+#
+# <img src=x onerror=alert(1)>
+"""
+
+
+def test_the_leading_comment_is_documentation_with_mathematics(api: Api) -> None:
+    """reStructuredText as NESTML's shipped models write it: headings, math as MathML, safe links only; no
+    raw HTML, script, or event handler of the publisher's reaches the page."""
+    t = tag()
+    text = DOCUMENTED.format(t=t) + TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:")
+    publish(api, t, text)
+    response = page(api, f"/models/tiny_{t}_neuron_nestml")
+    assert response.status_code == 200
+    doc = response.text.split('<div class="doc" id="description">')[1].split("</div>\n<details")[0]
+    assert "<math" in doc and "<mfrac>" in doc and "<h3>" in doc, doc[:500]
+    assert 'href="https://nest-simulator.readthedocs.io"' in doc
+    assert "javascript:" not in doc and "<script>document" not in response.text  # (the as-written text is escaped)
+    assert "<img" not in doc and "&lt;img src=x onerror=alert(1)&gt;" in doc  # text, not an element
+    assert "The comment as written" in response.text

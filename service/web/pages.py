@@ -19,6 +19,7 @@ from nestml_registry.service import reads, schemas
 from nestml_registry.service.auth import may_read_failed_log
 from nestml_registry.service.deps import DatabaseDep, SettingsDep
 from nestml_registry.service.web import plots
+from nestml_registry.service.web.docs import render_comment
 from nestml_registry.service.web.render import Pages
 from nestml_registry.service.web.session import PageReader
 
@@ -89,9 +90,10 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
         raise listing.no_such_version(detail.name, [v.version for v in detail.versions], number or 0)
     characterisation = await reads.characterisation(db, detail.name, shown.version) if shown.kind == "neuron" \
         else None
+    documentation = await run_in_threadpool(render_comment, shown.comment or "")
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
                                   pinned=number is not None, skeleton=_skeleton(shown),
-                                  characterisation=characterisation)
+                                  characterisation=characterisation, documentation=documentation)
 
 
 @router.get("/models/{name}/{version}/characterisation.svg", response_class=Response)
