@@ -19,6 +19,7 @@ from server_fixtures import CLI
 from nestml_registry.registry import db, resolving, tokens
 from nestml_registry.registry.backup import ARTIFACTS, MANIFEST
 
+pytestmark = pytest.mark.slow  # each step is a CLI process, as an administrator runs it
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -31,6 +31,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds a wheel
 def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"nestml_registry"}
@@ -45,6 +46,7 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     assert "nestml-registry = nestml_registry.service.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
+@pytest.mark.slow  # installs it into a fresh environment
 def test_installed_only_the_namespace_imports(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
