@@ -27,6 +27,16 @@ def publish(api: Api, t: str, text: str | None = None, **extra: object) -> int:
     return build_id
 
 
+def publish_second_version(api: Api, t: str) -> int:
+    """Version 2 of ``tiny(t)``: E_L -70 mV -> -65 mV; its build's id."""
+    changed = TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:").replace("-70 mV       #", "-65 mV       #")
+    toolchain = api.register_toolchain()
+    second = api.post_build([(f"tiny_{t}.nestml", changed.encode())], toolchain=toolchain).json()["id"]
+    api.succeed(second, toolchain, [model_for(t, parameters=[
+        {"name": "E_L", "type": "mV", "default": "-65 mV", "comment": "resting potential", "value": -65.0}])])
+    return second
+
+
 def page(api: Api, path: str, client: httpx.Client | None = None, **kw: object) -> httpx.Response:
     response = (client or api.client).get(path, headers={**PAGE, **kw.pop("headers", {})}, **kw)  # type: ignore[arg-type]
     assert response.headers["content-type"].startswith("text/html"), (path, response.headers["content-type"])
@@ -58,11 +68,7 @@ def test_models_page_lists_searches_and_filters(api: Api) -> None:
 def test_model_page_shows_usage_parameters_versions_and_modules(api: Api) -> None:
     t = tag()
     first = publish(api, t)
-    changed = TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:").replace("-70 mV       #", "-65 mV       #")
-    toolchain = api.register_toolchain()
-    second = api.post_build([(f"tiny_{t}.nestml", changed.encode())], toolchain=toolchain).json()["id"]
-    api.succeed(second, toolchain, [model_for(t, parameters=[
-        {"name": "E_L", "type": "mV", "default": "-65 mV", "comment": "resting potential", "value": -65.0}])])
+    second = publish_second_version(api, t)
     name = f"tiny_{t}_neuron_nestml"
     response = page(api, f"/models/{name}")
     assert response.status_code == 200
@@ -283,11 +289,7 @@ def test_two_versions_side_by_side(api: Api) -> None:
     versions' characterisations; the model page links to it from each version's changes."""
     t = tag()
     publish(api, t)
-    changed = TINY.replace("model tiny_neuron:", f"model tiny_{t}_neuron:").replace("-70 mV       #", "-65 mV       #")
-    toolchain = api.register_toolchain()
-    second = api.post_build([(f"tiny_{t}.nestml", changed.encode())], toolchain=toolchain).json()["id"]
-    api.succeed(second, toolchain, [model_for(t, parameters=[
-        {"name": "E_L", "type": "mV", "default": "-65 mV", "comment": "<b>resting</b> potential", "value": -65.0}])])
+    publish_second_version(api, t)
     name = f"tiny_{t}_neuron_nestml"
     assert f'href="/models/{name}/compare?from=1&amp;to=2"' in page(api, f"/models/{name}").text
     response = page(api, f"/models/{name}/compare", params={"from": 1, "to": 2})
