@@ -16,8 +16,8 @@ apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-
 [ "$extra" = "test" ] && apt_packages+=(postgresql)
 # the web pages' tests drive a real headless browser (Debian's chromium and its chromedriver)
 [ "$extra" = "test" ] && apt_packages+=(chromium chromium-driver fonts-dejavu-core)
-# the systemd units are checked with systemd's own systemd-analyze
-[ "$extra" = "test" ] && apt_packages+=(systemd)
+# the systemd units are checked with systemd's own systemd-analyze; the reverse proxy example runs in nginx
+[ "$extra" = "test" ] && apt_packages+=(systemd nginx-light)
 bash scripts/apt-install.sh "${apt_packages[@]}"
 
 # build steps never run as root: a service started as root switches them to this user
