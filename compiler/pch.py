@@ -3,7 +3,8 @@
 Each generated translation unit spends most of its compile time parsing NEST's headers; with this
 header force-included (``-include``) the neuron TU compiles in about half the time (measured in
 benchmarks/compile.py). The header must be built with exactly the flags the module is built with,
-so its file name carries a hash of them. If it cannot be built, or GCC finds it unusable, builds go
+so its file name carries a hash of them. It is compiled in the build sandbox, as the sandbox user, like
+every other compile. If it cannot be built, or GCC finds it unusable, builds go
 on without it (``-Winvalid-pch`` says so in the log): never a wrong module, only a slower one.
 
 ``nest_impl.h`` and ``nest_extension_interface.h`` stay out: ``nest_impl.h`` has no include guard.
@@ -16,10 +17,13 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from nestml_registry.compiler.integrity import write_atomic
+from nestml_registry.compiler.sandbox import Sandbox, minimal_env
 from nestml_registry.compiler.toolchain import Toolchain
 
 logger = logging.getLogger(__name__)
@@ -47,14 +51,17 @@ def pch_header(tc: Toolchain, cache_dir: Path) -> Path:
 
 
 class PchBuild:
-    """Builds the header in the background (while NESTML generates code on the other core)."""
+    """Builds the header in the background (while NESTML generates code on the other core), as every other
+    compile runs: in the build sandbox (``sandbox``), into a work folder of the sandbox user's, from which the
+    result is moved into place. Its input is NEST's own headers, which no model reaches."""
 
-    def __init__(self, tc: Toolchain, cache_dir: Path, timeout: float) -> None:
+    def __init__(self, tc: Toolchain, cache_dir: Path, timeout: float, sandbox: Sandbox | None = None) -> None:
         self.header = pch_header(tc, cache_dir)
         self.gch = self.header.with_name(self.header.name + ".gch")
         self.timeout = timeout
         self._proc: subprocess.Popen | None = None
         self._lock: object | None = None
+        self._work: Path | None = None
         self._tmp = self.gch.with_name(f".{self.gch.name}.{os.getpid()}.tmp")
         if self.gch.is_file():
             return
@@ -69,9 +76,16 @@ class PchBuild:
         if self.gch.is_file():
             return
         write_atomic(self.header, "".join(f"#include {h}\n" for h in PCH_HEADERS).encode())
-        argv = pch_argv(tc, self.header, self._tmp)
+        argv, env = pch_argv(tc, self.header, self._tmp), None
+        if sandbox is not None:
+            self._work = Path(tempfile.mkdtemp(prefix=".pch-", dir=self.header.parent))
+            sandbox.prepare(self._work)
+            self._tmp = self._work / self.gch.name
+            argv = sandbox.command(pch_argv(tc, self.header, self._tmp), work=self._work, cpu_seconds=timeout)
+            env = minimal_env(self._work)
         logger.info("building the precompiled NEST header %s", self.gch)
-        self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True)
 
     def wait(self) -> Path | None:
         """The header to force-include, or None if there is no usable one."""
@@ -91,6 +105,8 @@ class PchBuild:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self._tmp.unlink()
+            if self._work is not None:
+                shutil.rmtree(self._work, ignore_errors=True)
             if self._lock is not None:
                 self._lock.close()  # type: ignore[attr-defined]
                 self._lock = None

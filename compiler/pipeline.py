@@ -148,7 +148,7 @@ class Compiler:
         ok = False
         loader: Loader | None = None
         # the precompiled header builds on the other core while NESTML runs (once per toolchain)
-        pch = PchBuild(tc, self.config.cache_dir, self.config.build_timeout) \
+        pch = PchBuild(tc, self.config.cache_dir, self.config.build_timeout, self.sandbox) \
             if self.config.pch and tc.nest_config is None else None
         try:
             progress("generating code")

@@ -138,3 +138,19 @@ def test_a_synapses_delay_variable_is_the_connections_delay(compiler: Compiler) 
     wrong = compiler.compile(BuildRequest.create([src], delay_variables={"delayed_synapse": "nope"}))
     (err,) = [d for d in wrong.diagnostics if d.severity == "error"]
     assert "'nope'" in err.message and "delay" in err.message and "dly" in err.message
+
+
+def test_the_precompiled_header_is_compiled_in_the_sandbox(compiler: Compiler, izh_build: BuildResult) -> None:
+    """Like every compile, the NEST header's is the sandbox user's (when the service runs as root), and
+    nothing of its work folder is left."""
+    import os
+    import pwd
+
+    from nestml_registry.compiler.pch import pch_header
+
+    header = pch_header(compiler.toolchain, compiler.config.cache_dir)
+    gch = header.with_name(header.name + ".gch")
+    assert gch.is_file(), "the first build made the precompiled header"
+    if os.geteuid() == 0 and compiler.sandbox.enabled:
+        assert pwd.getpwuid(gch.stat().st_uid).pw_name == compiler.sandbox.config.user
+    assert not [p for p in header.parent.iterdir() if p.name.startswith(".pch-")]
