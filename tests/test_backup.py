@@ -93,3 +93,36 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(tmp_path: Path) 
                     str(tmp_path / "b2"))
     assert missing.returncode == 2 and "no registry database" in missing.stderr
     assert not (tmp_path / "none" / "registry.db").exists() and not (tmp_path / "b2").exists()
+
+
+def test_a_backup_of_the_previous_release_is_migrated_when_restored(tmp_path: Path) -> None:
+    """A registry at the previous release's head (0013) backed up, restored into this release: at head, and
+    what the newer migrations do to its data done (0014: search words with the variables' descriptions)."""
+    from sqlalchemy import text
+
+    old_home = tmp_path / "old"
+    old_home.mkdir()
+    url = db.default_url(old_home)
+    db.upgrade(url, "0013")
+    engine = db.make_engine(url)
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO model_names (name, owner, created_at) VALUES ('izh_nestml', 'alice', "
+                       "CURRENT_TIMESTAMP)"))
+        c.execute(text("INSERT INTO model_versions (name, version, content_digest, nestml_name, kind, parameters, "
+                       "state, input_ports, receptor_types, variants, created_at, description, keywords) VALUES "
+                       "('izh_nestml', 1, :d, 'izh', 'neuron', '[]', :s, '[]', '{}', '[]', CURRENT_TIMESTAMP, "
+                       "'Izhikevich', 'izh_nestml izh izhikevich')"),
+                  {"d": "c" * 64, "s": '[{"name": "U_m", "comment": "recovery variable"}]'})
+    engine.dispose()
+    backed = admin(registry_env(url, old_home), "backup", str(tmp_path / "backup"), "--json")
+    assert backed.returncode == 0, backed.stderr
+    assert json.loads(backed.stdout)["revision"] == "0013"
+    new_home = tmp_path / "new"
+    restored = admin(registry_env(db.default_url(new_home), new_home), "restore", str(tmp_path / "backup"),
+                     "--json")
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["restored_revision"] == db.head_revision()
+    engine = db.make_engine(db.default_url(new_home))
+    with engine.connect() as c:
+        assert "recovery variable" in c.execute(text("SELECT keywords FROM model_versions")).scalar_one()
+    engine.dispose()
