@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     from nestml_registry.simulator import use_registry
     from nestml_registry.simulator.pynest import install
 
-__all__ = ["install", "publish", "use_registry"]
+__all__ = ["install", "publish", "release", "use_registry"]
+
+
+def release() -> str:
+    """This installation's version of nestml-registry (its package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nestml-registry")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "0"
 
 
 def __getattr__(name: str) -> Any:

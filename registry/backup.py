@@ -27,13 +27,13 @@ import shutil
 import sqlite3
 import subprocess
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from nestml_registry import release
 from nestml_registry.compiler.integrity import copy_atomic, sha256_file
 from nestml_registry.registry import db
 from nestml_registry.registry.errors import InvalidInput, RegistryError
@@ -123,7 +123,7 @@ def backup(url: str, store_dir: Path, dest: Path) -> dict[str, Any]:
                   f"--dbname={libpq}"], env, "backing up")
         files, size, damaged = _copy_store(ArtifactStore(store_dir), work / ARTIFACTS)
         manifest = {"format": FORMAT, "created_at": datetime.now(timezone.utc).isoformat(),
-                    "nestml_registry": _version(), "revision": revision,
+                    "nestml_registry": release(), "revision": revision,
                     "database": "sqlite" if db.is_sqlite(url) else "postgresql", "files": files, "bytes": size,
                     "damaged": damaged}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -135,13 +135,6 @@ def backup(url: str, store_dir: Path, dest: Path) -> dict[str, Any]:
         raise
     logger.info("backed up the registry (revision %s, %d module files) into %s", revision, files, dest)
     return manifest
-
-
-def _version() -> str:
-    try:
-        return version("nestml-registry")
-    except PackageNotFoundError:  # pragma: no cover
-        return "0"
 
 
 def _manifest(src: Path) -> dict[str, Any]:

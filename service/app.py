@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from nestml_registry import release
 from nestml_registry.registry.db import require_current
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.service.api_docs import install_docs
@@ -51,13 +51,6 @@ from nestml_registry.service.web.mount import install_pages
 logger = logging.getLogger(__name__)
 
 
-def _version() -> str:
-    try:
-        return version("nestml-registry")
-    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
-        return "0"
-
-
 def create_app(settings: Settings) -> FastAPI:
     """The API for ``settings`` (database, store, limits, authentication)."""
 
@@ -86,7 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             await run_in_threadpool(app.state.reads.close)
             database.close()
 
-    app = FastAPI(title="nestml-registry", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="nestml-registry", version=release(), lifespan=lifespan,
                   description="Compile NESTML models into NEST extension modules, cached by content and toolchain, "
                               "and resolve `nestml:` model references for BMTK PointNet simulations. Every error "
                               'answers `{"error": {"code", "message", "details"}}`.',

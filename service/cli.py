@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nestml_registry import release
 from nestml_registry.compiler.errors import CompilerError
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.service import (
@@ -41,20 +42,11 @@ from nestml_registry.simulator import command as run_command
 EXPECTED_ERRORS = (RegistryClientError, CompilerError, RegistryError, UsageError, SettingsError)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nestml-registry")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-        return "(not installed)"
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nestml-registry",
                                 description="Compile NESTML models into NEST modules and share them.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
-    p.add_argument("--version", action="version", version=f"nestml-registry {_version()}")
+    p.add_argument("--version", action="version", version=f"nestml-registry {release()}")
     p.add_argument("--server", metavar="URL", default=None, help=SERVER_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build_commands.add_parsers(sub)

@@ -117,17 +117,22 @@ def versions(toolchain: KnownToolchain) -> dict[str, str]:
             "toolchain": toolchain.id}
 
 
-def _first_error(diagnostics: list[Diagnostic] | list[schemas.Diagnostic], what: str) -> ApiError:
-    errors = [d for d in diagnostics if d.severity == "error"] or list(diagnostics)
-    first = errors[0] if errors else None
-    text = Diagnostic.from_dict(first.model_dump()).format() if isinstance(first, schemas.Diagnostic) else \
-        first.format() if first is not None else f"{what} failed without a diagnostic"
+def _first_error(diagnostics: list[Diagnostic], what: str) -> ApiError:
+    """400 naming the first error as ``file:line:col: error: ...`` (its line is NEST Desktop's ``lineNumber``)."""
+    errors = [d for d in diagnostics if d.severity == "error"] or diagnostics
+    if not errors:
+        return ApiError(400, "compile_failed", f"{what} failed without a diagnostic", {})
+    first = errors[0]
     more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-    details: dict[str, Any] = {"diagnostics": [d.model_dump() if isinstance(d, schemas.Diagnostic) else d.to_dict()
-                                               for d in errors[:20]]}
-    if first is not None and first.line is not None:
+    details: dict[str, Any] = {"diagnostics": [d.to_dict() for d in errors[:20]]}
+    if first.line is not None:
         details["line"] = first.line
-    return ApiError(400, "compile_failed", text + more, details)
+    return ApiError(400, "compile_failed", first.format() + more, details)
+
+
+def _build_failed(document: schemas.Build) -> ApiError:
+    diagnostics = [Diagnostic.from_dict(d.model_dump()) for d in document.diagnostics]
+    return _first_error(diagnostics, f"build {document.id}" + (f" ({document.error})" if document.error else ""))
 
 
 def _module_name(given: str | list[str]) -> str:
@@ -188,11 +193,10 @@ async def generate(body: GenerateRequest, publisher: tuple[int | None, tuple[str
                                    False, False, publisher[0], publisher[1])
         document = await _finished(db, queued, settings.compat_wait_seconds)
     if document.status != BuildStatus.SUCCEEDED.value:
-        raise _first_error(document.diagnostics, f"build {document.id}")
+        raise _build_failed(document)
     if settings.compat_module_dir is not None and document.module is not None:
         await run_in_threadpool(_install_module, store, document.module.sha256, settings.compat_module_dir, module)
-    built = [m.name for m in body.models]
-    answer: dict[str, Any] = {"status": {"INITIALIZED": names, "WRITTEN": names, "BUILT": built,
+    answer: dict[str, Any] = {"status": {"INITIALIZED": names, "WRITTEN": names, "BUILT": names,
                                          "INSTALLED": [m.name for m in document.models]},
                               "build": document.id, "module": document.module.model_dump() if document.module else None}
     if changes:

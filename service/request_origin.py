@@ -54,8 +54,8 @@ def check_request_origin(request: Request) -> None:
                        f"this request was sent to the name {host[:100]!r}, which is not one of this registry's "
                        f"names ({', '.join(allowed)}): use one of those, or have the administrator add it to "
                        "NESTML_REGISTRY_ALLOWED_HOSTS", {"host": host[:100], "allowed": list(allowed)})
-    claimed = request.headers.get("origin") or request.headers.get("referer")
     origin_header = request.headers.get("origin")
+    claimed = origin_header or request.headers.get("referer")
     if origin_header and is_front_door(request.url.path):
         if origin_allowed(origin_header, settings):
             return  # NEST Desktop's page (service.cross_origin); what it may do, its token decides

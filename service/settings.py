@@ -93,7 +93,6 @@ class _Env:
                                 "registry.lab,localhost,127.0.0.1 (or * for any)")
         return names
 
-
     def origins(self, name: str) -> tuple[str, ...]:
         """Web origins (``scheme://host[:port]``), separated by commas (``*``: any)."""
         raw = self.text(name)

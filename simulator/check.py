@@ -74,13 +74,12 @@ def membrane_of(state: list[dict], maps: dict[str, str] | None = None) -> str | 
 class Alignment:
     """What of the model is set on the built-in: ``strict`` the ``--map`` targets (the built-in must have
     them), ``optional`` the same-name parameters and initial states (set where it has them); which of those
-    are the model's parameters and state; its membrane variable; and which built-in state each of its state
+    are the model's parameters; its membrane variable; and which built-in state each of its state
     variables would start from (same name, mapped, or its membrane variable for ``V_m``)."""
 
     strict: dict[str, float]
     optional: dict[str, float]
     parameters: frozenset[str]
-    state: frozenset[str]
     membrane: str | None
     aligned: dict[str, str]
 
@@ -115,7 +114,7 @@ def align(parameters: list[dict], state: list[dict], maps: dict[str, str]) -> Al
             isinstance(start, (int, float)) and not isinstance(start, bool):
         optional["V_m"] = float(start)  # the model's membrane potential starts the built-in's
         aligned[membrane] = "V_m"
-    return Alignment(strict, optional, frozenset(params), frozenset(states), membrane, aligned)
+    return Alignment(strict, optional, frozenset(params), membrane, aligned)
 
 
 def compare(stimuli: list[dict], a: list[dict], b: list[dict], tol: Tolerances) -> list[dict]:
