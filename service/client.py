@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from nestml_registry.compiler.integrity import is_file_name, is_sha256
 from nestml_registry.service.client_errors import FINAL_STATUSES, RegistryClientError
+from nestml_registry.service.http_transport import Response, Transport, TransportError
 from nestml_registry.service.retries import RetryPolicy, retryable
 
 logger = logging.getLogger(__name__)
@@ -41,9 +40,6 @@ _DISPOSITION_RE = re.compile(r'filename="?([^";]+)"?')
 
 FileArg = str | os.PathLike | tuple[str, bytes]
 T = TypeVar("T")
-# no answer, for a reason that may pass: refused or cut connections, a connect that timed out
-_CONNECT = (httpx.ConnectError, httpx.ConnectTimeout)
-_TRANSIENT = (*_CONNECT, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def check_sha256(sha256: str) -> str:
@@ -58,7 +54,7 @@ def check_filename(name: str) -> str:
     return name
 
 
-def _error_from_response(response: httpx.Response) -> RegistryClientError:
+def _error_from_response(response: Response) -> RegistryClientError:
     """The server's ``{"error": {...}}`` answer as an exception (or a readable one for anything else)."""
     status = response.status_code
     try:
@@ -76,7 +72,7 @@ def _error_from_response(response: httpx.Response) -> RegistryClientError:
                                    {"detail": body["detail"]})
     text = (response.text or "").strip().replace("\n", " ")[:200]
     hint = " (is this URL a nestml-registry server?)" if status == 404 else ""
-    return RegistryClientError(f"the registry at {response.request.url} answered HTTP {status}{hint}"
+    return RegistryClientError(f"the registry at {response.url} answered HTTP {status}{hint}"
                                + (f": {text}" if text else ""), status, "http_error", {})
 
 
@@ -116,7 +112,7 @@ class RegistryClient:
     ``/openapi.json`` describes every operation). Errors are :class:`RegistryClientError`."""
 
     def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None) -> None:
         base_url = (base_url or DEFAULT_URL).strip().rstrip("/")
         if not re.match(r"^https?://[^/\s]+", base_url):
             raise RegistryClientError(
@@ -127,18 +123,16 @@ class RegistryClient:
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy.from_env()
         self._answered = False  # whether this server has answered this client yet
-        self._transport = transport
-        self._client: httpx.Client | None = None  # made at the first request (a locked run may need none)
+        self._client: Transport | None = None  # made at the first request (a locked run may need none)
         self._toolchain: str | None = None
 
     @property
-    def _http(self) -> httpx.Client:
+    def _http(self) -> Transport:
         if self._client is None:
             headers = {"User-Agent": "nestml-registry-client", "Accept": "application/json"}
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
-            self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout,
-                                        transport=self._transport, follow_redirects=True)
+            self._client = Transport(self.base_url, headers, self.timeout)
         return self._client
 
     @classmethod
@@ -168,17 +162,17 @@ class RegistryClient:
 
     # -- transport ---------------------------------------------------------------------------------
 
-    def _unreachable(self, exc: httpx.TransportError) -> RegistryClientError:
-        if isinstance(exc, httpx.TimeoutException):
+    def _unreachable(self, exc: TransportError) -> RegistryClientError:
+        if exc.kind == "timeout" or (exc.kind == "connect" and isinstance(exc.__cause__, TimeoutError)):
             what = f"did not answer within {self.timeout:g} s"
         else:
-            what = f"did not answer ({type(exc).__name__}: {exc})"
+            what = f"did not answer ({exc})"
         error = RegistryClientError(
             f"the registry at {self.base_url} {what}: check {URL_ENV} (or --server) and that "
             "'nestml-registry serve' runs there", None, "unreachable", {"url": self.base_url})
         # a refused connect to a server this client never reached is a wrong URL or a stopped server: say so
         # at once; once it has answered, a refused or cut connection is a restart or overload that passes
-        error.transient = isinstance(exc, _TRANSIENT) and (self._answered or not isinstance(exc, _CONNECT))
+        error.transient = exc.kind == "cut" or (exc.kind == "connect" and self._answered)
         return error
 
     def _retrying(self, method: str, send: Callable[[], T]) -> T:
@@ -197,11 +191,11 @@ class RegistryClient:
                 time.sleep(delay)
                 attempt += 1
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        def send() -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> Response:
+        def send() -> Response:
             try:
                 response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 raise self._unreachable(exc) from exc
             self._answered = True
             if response.status_code >= 400:
@@ -219,7 +213,7 @@ class RegistryClient:
                 f"the registry at {self.base_url} answered {method} {path} with something that is not JSON: "
                 "is this URL a nestml-registry server?", response.status_code, "bad_response") from exc
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> Response:
         """Any API request (for the registry's own parts, such as the HTTP worker): errors raised as
         :class:`RegistryClientError`, idempotent requests retried as every call is."""
         return self._request(method, path, **kwargs)
@@ -406,7 +400,8 @@ class RegistryClient:
         tmp = dest / f".{uuid.uuid4().hex}.{os.getpid()}.part"
         path = f"/v1/modules/{sha256}/artifact"
         try:
-            with self._http.stream("GET", path, headers={"Accept": "application/octet-stream"}) as response:
+            with self._http.request("GET", path, headers={"Accept": "application/octet-stream"},
+                                    stream=True) as response:
                 self._answered = True
                 if response.status_code >= 400:
                     response.read()
@@ -437,13 +432,13 @@ class RegistryClient:
             os.replace(tmp, final)
             logger.info("downloaded module %s (%d bytes) to %s", sha256[:12], size, final)
             return final
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             raise self._unreachable(exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _served_name(response: httpx.Response, sha256: str) -> str:
+    def _served_name(response: Response, sha256: str) -> str:
         m = _DISPOSITION_RE.search(response.headers.get("content-disposition", ""))
         if m and is_file_name(m.group(1)):
             return m.group(1)

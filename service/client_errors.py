@@ -1,5 +1,5 @@
-"""What callers of the registry client catch and test, without importing the client's HTTP stack
-(httpx takes 80 ms to import: the CLI's ``compile`` needs none of it)."""
+"""What callers of the registry client catch and test, without importing the client's HTTP (the CLI's
+``compile`` needs none of it)."""
 
 from __future__ import annotations
 

@@ -66,10 +66,9 @@ STARTUP_LOGGER = "nestml_registry.startup"  # the one line a long-running comman
 def configure_logging(verbose: bool) -> None:
     """The CLI's logging (an entry point's, and a spawned worker process's): warnings and errors on stderr,
     everything from INFO on with ``-v``; a start-up line (:data:`STARTUP_LOGGER`) either way; and no lines
-    from Alembic's plugin set-up or per request from httpx, which drown what the registry says."""
+    from Alembic's plugin set-up, which drown what the registry says."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:  # libraries (BMTK) that set their own loggers' levels
         handler.setLevel(level)

@@ -14,11 +14,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from nestml_registry.compiler.integrity import sha256_file
 from nestml_registry.registry import characterisations, workers
 from nestml_registry.service.client import RegistryClient, RegistryClientError
+from nestml_registry.service.http_transport import Response
 from nestml_registry.service.queue_access import Claimed, Outcome, QueueUnavailable, refusal
 
 logger = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class HttpAccess:
     def describe(self) -> str:
         return f"the registry at {self.server} (HTTP)"
 
-    def _call(self, method: str, path: str, *, lost_ok: bool = False, **kwargs: Any) -> httpx.Response | None:
+    def _call(self, method: str, path: str, *, lost_ok: bool = False, **kwargs: Any) -> Response | None:
         """The answer; None for a lost lease (409) when ``lost_ok``."""
         try:
             return self.client.call(method, BASE + path, **kwargs)

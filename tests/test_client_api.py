@@ -1,27 +1,33 @@
-"""RegistryClient's requests and error handling, and the CLI's progress display, without a server
-(httpx.MockTransport plays the registry; the real one is in test_client_cli.py and test_e2e_registry.py)."""
+"""RegistryClient's requests and error handling, and the CLI's progress display, against a small HTTP
+server on loopback that plays the registry (:mod:`http_stub`; the real registry is in test_client_cli.py
+and test_e2e_registry.py)."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from http_stub import Answer, Handler, Seen, Stub
 
 from nestml_registry.service import console
 from nestml_registry.service.client import RegistryClient, RegistryClientError
 from nestml_registry.service.retries import RetryPolicy
 
-Handler = Callable[[httpx.Request], httpx.Response]
 NO_RETRIES = RetryPolicy(budget=0)  # (test_retries.py tries again)
 
 
-def client(handler: Handler, token: str | None = None, retry: RetryPolicy = NO_RETRIES) -> RegistryClient:
-    return RegistryClient("http://registry.test:8000/", token=token, transport=httpx.MockTransport(handler),
-                          retry=retry)
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    with Stub() as server:
+        yield server
+
+
+def client(stub: Stub, handler: Handler, token: str | None = None, retry: RetryPolicy = NO_RETRIES) -> RegistryClient:
+    stub.handler = handler
+    return RegistryClient(stub.url + "/", token=token, retry=retry)
 
 
 def test_from_env_reads_url_and_token() -> None:
@@ -32,17 +38,17 @@ def test_from_env_reads_url_and_token() -> None:
     assert RegistryClient.from_env(env={}).base_url == "http://127.0.0.1:8000"
 
 
-def test_submit_build_sends_multipart_with_token(tmp_path: Path) -> None:
+def test_submit_build_sends_multipart_with_token(tmp_path: Path, stub: Stub) -> None:
     seen: dict = {}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Seen) -> Answer:
         seen["auth"] = request.headers.get("authorization")
-        seen["path"] = request.url.path
-        seen["body"] = request.read()
-        return httpx.Response(202, json={"id": 7, "status": "queued"}, headers={"Location": "/v1/builds/7"})
+        seen["path"] = request.path
+        seen["body"] = request.body
+        return Answer(202, json={"id": 7, "status": "queued"}, headers={"Location": "/v1/builds/7"})
 
     (tmp_path / "a.nestml").write_text("model a_neuron:\n")
-    build = client(handler, token="nrt_secret").submit_build(
+    build = client(stub, handler, token="nrt_secret").submit_build(
         [tmp_path / "a.nestml", ("b.nestml", b"model b_synapse:\n")], module="ab_module",
         pairs=["a_neuron:b_synapse:post_spikes"], suffix="", weight_variables={"b_synapse": "w"},
         toolchain="tc-1", retry=True)
@@ -57,16 +63,16 @@ def test_submit_build_sends_multipart_with_token(tmp_path: Path) -> None:
     assert json.dumps({"b_synapse": "w"}) in body
 
 
-def test_error_shapes() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/models/x":
-            return httpx.Response(404, json={"error": {"code": "not_found", "message": "no model 'x'",
-                                                       "details": {"close_names": ["y"]}}})
-        if request.url.path == "/v1/models":
-            return httpx.Response(502, text="<html>Bad Gateway</html>")
-        return httpx.Response(200, text="not json")
+def test_error_shapes(stub: Stub) -> None:
+    def handler(request: Seen) -> Answer:
+        if request.path == "/v1/models/x":
+            return Answer(404, json={"error": {"code": "not_found", "message": "no model 'x'",
+                                               "details": {"close_names": ["y"]}}})
+        if request.path == "/v1/models":
+            return Answer(502, text="<html>Bad Gateway</html>")
+        return Answer(200, text="not json")
 
-    c = client(handler)
+    c = client(stub, handler)
     with pytest.raises(RegistryClientError) as info:
         c.model("x")
     assert (info.value.status, info.value.code, info.value.message) == (404, "not_found", "no model 'x'")
@@ -78,28 +84,28 @@ def test_error_shapes() -> None:
         c.get_build(1)
 
 
-def test_wait_build_reports_progress_and_times_out() -> None:
+def test_wait_build_reports_progress_and_times_out(stub: Stub) -> None:
     answers = iter([{"id": 1, "status": "queued", "stage": "queued"},
                     {"id": 1, "status": "running", "stage": "compiling"},
                     {"id": 1, "status": "succeeded", "stage": "succeeded"}])
-    c = client(lambda request: httpx.Response(200, json=next(answers)))
+    c = client(stub, lambda request: Answer(200, json=next(answers)))
     seen: list[str] = []
     final = c.wait_build(1, on_progress=lambda b: seen.append(console.stage_of(b)), poll=0)
     assert final["status"] == "succeeded" and seen == ["queued", "compiling", "done"]
 
-    stuck = client(lambda request: httpx.Response(200, json={"id": 2, "status": "queued", "stage": "queued"}))
+    stuck = client(stub, lambda request: Answer(200, json={"id": 2, "status": "queued", "stage": "queued"}))
     with pytest.raises(RegistryClientError) as info:
         stuck.wait_build(2, poll=0.01, timeout=0.05)
     assert info.value.code == "timeout" and "still queued" in info.value.message
 
 
-def test_resolve_many_sends_every_model() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        models = request.url.params.get_list("model")
-        assert request.url.params["toolchain"] == "tc"
-        return httpx.Response(200, json={"toolchain": "tc", "resolutions": [{"model": m} for m in models]})
+def test_resolve_many_sends_every_model(stub: Stub) -> None:
+    def handler(request: Seen) -> Answer:
+        models = request.query.get("model", [])
+        assert request.query["toolchain"] == ["tc"]
+        return Answer(200, json={"toolchain": "tc", "resolutions": [{"model": m} for m in models]})
 
-    assert client(handler).resolve_many(["a", "b@2"], "tc") == [{"model": "a"}, {"model": "b@2"}]
+    assert client(stub, handler).resolve_many(["a", "b@2"], "tc") == [{"model": "a"}, {"model": "b@2"}]
 
 
 def test_stage_words() -> None:
