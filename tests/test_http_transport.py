@@ -106,3 +106,18 @@ def test_the_proxy_the_environment_names_is_used(stub: Stub, monkeypatch: pytest
     with pytest.raises(TransportError) as info:
         Transport("http://registry.invalid:8000", {}, timeout=10).request("GET", "/healthz")
     assert info.value.kind == "connect"
+
+
+def test_the_run_time_entry_points_import_no_http_stack_or_server() -> None:
+    """install(), use_registry() and a run's client import the standard library's HTTP, not httpx (90 to
+    200 ms before a job starts), nor the API's framework or a database driver."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nestml_registry.simulator.pynest, nestml_registry.simulator, "
+            "nestml_registry.simulator.parallel, nestml_registry.service.client\n"
+            "print(sorted(m for m in ('httpx', 'httpcore', 'fastapi', 'starlette', 'sqlalchemy', 'nest', 'bmtk') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
