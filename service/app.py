@@ -27,6 +27,7 @@ from nestml_registry.service.artifacts import VerifiedArtifacts
 from nestml_registry.service.cross_origin import FrontDoorCors
 from nestml_registry.service.database import open_database
 from nestml_registry.service.errors import install_error_handlers
+from nestml_registry.service.hot_reads import HotReads
 from nestml_registry.service.metrics import ApiMetrics
 from nestml_registry.service.parsing import NestmlParser
 from nestml_registry.service.read_cache import ReadCache
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.health = health.RecentHealth()
     app.state.reads = ReadCache()
     app.state.parser = NestmlParser(settings)  # NESTML's parser for NEST Desktop: a sandboxed child, when asked
+    app.add_middleware(HotReads)  # (inside the error handling below, outside the routing)
     install_error_handlers(app)
     app.add_middleware(FrontDoorCors, settings=settings)
     for router in (builds.router, models.router, characterisations.router, modules.router, resolve.router,

@@ -17,6 +17,7 @@ it claims builds for its toolchain and reports them, and may do nothing else, re
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -42,6 +43,7 @@ class Principal:
     name: str
     role: str
     toolchains: tuple[str, ...] = ()  # a worker token's: the toolchains an admin lets it serve
+    session: bool = False  # a page session's token (it ends with time, and at sign-out)
 
     def has(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
@@ -70,7 +72,19 @@ def principal_from_header(session: Session, authorization: str | None) -> Princi
     if token is None:
         raise _unauthorized("the bearer token is unknown or revoked: check NESTML_REGISTRY_TOKEN, or ask the "
                             "registry's administrator for a new token (`nestml-registry token create`)")
-    return Principal(token.id, token.name, token.role, tuple(token.toolchains or ()))
+    return Principal(token.id, token.name, token.role, tuple(token.toolchains or ()), token.session_of is not None)
+
+
+def principal_key(authorization: str) -> tuple[str, str]:
+    """The read cache's key of an Authorization header's owner (:mod:`nestml_registry.service.read_cache`):
+    a digest, so the cache holds no secret."""
+    return "principal", hashlib.sha256(authorization.strip().encode()).hexdigest()
+
+
+def lasting(principal: Principal | None) -> bool:
+    """Whether a token's owner may be kept until the registry's generation moves: an API token's (creating and
+    revoking one are audited), not a page session's."""
+    return principal is not None and not principal.session
 
 
 def _no_worker(principal: Principal | None) -> None:

@@ -42,10 +42,11 @@ class AtCapacity(Exception):
 
 
 def api_engine(url: str, connections: int, wait_seconds: float) -> Engine:
-    """The API's engine: exactly ``connections`` pooled connections (no overflow), a pool timeout no
-    longer than the wait for a thread, and on PostgreSQL a connect timeout, so a database that does not
-    answer is reported in seconds rather than after TCP gives up."""
-    kwargs: dict[str, Any] = {"pool_size": connections, "max_overflow": 0, "pool_timeout": wait_seconds}
+    """The API's engine: exactly ``connections`` pooled connections for the threads that use them, plus the
+    one the registry's generation is read on (:mod:`nestml_registry.service.read_cache`, which keeps it), no
+    overflow, a pool timeout no longer than the wait for a thread, and on PostgreSQL a connect timeout, so a
+    database that does not answer is reported in seconds rather than after TCP gives up."""
+    kwargs: dict[str, Any] = {"pool_size": connections + 1, "max_overflow": 0, "pool_timeout": wait_seconds}
     if not is_sqlite(url):
         kwargs["connect_args"] = {"connect_timeout": max(1, int(wait_seconds))}
     return make_engine(url, **kwargs)

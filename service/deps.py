@@ -21,7 +21,9 @@ from nestml_registry.service.auth import (
     check_publisher,
     check_reader,
     check_worker,
+    lasting,
     principal_from_header,
+    principal_key,
 )
 from nestml_registry.service.database import Database
 from nestml_registry.service.metrics import ApiMetrics
@@ -63,11 +65,16 @@ Declared = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def get_principal(request: Request, db: DatabaseDep, _declared: Declared) -> Principal | None:
-    """The token's owner; None for a request without a token (a bad token is refused with 401)."""
+    """The token's owner; None for a request without a token (a bad token is refused with 401). An API token's
+    owner is read once per registry generation (:mod:`nestml_registry.service.read_cache`)."""
     header = request.headers.get("authorization")
     if header is None or not header.strip():
         return None
-    return await db.read(principal_from_header, header)
+
+    async def read() -> Principal | None:
+        return await db.read(principal_from_header, header)
+
+    return await request.app.state.reads.get(db, principal_key(header), read, keep=lasting)
 
 
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]

@@ -10,6 +10,9 @@ the next one): whatever committed before a request arrived, in any process, is i
 
 A thousand simulation jobs that start together thus cost a handful of one-row reads instead of a thousand
 resolutions. Only successful answers are kept (an error may name a build whose state changes unaudited).
+
+Tokens' owners are kept the same way (creating and revoking a token are audited too), except a page
+session's, which also ends with time and at sign-out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_ENTRIES = 20_000
 # registry.records.generation as one statement (registry.tables.RegistryState)
 _GENERATION_SQL = "SELECT generation FROM registry_state WHERE id = 1"
+T = TypeVar("T")
 
 
 class Generation:
@@ -88,44 +93,64 @@ class Generation:
         self._thread.shutdown()
 
 
+def _always(value: Any) -> bool:
+    return True
+
+
 class ReadCache:
-    """Response bodies by key, each valid for the generation it was made at (least recently used first out)."""
+    """Values (response bodies, tokens' owners) by key, each valid for the generation it was made at (least
+    recently used first out)."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.generation = Generation()
-        self._entries: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
-        self._making: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
+        self._entries: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._making: dict[tuple[Hashable, int], asyncio.Future[Any]] = {}
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
 
-    async def get(self, db: Database, key: Hashable, make: Callable[[], Awaitable[bytes]]) -> bytes:
-        """The body for ``key`` at the current generation: kept, or ``make()`` (whose errors propagate and
-        are not kept)."""
+    async def get(self, db: Database, key: Hashable, make: Callable[[], Awaitable[T]],
+                  keep: Callable[[T], bool] = _always) -> T:
+        """The value for ``key`` at the current generation: kept, or ``make()`` (whose errors propagate and
+        are not kept; nor is a value that ``keep`` refuses)."""
         generation = await self.generation.current(db)
         if generation < 0:
             return await make()
-        kept = self._entries.get(key)
-        if kept is not None and kept[0] == generation:
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return kept[1]
+        found, value = self._kept(key, generation)
+        if found:
+            return value
         making = self._making.get((key, generation))
         if making is None:  # the first to miss makes it; who misses the same meanwhile waits for that
             self.misses += 1
-            making = self._making[(key, generation)] = asyncio.ensure_future(self._make(key, generation, make))
+            making = self._making[(key, generation)] = asyncio.ensure_future(
+                self._make(key, generation, make, keep))
         return await asyncio.shield(making)
 
-    async def _make(self, key: Hashable, generation: int, make: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def fresh(self, db: Database, key: Hashable) -> Any:
+        """The value kept for ``key`` if it is the current generation's, else None (nothing is made)."""
+        generation = await self.generation.current(db)
+        return self._kept(key, generation)[1] if generation >= 0 else None
+
+    def _kept(self, key: Hashable, generation: int) -> tuple[bool, Any]:
+        kept = self._entries.get(key)
+        if kept is None or kept[0] != generation:
+            return False, None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return True, kept[1]
+
+    async def _make(self, key: Hashable, generation: int, make: Callable[[], Awaitable[T]],
+                    keep: Callable[[T], bool]) -> T:
         try:
-            body = await make()
+            value = await make()
         finally:
             del self._making[(key, generation)]
-        self._entries[key] = (generation, body)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-        return body
+        if keep(value):
+            self._entries[key] = (generation, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
 
     def close(self) -> None:
         self.generation.close()

@@ -40,7 +40,7 @@ def host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def check_request_origin(request: Request) -> None:
+async def check_request_origin(request: Request) -> None:
     """Refuse (403) a state-changing request to a name that is not the registry's, or from another site."""
     if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
         raise ApiError(422, "invalid_input", NUL_MESSAGE, {})

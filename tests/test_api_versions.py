@@ -132,7 +132,9 @@ def test_resolutions_kept_by_the_api_follow_every_publish_and_yank(backend: str,
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:  # many at once: one answer made, the rest kept
             assert set(pool.map(lambda _: resolved(), range(40))) == {1}
-        assert reads.hits >= 30 and reads.misses <= 2
+        # made once: the resolution, and the local token's owner (read at the push's generation, then at the
+        # publish's); the rest kept
+        assert reads.hits >= 30 and reads.misses <= 3
         for version in (2, 3):
             code = (tiny(t)[0], tiny(t)[1].replace(b"10 ms", f"{10 + version} ms".encode()))
             api.succeed(api.post_build([code], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])

@@ -65,29 +65,36 @@ class RecentHealth:
     stays cheap under load, where monitors and a thousand starting jobs ask together)."""
 
     def __init__(self, max_age: float = HEALTH_MAX_AGE) -> None:
-        self._running: asyncio.Task[schemas.Health] | None = None
+        self._running: asyncio.Task[bytes] | None = None
         self._done_at = -math.inf
         self.max_age = max_age
 
-    async def get(self, db: Database, settings: Settings) -> schemas.Health:
+    async def get(self, db: Database, settings: Settings) -> bytes:
+        """The health document (JSON)."""
         task = self._running
-        reusable = task is not None and task.done() and not task.cancelled() and task.exception() is None and (
-            time.monotonic() - self._done_at < self.max_age)
-        if task is None or (task.done() and not reusable):
+        if task is None or (task.done() and not self._reusable(task)):
             task = self._running = asyncio.ensure_future(self._compute(db, settings))
             task.add_done_callback(self._finished)
         return await asyncio.shield(task)
 
-    def _finished(self, task: asyncio.Task[schemas.Health]) -> None:
+    def fresh(self) -> bytes | None:
+        """The document if one computed less than ``max_age`` ago is at hand (nothing is computed)."""
+        task = self._running
+        return task.result() if task is not None and task.done() and self._reusable(task) else None
+
+    def _reusable(self, task: asyncio.Task[bytes]) -> bool:
+        return not task.cancelled() and task.exception() is None and time.monotonic() - self._done_at < self.max_age
+
+    def _finished(self, task: asyncio.Task[bytes]) -> None:
         self._done_at = time.monotonic()
 
     @staticmethod
-    async def _compute(db: Database, settings: Settings) -> schemas.Health:
+    async def _compute(db: Database, settings: Settings) -> bytes:
         health = await db.read(_health, settings.sandbox)
         disk = await run_in_threadpool(disk_problems, settings)
         if disk:
             health = health.model_copy(update={"status": "degraded", "problems": [*health.problems, *disk]})
-        return health
+        return health.model_dump_json().encode()
 
 
 @router.get("/healthz", response_model=schemas.Health,
@@ -99,12 +106,13 @@ async def healthz(request: Request, db: DatabaseDep, settings: SettingsDep) -> s
     503 when the database does not answer. Callers that ask at the same time share one computation, and
     it is answered again for a second."""
     try:
-        return await request.app.state.health.get(db, settings)
+        body = await request.app.state.health.get(db, settings)
     except SQLAlchemyError as exc:
         logger.error("health check: the database does not answer: %s", exc)
         raise ApiError(503, "database_unavailable", "the registry's database does not answer: check that the database "
                        "server runs and NESTML_REGISTRY_DATABASE_URL",
                        {"database": "unavailable", "dependency": "database"}, {"Retry-After": "5"}) from None
+    return Response(body, media_type="application/json")  # type: ignore[return-value]  # (already serialised)
 
 
 @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response,
