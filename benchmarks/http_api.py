@@ -12,7 +12,8 @@ with curl's parallel mode (when curl is installed), a client that leaves the two
 
 Then (3) waves (``load_waves.py``): C clients start at the same instant, each on its own connection,
 each sending 3 requests: downloads with a cold artifact cache (a freshly started API, so the whole
-first wave misses its in-memory cache at once), downloads with a warm one, resolves, model pages and
+first wave misses its in-memory cache at once), downloads with a warm one, resolves (without a token, and
+with the local token a job on this machine sends), model pages and
 ``/healthz``. Errors (anything but 200, or no answer in 60 s), p50/p99 latency and throughput, with
 the throughput's ratio to the smallest wave's; on SQLite and, with ``--postgres``, on a fresh
 PostgreSQL database (whose server compiles nothing: the build cache is shared).
@@ -136,14 +137,17 @@ def waves(env: dict[str, str], port: int, sizes: list[int], label: str) -> None:
     finally:
         stop_server(server)
     print(f"\n{label}: model published in {took:.1f} s; waves of concurrent clients, 3 requests each")
-    paths = {"download (warm)": f"/v1/modules/{sha}/artifact", "resolve": f"/v1/resolve?model={name}&toolchain="
-             f"{toolchain}", "model page": f"/v1/models/{name}", "healthz": "/healthz"}
+    resolve = f"/v1/resolve?model={name}&toolchain={toolchain}"
+    paths = {"download (warm)": f"/v1/modules/{sha}/artifact", "resolve": resolve, "resolve (token)": resolve,
+             "model page": f"/v1/models/{name}", "healthz": "/healthz"}
+    token = local_token(Path(env["NESTML_REGISTRY_HOME"]))  # what a job on this machine sends by itself
     results: dict[str, list[Wave]] = {}
     for clients in sizes:
         server = start_server(env, port, workers=0)  # a fresh API: its artifact cache is cold
         try:
             for kind, path in [("download (cold)", paths["download (warm)"]), *paths.items()]:
-                wave = run_wave(url, kind, path, clients, sha=sha if kind.startswith("download") else None)
+                wave = run_wave(url, kind, path, clients, sha=sha if kind.startswith("download") else None,
+                                headers=token if kind.endswith("(token)") else None)
                 results.setdefault(kind, []).append(wave)
                 print("  " + wave.line(results[kind][0]), flush=True)
         finally:

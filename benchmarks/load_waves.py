@@ -55,11 +55,11 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
 
 
 async def _one_client(host: str, port: int, path: str, sha: str | None, per_client: int, timeout: float,
-                      start: asyncio.Event, wave: Wave) -> None:
+                      start: asyncio.Event, wave: Wave, headers: str) -> None:
     """A client of its own connection, as lean as a client can be (plain asyncio streams, HTTP/1.1
     keep-alive), so that the server, not the clients, is what a wave measures on a shared machine."""
     await start.wait()
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n{headers}\r\n".encode()
     writer = None
     try:
         for _ in range(per_client):
@@ -91,12 +91,13 @@ async def _one_client(host: str, port: int, path: str, sha: str | None, per_clie
 
 
 async def _wave(url: str, kind: str, path: str, sha: str | None, clients: int, per_client: int,
-                timeout: float) -> Wave:
+                timeout: float, headers: dict[str, str]) -> Wave:
     parsed = urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     wave = Wave(kind, clients)
     start = asyncio.Event()
-    tasks = [asyncio.create_task(_one_client(host, port, path, sha, per_client, timeout, start, wave))
+    tasks = [asyncio.create_task(_one_client(host, port, path, sha, per_client, timeout, start, wave,
+                                              "".join(f"{k}: {v}\r\n" for k, v in headers.items())))
              for _ in range(clients)]
     await asyncio.sleep(0.2)  # every client is ready; then all at once
     t0 = time.perf_counter()
@@ -107,8 +108,9 @@ async def _wave(url: str, kind: str, path: str, sha: str | None, clients: int, p
 
 
 def run_wave(url: str, kind: str, path: str, clients: int, per_client: int = 3, sha: str | None = None,
-             timeout: float = 60.0) -> Wave:
-    return asyncio.run(_wave(url, kind, path, sha, clients, per_client, timeout))
+             timeout: float = 60.0, headers: dict[str, str] | None = None) -> Wave:
+    """``headers``: sent with every request (a job's token)."""
+    return asyncio.run(_wave(url, kind, path, sha, clients, per_client, timeout, headers or {}))
 
 
 def main() -> None:

@@ -70,6 +70,11 @@ def _error_from_response(response: Response) -> RegistryClientError:
     if isinstance(body, dict) and "detail" in body:  # a framework error that escaped the error handler
         return RegistryClientError(f"the registry answered HTTP {status}: {body['detail']}", status, "http_error",
                                    {"detail": body["detail"]})
+    location = response.headers.get("location")
+    if 300 <= status < 400 and location:  # a redirect not followed (only GET and HEAD are)
+        return RegistryClientError(f"the registry at {response.url} answered HTTP {status}, a redirect to {location}: "
+                                   f"use the registry's address there ({URL_ENV} or --server)", status, "redirected",
+                                   {"location": location})
     text = (response.text or "").strip().replace("\n", " ")[:200]
     hint = " (is this URL a nestml-registry server?)" if status == 404 else ""
     return RegistryClientError(f"the registry at {response.url} answered HTTP {status}{hint}"
@@ -198,7 +203,7 @@ class RegistryClient:
             except TransportError as exc:
                 raise self._unreachable(exc) from exc
             self._answered = True
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise _error_from_response(response)
             return response
 

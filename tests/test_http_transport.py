@@ -56,6 +56,15 @@ def test_get_follows_redirects_and_sends_query_strings(stub: Stub) -> None:
     assert answer.json()["query"] == {"model": ["a b", "c@2"]}
 
 
+def test_a_redirected_post_says_where_to(stub: Stub) -> None:
+    stub.handler = lambda seen: Answer(308, headers={"Location": "https://registry.lab/v1/builds"})
+    client = RegistryClient(stub.url, retry=RetryPolicy(budget=0))
+    with pytest.raises(RegistryClientError) as info:
+        client.submit_build([("a.nestml", b"model a_neuron:\n")])
+    assert info.value.code == "redirected" and info.value.status == 308
+    assert "a redirect to https://registry.lab/v1/builds: use the registry's address there" in info.value.message
+
+
 def test_a_file_object_is_streamed_with_its_length(stub: Stub, tmp_path: Path) -> None:
     stub.handler = lambda seen: Answer(200, json={"length": seen.headers["content-length"], "size": len(seen.body)})
     data = tmp_path / "m.so"
