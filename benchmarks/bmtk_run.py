@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bmtk_networks import FIVE_LINES, build_izhikevich_network, read_spikes  # noqa: E402

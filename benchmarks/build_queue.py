@@ -38,9 +38,9 @@ from nestml_registry.compiler.sources import Source
 from nestml_registry.compiler.toolchain import detect
 from nestml_registry.registry import db, queue
 from nestml_registry.registry.tables import BuildStatus
-from nestml_registry.service.submit import submit
+from nestml_registry.service.api.submit import submit
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]  # the nestml-registry command
 
 PG_ADMIN = os.environ.get("NESTML_REGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TOOLCHAIN = "bench-toolchain"
@@ -97,8 +97,8 @@ def claimer(url: str, start: multiprocessing.synchronize.Event, out: multiproces
 
 
 def http_claimer(server: str, token: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
-    from nestml_registry.service.http_access import HttpAccess
-    from nestml_registry.service.queue_access import Outcome
+    from nestml_registry.service.workers.http_access import HttpAccess
+    from nestml_registry.service.workers.queue_access import Outcome
 
     access = HttpAccess(server, token)
     wid = f"bench:{os.getpid()}:x"

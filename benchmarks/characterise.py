@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from nestml_registry.compiler.characteriser import Characteriser
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.config import CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.sources import Source
 

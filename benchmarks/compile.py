@@ -26,14 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from nestml_registry.compiler.config import CompilerConfig
 from nestml_registry.compiler.pch import PchBuild
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.sandbox import SandboxConfig
 from nestml_registry.compiler.sources import Source
 from nestml_registry.compiler.toolchain import detect, nest_config_prefix
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]  # the nestml-registry command
 NESTML_PLAIN = r"""
 import sys
 from pynestml.codegeneration.nest_code_generator_utils import NESTCodeGeneratorUtils

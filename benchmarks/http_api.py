@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 from load_waves import Wave, run_wave
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]  # the nestml-registry command
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "examples" / "izhikevich_reset_neuron.nestml"

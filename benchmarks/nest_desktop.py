@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]
 SCRIPT = (ROOT / "tests" / "data" / "nest_desktop" / "izhikevich_neuron.nestml").read_text()
 GENERATE = {"module_name": "nestmlmodule",
             "models": [{"element_type": "neuron", "name": "izhikevich_neuron", "script": SCRIPT}]}

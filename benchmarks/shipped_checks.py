@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]
 # NESTML's names -> NEST's, where the shipped models and the built-ins spell a parameter differently
 RENAMES = {"refr_T": "t_ref", "tau_syn_exc": "tau_syn_ex", "tau_syn_inh": "tau_syn_in", "E_exc": "E_ex",
            "E_inh": "E_in", "tau_syn_rise_exc": "tau_rise_ex", "tau_syn_decay_exc": "tau_decay_ex",

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 from http_api import free_port, pct
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]  # the nestml-registry command
 TOOLCHAIN = "bench-toolchain"
 TEXT = """# A leaky integrate-and-fire neuron number {n} (benchmark seed)
 model bench_{n}_neuron:

@@ -29,7 +29,7 @@ from nestml_registry.compiler.work_folders import owner_prefix
 from nestml_registry.compiler.workspace import Workspace
 
 if TYPE_CHECKING:
-    from nestml_registry.compiler.pipeline import CompilerConfig
+    from nestml_registry.compiler.config import CompilerConfig
 
 _OOM_RE = re.compile(r"out of memory|virtual memory exhausted|std::bad_alloc|Cannot allocate memory|MemoryError")
 _IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nestml_registry
@@ -20,6 +19,7 @@ from nestml_registry.compiler import work_folders
 from nestml_registry.compiler.build import BuildSettings, CompileRecipe, build_cmake, build_direct
 from nestml_registry.compiler.cache import LocalCache
 from nestml_registry.compiler.children import CodegenRunner, Loader, limit_diagnostics
+from nestml_registry.compiler.config import CompilerConfig
 from nestml_registry.compiler.diagnostics import Diagnostic, has_errors
 from nestml_registry.compiler.generated_check import check_generated
 from nestml_registry.compiler.key import build_key
@@ -27,9 +27,8 @@ from nestml_registry.compiler.outputs import OutputError
 from nestml_registry.compiler.pch import PchBuild
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
-from nestml_registry.compiler.sandbox import Sandbox, SandboxConfig, python_paths
+from nestml_registry.compiler.sandbox import Sandbox, python_paths
 from nestml_registry.compiler.sanitise import Sanitised, sanitise
-from nestml_registry.compiler.steps import default_jobs
 from nestml_registry.compiler.toolchain import Toolchain, detect, nest_config_prefix
 from nestml_registry.compiler.workspace import Workspace
 
@@ -39,27 +38,6 @@ Progress = Callable[[str], None]
 # checkout installed in editable mode, one folder in site-packages otherwise)
 _CODE_DIRS = (Path(__file__).resolve().parent, Path(nestml_registry.__file__).resolve().parent)
 MAX_MODULE_BYTES = 512 * 1024 * 1024
-
-
-@dataclass
-class CompilerConfig:
-    cache_dir: Path
-    # a shipped model's code generation takes seconds, its C++ well under a minute (see the README)
-    codegen_timeout: float = 300.0
-    build_timeout: float = 600.0
-    load_timeout: float = 120.0
-    jobs: int = field(default_factory=default_jobs)
-    # off by default: a build step that can write a shared compiler cache could plant objects in other
-    # builds; for a single user's own models it saves the C++ of code that was compiled before
-    ccache: bool = False
-    pch: bool = True
-    cxxflags: str = ""  # extra C++ flags (part of the toolchain identity)
-    # keep one code generation process ready (pynestml imported) for the next build: for long-lived
-    # workers, where it saves about a second of every build
-    warm_codegen: bool = False
-    keep_work: bool = False
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    max_cache_bytes: int | None = None  # the local cache's modules, least recently used evicted beyond it
 
 
 class Compiler:

@@ -21,26 +21,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nestml_registry.service.notebook import publish
+    from nestml_registry.about import release
+    from nestml_registry.service.client.notebook import publish
     from nestml_registry.simulator import use_registry
     from nestml_registry.simulator.pynest import install
 
 __all__ = ["install", "publish", "release", "use_registry"]
 
 
-def release() -> str:
-    """This installation's version of nestml-registry (its package metadata)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nestml-registry")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-        return "0"
-
-
 def __getattr__(name: str) -> Any:
     # on first use, not at import: the build steps' child processes import this package and may read
     # nothing of it but the compiler
+    if name == "release":
+        from nestml_registry.about import release
+
+        return release
     if name == "use_registry":
         from nestml_registry.simulator import use_registry
 
@@ -50,7 +45,7 @@ def __getattr__(name: str) -> Any:
 
         return install
     if name == "publish":
-        from nestml_registry.service.notebook import publish
+        from nestml_registry.service.client.notebook import publish
 
         return publish
     raise AttributeError(f"module 'nestml_registry' has no attribute {name!r}")

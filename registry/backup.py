@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from nestml_registry import release
+from nestml_registry.about import release
 from nestml_registry.compiler.integrity import copy_atomic, sha256_file
 from nestml_registry.registry import db
 from nestml_registry.registry.errors import InvalidInput, RegistryError

@@ -70,7 +70,7 @@ class CorruptArtifact(RegistryError):
 
 class ResolveError(RegistryError):
     """A model reference that resolves to no module; ``details`` says what exists instead. The subclasses
-    name the reason (the API's status for each is in ``nestml_registry.service.errors``); this class itself
+    name the reason (the API's status for each is in ``nestml_registry.service.api.errors``); this class itself
     is several references that do not resolve, each in ``details["errors"]`` with its own ``code``.
 
     Keys that may appear in ``details``: ``reference``, ``toolchain``, ``close_names``, ``versions``,

@@ -9,7 +9,7 @@ tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/nestml_registry"
 for f in nestml_registry/*; do ln -s "$root/$f" "$tree/nestml_registry/"; done
-for part in compiler registry service simulator; do ln -s "$root/$part" "$tree/nestml_registry/$part"; done
+for part in compiler registry service simulator cli; do ln -s "$root/$part" "$tree/nestml_registry/$part"; done
 cd "$tree"
 exec "$root/.venv/bin/mypy" --config-file "$root/pyproject.toml" --cache-dir "$root/.venv/mypy-cache" \
     -p nestml_registry "$@"

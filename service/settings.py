@@ -15,7 +15,7 @@ from nestml_registry.compiler.request import MAX_FILES
 from nestml_registry.compiler.steps import default_jobs
 
 if TYPE_CHECKING:
-    from nestml_registry.compiler.pipeline import CompilerConfig
+    from nestml_registry.compiler.config import CompilerConfig
     from nestml_registry.compiler.sandbox import SandboxConfig
 
 ENV_PREFIX = "NESTML_REGISTRY_"
@@ -227,7 +227,7 @@ class Settings:
         )
 
     def compiler_config(self) -> CompilerConfig:
-        from nestml_registry.compiler.pipeline import CompilerConfig
+        from nestml_registry.compiler.config import CompilerConfig
 
         return CompilerConfig(cache_dir=self.cache_dir, codegen_timeout=self.codegen_timeout,
                               build_timeout=self.build_timeout, jobs=self.jobs, ccache=self.ccache,

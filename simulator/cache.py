@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nestml_registry.compiler.integrity import sha256_file
-from nestml_registry.service.client import RegistryClientError, check_filename, check_sha256
+from nestml_registry.service.client.registry_client import RegistryClientError, check_filename, check_sha256
 
 logger = logging.getLogger(__name__)
 

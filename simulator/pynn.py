@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.service.client import RegistryClient
-from nestml_registry.service.client_errors import RegistryClientError
-from nestml_registry.service.notebook import BuildProgress, failure_text, source_file
+from nestml_registry.service.client.errors import RegistryClientError
+from nestml_registry.service.client.notebook import BuildProgress, failure_text, source_file
 from nestml_registry.simulator import pynest
 
 logger = logging.getLogger(__name__)

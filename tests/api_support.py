@@ -1,6 +1,6 @@
 """Helpers of the API tests: a real uvicorn server on 127.0.0.1 (a free port, in a background thread)
 over a fresh database on SQLite or PostgreSQL, and a stand-in for a compile worker that claims,
-finishes and publishes builds the way ``nestml_registry.service.worker.Worker`` does, with fake module bytes.
+finishes and publishes builds the way ``nestml_registry.service.workers.worker.Worker`` does, with fake module bytes.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from nestml_registry.registry import db, publishing, queue, records, results, to
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import BuildStatus
-from nestml_registry.service import local_token
-from nestml_registry.service.app import create_app
-from nestml_registry.service.queue_access import refusal
+from nestml_registry.service.api.app import create_app
+from nestml_registry.service.client import local_token
 from nestml_registry.service.settings import Settings
+from nestml_registry.service.workers.queue_access import refusal
 
 DATA = Path(__file__).parent / "data"
 TINY = (DATA / "tiny_neuron.nestml").read_text()

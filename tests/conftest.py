@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.config import CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest, Pair
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source

@@ -23,7 +23,7 @@ import pytest
 from conftest import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]  # the nestml-registry command of this interpreter
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]  # the nestml-registry command of this interpreter
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 # the one model the client tests compile for real (the other servers' workers find it in the build cache)
 PUBLISHED_MODEL = "tiny_e2e_neuron"

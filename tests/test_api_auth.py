@@ -112,8 +112,7 @@ def test_the_local_token_file_is_the_users_alone_and_kept_while_valid(db_url: st
     import os
     import stat
 
-    from nestml_registry.service import local_token
-    from nestml_registry.service.client import RegistryClient
+    from nestml_registry.service.client import RegistryClient, local_token
 
     backend_url = db_url
     home = tmp_path / "home"

@@ -51,7 +51,7 @@ def test_a_full_disk_makes_health_say_so(api: Api, monkeypatch: pytest.MonkeyPat
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
-    from nestml_registry.service.routes.health import HEALTH_MAX_AGE
+    from nestml_registry.service.api.routes.health import HEALTH_MAX_AGE
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * 1024 ** 3, 100 * 1024 ** 3 - 10 ** 6, 10 ** 6))
     time.sleep(HEALTH_MAX_AGE + 0.05)  # (a health document is answered again for that long)

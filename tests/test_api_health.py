@@ -1,7 +1,8 @@
 """Truthful health: live compile workers per toolchain (from their heartbeats), ``degraded`` when queued
 builds have nobody to run them, a push document (and the CLI) that warns of it; and the repair of a
 damaged module: ``store verify --repair`` and a push with ``retry``. Real server, real database; the
-workers' heartbeats are written the way ``nestml_registry.service.worker.Worker`` writes them, nothing compiles."""
+workers' heartbeats are written the way ``nestml_registry.service.workers.worker.Worker`` writes them,
+nothing compiles."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from server_fixtures import CLI
 from nestml_registry.registry import queue, workers
 from nestml_registry.registry.repair import verify_store
 from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.api.routes.health import HEALTH_MAX_AGE
 from nestml_registry.service.client import RegistryClient
-from nestml_registry.service.routes.health import HEALTH_MAX_AGE
 
 api = api_fixture()
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,11 +19,11 @@ from api_support import Api, assert_error_shape, model_for, running_api, tag, ti
 from registry_fixtures import backend_params, set_connections
 
 from nestml_registry.service.client import RegistryClient
-from nestml_registry.service.client_errors import RegistryClientError
-from nestml_registry.service.retries import RetryPolicy
+from nestml_registry.service.client.errors import RegistryClientError
+from nestml_registry.service.client.retries import RetryPolicy
 
 CLIENTS = 400
-CLIENT_LOG = "nestml_registry.service.client"
+CLIENT_LOG = "nestml_registry.service.client.registry_client"
 
 
 def _published(api: Api) -> tuple[str, str, str]:

@@ -174,7 +174,7 @@ def test_checked_bytes_are_kept_for_the_next_downloads(api: Api) -> None:
 
 
 def test_files_too_large_to_keep_are_streamed_after_the_check(api: Api) -> None:
-    from nestml_registry.service.artifacts import VerifiedArtifacts
+    from nestml_registry.service.api.artifacts import VerifiedArtifacts
 
     kept = api.server.app.state.artifacts
     api.server.app.state.artifacts = VerifiedArtifacts(0)  # every file is "large"

@@ -12,8 +12,8 @@ from api_support import assert_error_shape, model_for, running_api, tag, tiny
 from registry_fixtures import backend_params
 from sqlalchemy import func, select
 
+from nestml_registry.cli import console
 from nestml_registry.registry.tables import Build, ModelVersion
-from nestml_registry.service import console
 
 
 def _comments_changed(t: str) -> tuple[str, bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nestml_registry.service.artifacts import Artifact, VerifiedArtifacts
+from nestml_registry.service.api.artifacts import Artifact, VerifiedArtifacts
 
 
 def art(sha: str, size: int) -> Artifact:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from nestml_registry.compiler.build import GCC_COLLECT_LESS, BuildSettings, CompileRecipe, build_direct
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.config import CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sandbox import Sandbox, SandboxConfig, python_paths

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nestml_registry.compiler.cache import LocalCache, export_module
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.config import CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source

@@ -54,7 +54,7 @@ def test_a_publishers_terminal_escapes_are_shown_never_obeyed(api: Api) -> None:
         assert proc.returncode == 0, (args, proc.stderr)
         assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout and "\x07" not in proc.stdout, args
     assert "\\x1b]0;owned" in cli(api, "source", f"tiny_{t}_neuron").stdout  # shown, written out
-    from nestml_registry.service.console import visible
+    from nestml_registry.cli.console import visible
 
     assert visible("tab\tand\nnewline stay") == "tab\tand\nnewline stay"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from http_stub import Answer, Handler, Seen, Stub
 
-from nestml_registry.service import console
+from nestml_registry.cli import console
 from nestml_registry.service.client import RegistryClient, RegistryClientError
-from nestml_registry.service.retries import RetryPolicy
+from nestml_registry.service.client.retries import RetryPolicy
 
 NO_RETRIES = RetryPolicy(budget=0)  # (test_retries.py tries again)
 

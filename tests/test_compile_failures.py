@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import DATA, nestml
 
+from nestml_registry.compiler.config import CompilerConfig
 from nestml_registry.compiler.errors import InputError
-from nestml_registry.compiler.pipeline import Compiler, CompilerConfig
+from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.compiler.result import BuildResult
 from nestml_registry.compiler.sources import Source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from nestml_registry.service import console
+from nestml_registry.cli import console
 
 PAIR_N = "iaf_psc_exp_neuron_nestml__with_stdp_synapse_nestml"
 PAIR_S = "stdp_synapse_nestml__with_iaf_psc_exp_neuron_nestml"

@@ -14,7 +14,7 @@ from api_support import Api, model_for, running_api, tag, tiny
 from fastapi import Request
 from registry_fixtures import backend_params
 
-from nestml_registry.service.deps import get_metrics
+from nestml_registry.service.api.deps import get_metrics
 
 SKIPPED_HEADERS = {"date", "server-timing"}
 
@@ -110,7 +110,7 @@ def test_no_dependency_takes_a_thread_of_the_pool(tmp_path: Path) -> None:
     from api_support import base_settings
     from fastapi.routing import APIRoute
 
-    from nestml_registry.service.app import create_app
+    from nestml_registry.service.api.app import create_app
 
     app = create_app(base_settings(tmp_path, f"sqlite:///{tmp_path / 'never-opened.db'}"))
     sync: set[str] = set()

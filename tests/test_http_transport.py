@@ -1,4 +1,5 @@
-"""The client's HTTP (:mod:`nestml_registry.service.http_transport`) against a real server on loopback:
+"""The client's HTTP (:mod:`nestml_registry.service.client.http_transport`) against a real server on
+loopback:
 kept connections, connections the server closed, redirects, timeouts, refusals, proxies, uploads."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import pytest
 from http_stub import Answer, Seen, Stub
 
 from nestml_registry.service.client import RegistryClient, RegistryClientError
-from nestml_registry.service.http_transport import Transport, TransportError
-from nestml_registry.service.retries import RetryPolicy
+from nestml_registry.service.client.http_transport import Transport, TransportError
+from nestml_registry.service.client.retries import RetryPolicy
 
 HEALTHY = Answer(200, json={"status": "ok"})
 
@@ -124,7 +125,7 @@ def test_the_run_time_entry_points_import_no_http_stack_or_server() -> None:
     import sys
 
     code = ("import sys, nestml_registry.simulator.pynest, nestml_registry.simulator, "
-            "nestml_registry.simulator.parallel, nestml_registry.service.client\n"
+            "nestml_registry.simulator.parallel, nestml_registry.service.client.registry_client\n"
             "print(sorted(m for m in ('httpx', 'httpcore', 'fastapi', 'starlette', 'sqlalchemy', 'nest', 'bmtk') "
             "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

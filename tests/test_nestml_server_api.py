@@ -150,7 +150,7 @@ def test_openapi_documents_the_front_door(api: Api) -> None:
 
 @pytest.mark.parametrize("origin", ["https://desktop.lab", "http://desktop.lab:8080"])
 def test_configured_origins_are_let_in(origin: str) -> None:
-    from nestml_registry.service.cross_origin import origin_allowed
+    from nestml_registry.service.api.cross_origin import origin_allowed
     from nestml_registry.service.settings import Settings, SettingsError
 
     settings = Settings.from_env({"NESTML_REGISTRY_COMPAT_ORIGINS": f"{origin}, https://other.lab/"})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("compiler", "registry", "service", "simulator")
+PARTS = ("compiler", "registry", "service", "simulator", "cli")
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,11 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
         assert f"nestml_registry/{part}/__init__.py" in names
     assert "nestml_registry/registry/migrations/script.py.mako" in names
     assert any(n.startswith("nestml_registry/registry/migrations/versions/0001") for n in names)
-    assert "nestml_registry/service/routes/__init__.py" in names
+    assert "nestml_registry/service/api/routes/__init__.py" in names
     for page_file in ("templates/base.html", "templates/model.html", "static/app.js", "static/style.css"):
-        assert f"nestml_registry/service/web/{page_file}" in names, page_file  # the pages work installed
+        assert f"nestml_registry/service/api/web/{page_file}" in names, page_file  # the pages work installed
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "nestml-registry = nestml_registry.service.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "nestml-registry = nestml_registry.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 @pytest.mark.slow  # installs it into a fresh environment
@@ -56,9 +56,9 @@ def test_installed_only_the_namespace_imports(wheel: Path, tmp_path: Path) -> No
         == ["nestml_registry"]
     code = (
         "import importlib.util, sys\n"
-        "import nestml_registry, nestml_registry.service.cli\n"
+        "import nestml_registry, nestml_registry.cli.main\n"
         "from nestml_registry import use_registry\n"
-        f"assert nestml_registry.service.cli.__file__.startswith({str(target)!r}), nestml_registry.__file__\n"
+        f"assert nestml_registry.cli.main.__file__.startswith({str(target)!r}), nestml_registry.__file__\n"
         f"print([n for n in {PARTS!r} if importlib.util.find_spec(n) is not None])\n"
         "print('nest' in sys.modules, 'pynestml' in sys.modules, 'sqlalchemy.engine' in sys.modules)\n"
     )

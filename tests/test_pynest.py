@@ -123,7 +123,7 @@ def test_publish_from_text_then_install(server: Server, tmp_path: Path, monkeypa
     """A notebook's flow: the tutorial's model text (upgraded for NESTML 9) in a Python string, published,
     then installed in the next cell; a text with an error raises with the error at its line and column."""
     import nestml_registry
-    from nestml_registry.service.client_errors import RegistryClientError
+    from nestml_registry.service.client.errors import RegistryClientError
 
     monkeypatch.setenv("NESTML_REGISTRY_URL", server.url)
     monkeypatch.setenv("NESTML_REGISTRY_HOME", str(server.home))

@@ -3,7 +3,7 @@ than Retry-After, with jitter, within a budget."""
 
 from __future__ import annotations
 
-from nestml_registry.service.retries import RetryPolicy, parse_retry_after, retryable
+from nestml_registry.service.client.retries import RetryPolicy, parse_retry_after, retryable
 
 
 def test_only_idempotent_requests_meeting_a_passing_fault_are_retried() -> None:

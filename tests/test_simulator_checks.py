@@ -166,7 +166,8 @@ def test_importing_the_simulator_imports_neither_nest_nor_bmtk() -> None:
     import subprocess
     import sys
 
-    code = "import sys, simulator, simulator.command; print(sorted({'nest', 'bmtk'} & set(sys.modules)))"
+    code = ("import sys, nestml_registry.simulator, nestml_registry.cli.run_command; "
+            "print(sorted({'nest', 'bmtk'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

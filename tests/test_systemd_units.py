@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nestml_registry.service.cli import parser
+from nestml_registry.cli.main import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 

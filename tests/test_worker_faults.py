@@ -26,9 +26,9 @@ from test_workers import builds, enqueue, variant, wait_for
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.registry import db, queue, workers
 from nestml_registry.registry.tables import BuildStatus
+from nestml_registry.service.api.submit import submit
 from nestml_registry.service.settings import Settings
-from nestml_registry.service.submit import submit
-from nestml_registry.service.worker import Worker
+from nestml_registry.service.workers.worker import Worker
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from nestml_registry.compiler.request import BuildRequest
 from nestml_registry.registry import db, records, resolving
 from nestml_registry.registry.store import ArtifactStore
 from nestml_registry.registry.tables import Build, BuildStatus, utcnow
-from nestml_registry.service.submit import submit
+from nestml_registry.service.api.submit import submit
 
 TINY = (DATA / "tiny_neuron.nestml").read_text()
 LEASE = 3.0

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from network import build, spikes  # noqa: E402  (this folder's module)
 
-CLI = [sys.executable, "-m", "nestml_registry.service.cli"]
+CLI = [sys.executable, "-m", "nestml_registry.cli.main"]
 MODEL = "custom_izh_neuron_nestml"
 PLAIN_RUN = """
 import sys, runpy

@@ -1,0 +1,76 @@
+"""The model page's characterisation plots, drawn from the API's characterisation document (the same
+numbers the JSON answers with) as one SVG: the f-I curve beside the previous version's, the step
+responses and the PSPs. Text is drawn as paths, so nothing of a model's names is markup in the file."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+
+from nestml_registry.service.api import schemas
+
+_LOCK = threading.Lock()  # pyplot's state is global
+_CACHE: OrderedDict[tuple, bytes] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def characterisation_svg(doc: schemas.Characterisation) -> bytes:
+    """The plots of a finished characterisation (cached by model, version and when it finished)."""
+    key = (doc.model, doc.version, doc.finished_at, doc.previous.version if doc.previous else None)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        svg = _draw(doc)
+        _CACHE[key] = svg
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return svg
+
+
+def _draw(doc: schemas.Characterisation) -> bytes:
+    import matplotlib
+
+    matplotlib.use("svg", force=True)
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "nestml-registry", "font.size": 9}):
+        fig, (fi, steps, psp) = plt.subplots(1, 3, figsize=(12, 3.4))
+        try:
+            _fi_panel(fi, doc)
+            _trace_panel(steps, [t for t in doc.traces if t.kind == "step"], "Step responses",
+                         "current from 100 to 600 ms")
+            _trace_panel(psp, [t for t in doc.traces if t.kind == "psp"], "PSP", "one input spike at 10 ms")
+            fig.tight_layout()
+            out = io.BytesIO()
+            fig.savefig(out, format="svg", metadata={"Date": None})
+            return out.getvalue()
+        finally:
+            plt.close(fig)
+
+
+def _fi_panel(ax, doc: schemas.Characterisation) -> None:
+    ax.set_title("f-I curve")
+    ax.set_xlabel("current (pA)")
+    ax.set_ylabel("rate (Hz)")
+    if doc.previous and doc.previous.fi_curve:
+        ax.plot([p.current_pA for p in doc.previous.fi_curve], [p.rate_hz for p in doc.previous.fi_curve],
+                "o--", color="#999999", markersize=3, label=f"version {doc.previous.version}")
+    ax.plot([p.current_pA for p in doc.fi_curve], [p.rate_hz for p in doc.fi_curve], "o-", color="#1f5fa8",
+            markersize=3, label=f"version {doc.version}")
+    if doc.rheobase_pA:
+        ax.axvline(doc.rheobase_pA, color="#c0392b", linewidth=0.8, linestyle=":", label="rheobase")
+    ax.legend(loc="upper left", frameon=False)
+
+
+def _trace_panel(ax, traces: list[schemas.Trace], title: str, note: str) -> None:
+    ax.set_title(f"{title} ({note})")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("V_m (mV)")
+    for t in traces:
+        ax.plot([t.t0_ms + i * t.dt_ms for i in range(len(t.V_m))], t.V_m, linewidth=0.8, label=t.label)
+    if traces:
+        ax.legend(loc="best", frameon=False, fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
