@@ -1,7 +1,7 @@
 """Which of NESTML's shipped neuron models behave like the NEST built-in they reimplement: each one is
 pushed to a registry of its own (a real ``serve`` with one worker on loopback) and compared with
 ``nestml-registry check MODEL --against nest:BUILTIN``, with NESTML's usual parameter names mapped to
-NEST's. Prints one line per model (the README's table) and the time each check took.
+NEST's. Prints one line per model (the table in docs/guides/characterisation.md) and the time each check took.
 
     .venv/bin/python benchmarks/shipped_checks.py [--models iaf_psc_exp_neuron,izhikevich_neuron]
 """

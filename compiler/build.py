@@ -120,7 +120,7 @@ def ccache_env(settings: BuildSettings) -> dict[str, str]:
 
 
 def _with_ccache(ws: Workspace, settings: BuildSettings) -> Workspace:
-    """The workspace for compiler steps: with ccache, its folder is writable to them too (see the README:
+    """The workspace for compiler steps: with ccache, its folder is writable to them too (see docs/guides/publishing.md:
     ccache is off by default, since a step that can write it can plant objects in other builds)."""
     extra = ccache_env(settings)
     return ws.with_env(extra, [settings.ccache_dir]) if extra and settings.ccache_dir is not None else ws

@@ -13,7 +13,7 @@ from nestml_registry.compiler.steps import default_jobs
 @dataclass
 class CompilerConfig:
     cache_dir: Path
-    # a shipped model's code generation takes seconds, its C++ well under a minute (see the README)
+    # a shipped model's code generation takes seconds, its C++ well under a minute (see docs/guides/publishing.md)
     codegen_timeout: float = 300.0
     build_timeout: float = 600.0
     load_timeout: float = 120.0

@@ -1,4 +1,5 @@
-"""The outcome of a build: the build document (`compile --json`, README "Compiling"), plus what the registry stores."""
+"""The outcome of a build: the build document (`compile --json`, docs/guides/publishing.md), plus what the
+registry stores."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class BuildResult:
         return self.status == SUCCEEDED
 
     def document(self) -> dict[str, Any]:
-        """The build document printed by ``compile --json`` (README, "Compiling")."""
+        """The build document printed by ``compile --json`` (docs/guides/publishing.md)."""
         module: dict[str, Any] | None = None
         if self.module_sha256:
             module = {"name": self.module_name, "sha256": self.module_sha256}

@@ -63,7 +63,7 @@ class SandboxError(ToolchainError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one build process (settable: see the README's environment table)."""
+    """Resource limits of one build process (settable: docs/reference/settings.md)."""
 
     memory_bytes: int = 4 * GiB  # address space of each process; with a build group, the build's memory
     file_bytes: int = 1 * GiB  # the largest file a step may write
@@ -232,7 +232,7 @@ class Sandbox:
             why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
             raise SandboxError(
                 f"cannot sandbox build steps on this machine: {why[0]}. bubblewrap needs user namespaces (or "
-                "root; in a container, see the README's Security section). Or set NESTML_REGISTRY_SANDBOX=0 to "
+                "root; in a container, see docs/explanations/security.md). Or set NESTML_REGISTRY_SANDBOX=0 to "
                 "run builds unsandboxed (only for models you trust)")
 
 

@@ -3,7 +3,7 @@
 # with -Dwith-mpi=ON (and the wheel's GSL, Boost and OpenMP), installed with mpi4py, BMTK and this
 # project into .venv-mpi. Called by `scripts/setup.sh mpi`.
 #
-# Building NEST takes long on a small machine (README, "Clusters and MPI"), so the built wheel is kept in
+# Building NEST takes long on a small machine (docs/guides/cluster.md), so the built wheel is kept in
 # $NESTML_REGISTRY_BUILD_CACHE (default /var/cache/nestml-registry) under a key made of everything it
 # was built from (source sha256, CMake options, Python, compiler and OpenMPI versions) and reused when
 # present: a second clone, or a new .venv-mpi, installs it in seconds.
@@ -44,7 +44,7 @@ wheel_dir="${cache_root}/nest-mpi/${nest_version}-${key}"
 wheel=$(ls "$wheel_dir"/nest_simulator-*.whl 2>/dev/null | head -n 1 || true)
 
 if [ -z "$wheel" ]; then
-    echo "building NEST ${nest_version} with MPI into ${wheel_dir} (long: see the README)"
+    echo "building NEST ${nest_version} with MPI into ${wheel_dir} (long: see docs/guides/cluster.md)"
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     curl -fsSL --retry 3 -o "$work/nest.tar.gz" "$nest_sdist_url"

@@ -18,6 +18,8 @@ apt_packages=(cmake g++ make libboost-dev libgsl-dev libltdl-dev ccache python3-
 [ "$extra" = "test" ] && apt_packages+=(chromium chromium-driver fonts-dejavu-core)
 # the systemd units are checked with systemd's own systemd-analyze; the reverse proxy example runs in nginx
 [ "$extra" = "test" ] && apt_packages+=(systemd nginx-light)
+# the documentation's pictures (Sphinx's graphviz extension runs dot)
+[ "$extra" = "test" ] && apt_packages+=(graphviz)
 bash scripts/apt-install.sh "${apt_packages[@]}"
 
 # build steps never run as root: a service started as root switches them to this user
@@ -35,7 +37,7 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 # setuptools 77 or newer builds this project (pyproject.toml): also what `pip wheel --no-build-isolation`
-# needs for the air-gapped wheelhouse (README, "Lab deployment")
+# needs for the air-gapped wheelhouse (docs/guides/lab-admin.md)
 .venv/bin/python -m pip install -q --upgrade pip "setuptools>=77"
 if [ "$extra" = "test" ]; then
     .venv/bin/python -m pip install -q -e ".[test]"

@@ -26,7 +26,7 @@ if [ $# -eq 0 ]; then
     fi
     mkdir -p /etc/nestml-registry
     if [ ! -e /etc/nestml-registry/env ]; then
-        printf '%s\n' "# NESTML_REGISTRY_* settings of the API and its workers (README, \"Environment\")" \
+        printf '%s\n' "# NESTML_REGISTRY_* settings of the API and its workers (docs/reference/settings.md)" \
             "# NESTML_REGISTRY_DATABASE_URL=postgresql+psycopg://registry@127.0.0.1:5432/registry" \
             "# NESTML_REGISTRY_HOST=0.0.0.0" "# NESTML_REGISTRY_ALLOWED_HOSTS=registry.lab,localhost" \
             > /etc/nestml-registry/env

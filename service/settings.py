@@ -127,7 +127,8 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable, from ``NESTML_REGISTRY_*`` variables (see the README's table)."""
+    """Everything configurable, from ``NESTML_REGISTRY_*`` variables (docs/reference/settings.md, made from
+    :data:`VARIABLES` below)."""
 
     home: Path
     database_url: str
@@ -240,3 +241,109 @@ class Settings:
         return SandboxConfig(self.sandbox, self.sandbox_user,
                              Limits(self.step_memory, self.step_file_bytes, self.step_processes,
                                     self.step_work_bytes))
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A ``NESTML_REGISTRY_*`` variable as the documentation lists it (the settings reference is made from
+    :data:`VARIABLES`; a test checks that every variable the code reads is here)."""
+
+    name: str  # without the prefix
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable('HOME', '`~/.local/share/nestml-registry`',
+             'data directory'),
+    Variable('DATABASE_URL', '`sqlite:///$HOME/registry.db`',
+             'the registry database (SQLite or PostgreSQL)'),
+    Variable('STORE', '`$NESTML_REGISTRY_HOME/artifacts`',
+             'the artifact store (may be shared by a lab)'),
+    Variable('CACHE', '`$NESTML_REGISTRY_HOME/cache`',
+             "this machine's build cache (modules, logs, ccache, precompiled header)"),
+    Variable('CODEGEN_TIMEOUT', '300',
+             'seconds NESTML may take for one build (the shipped models take 2-15 s)'),
+    Variable('BUILD_TIMEOUT', '600',
+             'seconds the C++ compile and link (or cmake + make) may take'),
+    Variable('JOBS', 'number of cores',
+             'parallel C++ compile jobs per build'),
+    Variable('CCACHE', '0',
+             'use ccache (if installed) for the C++ steps; its folder is then writable to every build, so only'
+             " for a single user's own models"),
+    Variable('SANDBOX', '1',
+             'run build steps in the sandbox; 0 runs them unsandboxed (limits still apply), which `/healthz`, '
+             "`/metrics` and the worker's start-up line report"),
+    Variable('SANDBOX_USER', '`nestml-build`',
+             'the unprivileged user build steps run as when the service runs as root'),
+    Variable('STEP_MEMORY', '4G',
+             'address space of each build process, and (with a build group) the memory of the whole build '
+             '(`K`, `M`, `G` suffixes)'),
+    Variable('STEP_FILE_BYTES', '1G',
+             'the largest file a build step may write'),
+    Variable('STEP_PROCESSES', '512',
+             'processes and threads of one build (with a build group), else of the sandbox user'),
+    Variable('LEASE_SECONDS', '60',
+             "a worker's lease on its build, renewed every third of it"),
+    Variable('MAX_ATTEMPTS', '3',
+             'how often a build may lose its worker before it fails'),
+    Variable('POLL_SECONDS', '1',
+             'how often an idle worker looks for work'),
+    Variable('HOST', '127.0.0.1',
+             'where `serve` listens (its address)'),
+    Variable('PORT', '8000',
+             'where `serve` listens (its port)'),
+    Variable('MAX_UPLOAD_BYTES', '5 MiB',
+             'largest upload (the one limit on a source file too; `push` leaves it to the server)'),
+    Variable('MAX_FILES', '64',
+             "most .nestml files in one upload (at most 64, the compiler's limit per module)"),
+    Variable('ARTIFACT_CACHE_BYTES', '64 MiB',
+             'checked module files the API keeps in memory for downloads (0: none)'),
+    Variable('DB_CONNECTIONS', '10',
+             "the API's database connections, and the threads that use them"),
+    Variable('DB_WAIT_SECONDS', '10',
+             'how long a request waits for one before 503 `at_capacity`'),
+    Variable('MODULE_CACHE_BYTES', '2G',
+             "a worker's local build cache of modules (least recently used evicted beyond it)"),
+    Variable('CHARACTERISE', '1',
+             'queue a characterisation of each new neuron version after its build (read where builds are '
+             'recorded: by database workers, and by the API for HTTP workers)'),
+    Variable('CHARACTERISE_TIMEOUT', '120',
+             'seconds one characterisation (one NEST process) may take'),
+    Variable('RETRY_SECONDS', '120',
+             'how long the client keeps retrying a read that met a busy or restarting server'),
+    Variable('READ_REQUIRES_TOKEN', '0',
+             'reading needs a reader token'),
+    Variable('ALLOW_ANONYMOUS_PUBLISH', '0',
+             "1: anyone who reaches the API publishes, as `local` (this machine's user has the local token "
+             'instead)'),
+    Variable('LOCAL_TOKEN', '1',
+             '`serve` keeps a publisher token for `local` in `$NESTML_REGISTRY_HOME/local-token` (0600), which'
+             " this machine's CLI and client use by themselves"),
+    Variable('ALLOWED_HOSTS', "loopback names and this host's name",
+             'the names (comma-separated; `*` any) that state-changing requests may be sent to: add the name a'
+             ' lab reaches the registry by, e.g. `registry.lab`'),
+    Variable('AGREEMENT', '1',
+             'how many workers (of different tokens or machines) must build a module to the same bytes before '
+             'it is published'),
+    Variable('STEP_WORK_BYTES', '4G',
+             "what one build's work folder may hold (watched while each step runs)"),
+    Variable('URL', 'http://127.0.0.1:8000',
+             'the registry the client, the CLI and simulation jobs talk to'),
+    Variable('TOKEN', "(none; on the registry's machine, its local token)",
+             "the client's token"),
+    Variable('MODULE_CACHE', '`~/.cache/nestml-registry/modules`',
+             'downloaded modules (`pull`, `run`)'),
+    Variable('COMPAT_TOOLCHAIN', '(the newest live one)',
+             "the toolchain NEST Desktop's front door builds for: NEST Server's"),
+    Variable('COMPAT_MODULE_DIR', '(none)',
+             'where the front door writes `<module_name>.so` for NEST Server (on its `LD_LIBRARY_PATH`)'),
+    Variable('COMPAT_ORIGINS', '(loopback only)',
+             'web origins besides loopback ones whose pages may call the front door (comma-separated; `*` any)'),
+    Variable('COMPAT_WAIT_SECONDS', '900',
+             'how long one `generateModels` waits for its build (then 503 `still_building`; asking again finds'
+             ' it)'),
+    Variable('CXXFLAGS', '(none)',
+             'extra C++ flags for every module, e.g. `-O3 -march=native`; part of the toolchain, so set it '
+             'alike on workers and simulation machines'),
+)

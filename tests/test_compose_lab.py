@@ -1,4 +1,4 @@
-"""The lab deployment exactly as the README writes it: ``docker/compose.yaml`` brought up with the compose
+"""The lab deployment exactly as docs/guides/lab-admin.md writes it: ``docker/compose.yaml`` brought up with the compose
 tool this machine has (Debian's ``docker-compose`` 1.29, else ``docker compose``), on the project's offline
 images (``scripts/docker-test.sh`` builds the registry's, and PostgreSQL's from ``docker/postgres``), with
 host networking (everything on 127.0.0.1). ``up``; ``exec api nestml-registry token create``; from the
@@ -34,7 +34,7 @@ COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 
 
 def compose_tool() -> list[str]:
-    """Debian's docker-compose where installed (what the README gives Debian), else Docker's plugin."""
+    """Debian's docker-compose where installed (what the guide gives Debian), else Docker's plugin."""
     return ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("NESTML_REGISTRY_DOCKER_TEST") != "1",
     reason="the Docker lab runs from scripts/docker-test.sh (NESTML_REGISTRY_DOCKER_TEST=1)")
 IMAGE = os.environ.get("NESTML_REGISTRY_IMAGE", "nestml-registry:latest")
-# what bubblewrap needs of the container runtime (see the README's Security section)
+# what bubblewrap needs of the container runtime (see docs/explanations/security.md)
 SANDBOX = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
 DATA = Path(__file__).parent / "data"
 SIMULATE = """

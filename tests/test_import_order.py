@@ -135,3 +135,10 @@ def test_the_services_sub_packages_import_in_one_direction() -> None:
 
 def test_a_loop_is_found() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_module_says_what_it_holds() -> None:
+    """The module map (docs/architecture.md) is made from each module's docstring."""
+    silent = sorted(str(path.relative_to(ROOT)) for name, path in modules().items()
+                    if not ast.get_docstring(ast.parse(path.read_text())))
+    assert silent == []

@@ -1,4 +1,4 @@
-"""examples/tutorial/ end to end, as its README tells a BMTK user to run it: the tutorial's NESTML 8 model
+"""examples/tutorial/ end to end, as docs/guides/bmtk.md tells a BMTK user to run it: the tutorial's NESTML 8 model
 upgraded, pushed to a real registry, and the tutorial's four examples run through the registry and with
 plain BMTK, spike for spike."""
 

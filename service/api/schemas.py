@@ -57,7 +57,8 @@ class SourceRef(BaseModel):
 
 
 class Build(BaseModel):
-    """The build document (as `compile --json` prints it, README "Compiling") plus the queue's view of the build."""
+    """The build document (as `compile --json` prints it, docs/guides/publishing.md) plus the queue's view of
+    the build."""
 
     id: int
     key: str = Field(description="The build key: sha256 over sources, options and toolchain")

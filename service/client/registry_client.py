@@ -113,7 +113,7 @@ def _pair_dict(pair: Any) -> dict[str, Any]:
 
 
 class RegistryClient:
-    """A synchronous client of one registry server: the HTTP API under ``/v1`` (the README's "The service";
+    """A synchronous client of one registry server: the HTTP API under ``/v1`` (docs/reference/http.md;
     ``/openapi.json`` describes every operation). Errors are :class:`RegistryClientError`."""
 
     def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
