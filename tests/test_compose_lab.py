@@ -22,9 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_nest_script
 from server_fixtures import CLI, ROOT, free_port
-from test_docker_lab import DATA, IMAGE, SIMULATE, docker, wait
+from test_docker_lab import DATA, IMAGE, docker, pulled_and_simulated, wait
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("NESTML_REGISTRY_DOCKER_TEST") != "1",
@@ -111,12 +110,7 @@ def test_the_deployment_runs_two_workers_on_the_offline_images(deployment: Deplo
 
 
 def test_a_model_pushed_from_the_host_is_pulled_and_simulated(deployment: Deployment, pushed: dict) -> None:
-    proc = deployment.cli("pull", "custom_izh_neuron", "--json")
-    assert proc.returncode == 0, proc.stderr
-    pulled = json.loads(proc.stdout)
-    assert pulled["sha256"] == pushed["module"]["sha256"]
-    out = run_nest_script(SIMULATE, str(Path(pulled["path"]).with_suffix("")), "custom_izh_neuron_nestml")
-    assert int(out.split("spikes")[-1]) > 0, out
+    pulled_and_simulated(deployment.cli("pull", "custom_izh_neuron", "--json"), pushed)
 
 
 def test_down_and_up_again_loses_nothing_and_down_v_leaves_nothing(deployment: Deployment, pushed: dict) -> None:

@@ -137,13 +137,17 @@ def pushed(lab: Lab) -> dict:
     return build
 
 
-def test_a_model_pushed_from_the_host_is_pulled_and_simulated(lab: Lab, pushed: dict) -> None:
-    proc = lab.cli("pull", "custom_izh_neuron", "--json")
-    assert proc.returncode == 0, proc.stderr
-    pulled = json.loads(proc.stdout)
+def pulled_and_simulated(pull: subprocess.CompletedProcess, pushed: dict) -> None:
+    """``pull custom_izh_neuron --json`` got the pushed module, and NEST on this host simulates it."""
+    assert pull.returncode == 0, pull.stderr
+    pulled = json.loads(pull.stdout)
     assert pulled["sha256"] == pushed["module"]["sha256"]
     out = run_nest_script(SIMULATE, str(Path(pulled["path"]).with_suffix("")), "custom_izh_neuron_nestml")
     assert int(out.split("spikes")[-1]) > 0, out
+
+
+def test_a_model_pushed_from_the_host_is_pulled_and_simulated(lab: Lab, pushed: dict) -> None:
+    pulled_and_simulated(lab.cli("pull", "custom_izh_neuron", "--json"), pushed)
 
 
 def test_build_steps_are_sandboxed_inside_the_container(lab: Lab, pushed: dict) -> None:
