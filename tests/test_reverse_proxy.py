@@ -29,13 +29,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory, registry_home: Path) -> I
 
 
 @pytest.fixture(scope="module")
-def proxy(registry: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def proxy(registry: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: scripts/setup.sh test installs Debian's nginx-light")
     work = tmp_path_factory.mktemp("nginx")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", str(work / "key.pem"), "-out", str(work / "cert.pem")], check=True, capture_output=True)
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(work / "key.pem"),
+                    "-out", str(work / "cert.pem")], check=True, capture_output=True)
     port, upstream = free_port(), registry.url.rsplit(":", 1)[1]
     site = (ROOT / "nginx" / "nestml-registry.conf").read_text()
     site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;").replace("registry.lab", "localhost")
@@ -57,20 +58,21 @@ def proxy(registry: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except httpx.TransportError:
             assert time.monotonic() < deadline, (work / "error.log").read_text()
             time.sleep(0.2)
-    yield url
+    yield url, work / "cert.pem"
     proc.terminate()
     proc.wait(timeout=30)
 
 
-def test_pages_and_api_over_https_with_a_secure_cookie(registry: Server, proxy: str) -> None:
+def test_pages_and_api_over_https_with_a_secure_cookie(registry: Server, proxy: tuple[str, Path]) -> None:
+    proxy_url, _ = proxy
     made = registry.cli("token", "create", "--role", "reader", "--name", "proxied", "--json")
     assert made.returncode == 0, made.stderr
     token = json.loads(made.stdout)["token"]
-    with httpx.Client(base_url=proxy, verify=False, timeout=30) as client:
+    with httpx.Client(base_url=proxy_url, verify=False, timeout=30) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/v1/models").status_code == 200
         assert client.get("/", headers={"Accept": "text/html"}).status_code == 200
-        signed = client.post("/signin", data={"token": token, "next": "/"}, headers={"Origin": proxy},
+        signed = client.post("/signin", data={"token": token, "next": "/"}, headers={"Origin": proxy_url},
                              follow_redirects=False)
         assert signed.status_code in (302, 303), signed.text[:300]
         cookie = signed.headers["set-cookie"]
@@ -82,3 +84,18 @@ def test_pages_and_api_over_https_with_a_secure_cookie(registry: Server, proxy: 
     direct = httpx.post(registry.url + "/signin", data={"token": token, "next": "/"}, follow_redirects=False,
                         timeout=30)
     assert direct.status_code in (302, 303) and "Secure" not in direct.headers["set-cookie"]
+
+
+def test_the_client_over_https_trusts_what_ssl_cert_file_names(proxy: tuple[str, Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from nestml_registry.service.client import RegistryClient, RegistryClientError
+    from nestml_registry.service.client.retries import RetryPolicy
+
+    url, cert = proxy
+    with pytest.raises(RegistryClientError) as untrusted:
+        RegistryClient(url, retry=RetryPolicy(budget=0)).healthz()
+    assert untrusted.value.code == "untrusted_certificate" and "SSL_CERT_FILE" in untrusted.value.message
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the lab's CA (here the proxy's own certificate)
+    client = RegistryClient(url, retry=RetryPolicy(budget=0))
+    assert client.healthz()["database"] == "ok"
+    assert isinstance(client.models(), list)

@@ -168,6 +168,12 @@ class RegistryClient:
     # -- transport ---------------------------------------------------------------------------------
 
     def _unreachable(self, exc: TransportError) -> RegistryClientError:
+        if type(exc.__cause__).__name__ == "SSLCertVerificationError":
+            return RegistryClientError(
+                f"the registry at {self.base_url} presents a TLS certificate this machine does not trust "
+                f"({exc.__cause__}): set SSL_CERT_FILE to the file of the certificate authority that signed it "
+                "(the lab's CA), or ask the registry's administrator for it", None, "untrusted_certificate",
+                {"url": self.base_url})
         if exc.kind == "timeout" or (exc.kind == "connect" and isinstance(exc.__cause__, TimeoutError)):
             what = f"did not answer within {self.timeout:g} s"
         else:
