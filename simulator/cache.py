@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from nestml_registry.compiler.integrity import sha256_file
-from nestml_registry.service.client.registry_client import RegistryClientError, check_filename, check_sha256
+from nestml_registry.service.client import RegistryClientError
+from nestml_registry.service.client.messages import check_filename, check_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.compiler.integrity import write_atomic
-from nestml_registry.service.client.registry_client import check_filename, check_sha256
+from nestml_registry.service.client.messages import check_filename, check_sha256
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import ModuleFile, Plan, Resolved
 
