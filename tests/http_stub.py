@@ -52,6 +52,11 @@ class Answer:
 Handler = Callable[[Seen], Answer]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up first (the timeout tests' does): nothing to print."""
+
+
 class Stub:
     def __init__(self) -> None:
         self.handler: Handler = lambda seen: Answer(404, json={"error": {"code": "not_found", "message": "stub"}})
@@ -92,7 +97,7 @@ class Stub:
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
+        self.server = _QuietServer(("127.0.0.1", 0), Handle)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)

@@ -38,6 +38,13 @@ def test_from_env_reads_url_and_token() -> None:
     assert RegistryClient.from_env(env={}).base_url == "http://127.0.0.1:8000"
 
 
+def test_a_token_that_cannot_be_a_header_is_refused_at_once() -> None:
+    with pytest.raises(RegistryClientError) as info:
+        RegistryClient("http://127.0.0.1:9", token="nrt_abc\nX-Injected: 1")
+    assert info.value.code == "invalid_token" and "NESTML_REGISTRY_TOKEN" in info.value.message
+    assert RegistryClient("http://127.0.0.1:9", token=" nrt_abc\n").token == "nrt_abc"
+
+
 def test_submit_build_sends_multipart_with_token(tmp_path: Path, stub: Stub) -> None:
     seen: dict = {}
 

@@ -1,5 +1,4 @@
-"""What callers of the registry client catch and test, without importing the client's HTTP (the CLI's
-``compile`` needs none of it)."""
+"""What callers of the registry client catch and test: its one error type, and the statuses a build ends in."""
 
 from __future__ import annotations
 

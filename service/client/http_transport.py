@@ -168,7 +168,7 @@ class Transport:
             if method not in ("GET", "HEAD") or response.status_code not in (301, 302, 303, 307, 308) \
                     or not location:
                 return response
-            response.close() if stream else response.content
+            response.close()  # (a body read whole is already closed)
             url = urljoin(url, location)
         raise TransportError(f"more than {MAX_REDIRECTS} redirects from {url}", "cut")
 
@@ -177,7 +177,7 @@ class Transport:
         origin = f"{parts.scheme}://{parts.netloc}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn, reused = self._connection(origin)
-        proxied = getattr(conn, "nestml_proxied", False)
+        proxied = isinstance(conn, _ProxiedConnection)
         try:
             conn.request(method, url if proxied else target, body=body, headers=headers)
             raw = conn.getresponse()
@@ -222,6 +222,10 @@ class Transport:
         return release
 
 
+class _ProxiedConnection(http.client.HTTPConnection):
+    """A plain-HTTP connection to a proxy: requests name the absolute URL in their request line."""
+
+
 def _connect(origin: str, timeout: float) -> http.client.HTTPConnection:
     """A new (unopened) connection to ``origin``, through the environment's proxy for it if any."""
     parts = urlsplit(origin)
@@ -234,15 +238,14 @@ def _connect(origin: str, timeout: float) -> http.client.HTTPConnection:
         context = ssl.create_default_context()
         if proxy:
             proxy_parts = urlsplit(proxy)
-            conn = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_parts.port or 8080,
+            conn = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_parts.port or 80,
                                                timeout=timeout, context=context)
             conn.set_tunnel(host, port or 443)
         else:
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     elif proxy:
         proxy_parts = urlsplit(proxy)
-        conn = http.client.HTTPConnection(proxy_parts.hostname or "", proxy_parts.port or 8080, timeout=timeout)
-        conn.nestml_proxied = True  # type: ignore[attr-defined]  # absolute URLs in the request line
+        conn = _ProxiedConnection(proxy_parts.hostname or "", proxy_parts.port or 80, timeout=timeout)
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     return conn

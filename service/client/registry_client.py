@@ -61,6 +61,10 @@ class RegistryClient:
                 f"invalid registry URL {base_url!r}: give one such as http://registry.lab:8000 "
                 f"(--server or {URL_ENV})", code="invalid_url")
         self.base_url = base_url
+        token = (token or "").strip()
+        if token and not (token.isascii() and token.isprintable()):
+            raise RegistryClientError("the registry token holds a line break, a control or a non-ASCII character: "
+                                      "check NESTML_REGISTRY_TOKEN (or the token given)", code="invalid_token")
         self.token = token or None
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy.from_env()
