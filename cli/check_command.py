@@ -1,13 +1,12 @@
 """The ``check`` command of the ``nestml-registry`` CLI: a published model against a NEST built-in
 (``--against nest:NAME``) or another version (``--against MODEL@V``), under the same stimuli
-(:mod:`nestml_registry.simulator.check`). Exit 0: they agree; 1: they differ; 2: bad input."""
+(:mod:`nestml_registry.compiler.comparison`). Exit 0: they agree; 1: they differ; 2: bad input."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,10 @@ from nestml_registry.cli.command_line import (
     report_error,
 )
 from nestml_registry.compiler.characteriser import Characteriser
-from nestml_registry.compiler.errors import CompilerError
+from nestml_registry.compiler.checking import compare_sides
+from nestml_registry.compiler.comparison import Report, Side, Tolerances, align, membrane_of
+from nestml_registry.compiler.errors import CheckFailed, CompilerError, InputError
 from nestml_registry.service.settings import Settings
-from nestml_registry.simulator.check import (
-    Alignment,
-    Report,
-    Side,
-    Tolerances,
-    align,
-    bad_input,
-    compare,
-    explain,
-    failed,
-    membrane_of,
-)
 from nestml_registry.simulator.errors import SimulatorError
 
 
@@ -81,7 +70,7 @@ def _side(client: Any, cache: Any, reference: str, toolchain: str) -> tuple[Side
     detail = client.model(f"{found['model']}@{found['version']}")
     version = (detail.get("versions") or [{}])[0]
     if found.get("kind", version.get("kind")) != "neuron":
-        raise bad_input(f"{found['model']} is a {found.get('kind')} model: check compares neuron models")
+        raise InputError(f"{found['model']} is a {found.get('kind')} model: check compares neuron models")
     return Side(f"{found['model']}@{found['version']}", found["model"], path, module["sha256"]), version
 
 
@@ -90,6 +79,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         return _check(args, settings)
     except SimulatorError as exc:
         return report_error(args, exc, EXIT_USAGE if exc.input_error else EXIT_FAILED)
+    except InputError as exc:
+        return report_error(args, exc, EXIT_USAGE)
+    except CheckFailed as exc:
+        return report_error(args, exc, EXIT_FAILED)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,7 +113,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
             alignment = None
             entry_a = {"model": a.model, "membrane": membrane_of(version.get("state") or [])}
             entry_b = {"model": b.model, "membrane": membrane_of(other.get("state") or [])}
-    report = _run(Characteriser(compiler, args.timeout), (a, entry_a), (b, entry_b), alignment, tol)
+    report = compare_sides(Characteriser(compiler, args.timeout), (a, entry_a), (b, entry_b), alignment, tol)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -131,42 +124,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 def _builtin(name: str, builtins: tuple[str, ...]) -> Side:
     if name not in builtins:
         close = difflib.get_close_matches(name, list(builtins), n=5, cutoff=0.6)
-        raise bad_input(f"NEST has no built-in model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
+        raise InputError(f"NEST has no built-in model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
                                                                    "; see nest.node_models for the names"))
     return Side(f"nest:{name}", name, None)
-
-
-def _run(runner: Characteriser, first: tuple[Side, dict], second: tuple[Side, dict], alignment: Alignment | None,
-         tol: Tolerances) -> Report:
-    (a, entry_a), (b, entry_b) = first, second
-    assert a.module is not None
-    with tempfile.TemporaryDirectory(prefix="nestml-check-") as tmp:
-        log = Path(tmp) / "check.log"
-        together = b.module is None or b.module_sha256 == a.module_sha256
-        if together:
-            answer = _answer(runner.respond([a.module], [_job(entry_a), _job(entry_b)], "auto", log), log)
-            stimuli, (ra, rb) = answer["stimuli"], answer["responses"]
-        else:
-            assert b.module is not None
-            answer = _answer(runner.respond([a.module], [_job(entry_a)], "auto", log), log)
-            stimuli, ra = answer["stimuli"], answer["responses"][0]
-            rb = _answer(runner.respond([b.module], [_job(entry_b)], stimuli, log), log)["responses"][0]
-    rows = compare(stimuli, ra["results"], rb["results"], tol)
-    return Report(a.label, b.label, all(r["agree"] for r in rows), vars(tol), stimuli=rows,
-                  processes=1 if together else 2, **explain(b.label, ra, rb, rows, alignment))
-
-
-def _job(entry: dict) -> dict:
-    return {k: v for k, v in entry.items() if v is not None}
-
-
-def _answer(result: dict, log: Path) -> dict:
-    if result.get("status") == "bad_input":
-        raise bad_input(str(result.get("error")))
-    if result.get("status") != "succeeded" or not isinstance(result.get("responses"), list):
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise failed(f"the simulation failed: {result.get('error') or 'no result'}" + (f"\n{tail}" if tail else ""))
-    return result
 
 
 def _print(report: Report) -> None:

@@ -172,9 +172,9 @@ def print_models(models: list[dict[str, Any]], stream: TextIO) -> None:
         other = by_name.get(_partner(str(m.get("name"))))
         if other is not None and other not in ordered:
             ordered.append(other)
-    rows: list[list[Any]] = [["NAME", "KIND", "VERSION", "VERSIONS", "OWNER", "PAIRED WITH"]]
+    rows: list[list[Any]] = [["NAME", "KIND", "VERSION", "VERSIONS", "OWNER", "AGAINST NEST", "PAIRED WITH"]]
     rows += [[m.get("name"), m.get("kind"), m.get("version"), _count(m.get("versions")), m.get("owner"),
-              _partner(str(m.get("name"))) or ""] for m in ordered]
+              m.get("verdict") or "", _partner(str(m.get("name"))) or ""] for m in ordered]
     table(rows, stream)
 
 
@@ -290,6 +290,20 @@ def print_result(result: BuildResult, seconds: float, out: TextIO, err: TextIO) 
     for m in result.models:
         print(f"  {m.kind:8} {m.name}", file=out)
     print(result.module_path, file=out)
+
+
+def print_verdict(check: dict[str, Any], stream: TextIO) -> None:
+    """The version against its NEST counterpart: the verdict in a line, why they differ where it is known."""
+    if not check:
+        return
+    stream.write(f"\nagainst NEST: {check.get('summary')}\n")
+    for key, label in (("explanation", "why"), ("error", "error")):
+        if check.get(key):
+            stream.write(f"  {label}: {check[key]}\n")
+    failing = [r for r in check.get("stimuli") or [] if not r.get("agree")]
+    if failing:
+        stream.write("  where: " + "; ".join(f"{r['stimulus']} ({r['spikes'][0]} / {r['spikes'][1]} spikes)"
+                                            for r in failing[:4]) + (" ..." if len(failing) > 4 else "") + "\n")
 
 
 def print_characterisation(doc: dict[str, Any], stream: TextIO, points: int = 6) -> None:

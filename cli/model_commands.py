@@ -22,6 +22,9 @@ def add_parsers(sub: Any) -> None:
                    help="only models whose name, description, parameter or state names hold every word of TEXT")
     m.add_argument("--kind", choices=("neuron", "synapse"), help="only neurons, or only synapses")
     m.add_argument("--owner", metavar="PRINCIPAL", help="only the models of this owner")
+    m.add_argument("--verdict", choices=("agrees", "differs", "failed", "none"),
+                   help="only models whose newest version agrees with (differs from) its NEST counterpart, whose "
+                        "check failed, or that have no verdict")
     remote_options(m, "print the list as JSON")
     m.set_defaults(func=cmd_models)
 
@@ -71,10 +74,10 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     with registry_client(args) as client:
-        models = client.models(args.search, args.kind, args.owner)
+        models = client.models(args.search, args.kind, args.owner, args.verdict)
     if args.json:
         print_json(models)
-    elif not models and (args.search or args.kind or args.owner):
+    elif not models and (args.search or args.kind or args.owner or args.verdict):
         print("no model matches: the search looks in names, the first line of a model's comment and the names of "
               "its parameters and state variables", file=sys.stderr)
     elif not models:
@@ -88,14 +91,15 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     with registry_client(args) as client:
         detail = client.model(args.model)
         shown = console.choose_version(detail, args.model) or {}
-        characterisation = client.characterisation(detail["name"], shown["version"]) \
-            if not args.json and shown.get("kind") == "neuron" else None
+        characterisation = client.characterisation(detail["name"], shown["version"]) if not args.json else None
     if args.json:
         print_json(detail)
     else:
         console.print_model(detail, args.model, sys.stdout)
         if characterisation is not None:
-            console.print_characterisation(characterisation, sys.stdout)
+            console.print_verdict(characterisation.get("check") or {}, sys.stdout)
+            if shown.get("kind") == "neuron":
+                console.print_characterisation(characterisation, sys.stdout)
     return EXIT_OK
 
 

@@ -98,16 +98,16 @@ def _text(v: Any) -> str | None:
     return None if v is None else str(v)[:MAX_TEXT]
 
 
-def _number(v: Any) -> float:
+def finite_number(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise TypeError(f"{v!r} is not a finite number")
     return float(v)
 
 
-def _numbers(v: Any, limit: int) -> list[float]:
+def finite_numbers(v: Any, limit: int) -> list[float]:
     if not isinstance(v, list) or len(v) > limit:
         raise TypeError("not a list of numbers within the limits")
-    return [_number(x) for x in v]
+    return [finite_number(x) for x in v]
 
 
 def characterisation(data: dict) -> dict:
@@ -121,11 +121,12 @@ def characterisation(data: dict) -> dict:
     if status != "succeeded":
         return out
     rb = data.get("rheobase_pA")
-    out["rheobase_pA"] = None if rb is None else _number(rb)
+    out["rheobase_pA"] = None if rb is None else finite_number(rb)
     fi = data.get("fi_curve") or []
     if not isinstance(fi, list) or len(fi) > MAX_POINTS:
         raise TypeError("fi_curve")
-    out["fi_curve"] = [{"current_pA": _number(p["current_pA"]), "rate_hz": _number(p["rate_hz"])} for p in fi]
+    out["fi_curve"] = [{"current_pA": finite_number(p["current_pA"]), "rate_hz": finite_number(p["rate_hz"])}
+                       for p in fi]
     traces = data.get("traces") or []
     if not isinstance(traces, list) or len(traces) > 50:
         raise TypeError("traces")
@@ -137,8 +138,8 @@ def _trace(t: Any) -> dict:
     if not isinstance(t, dict) or t.get("kind") not in ("step", "psp"):
         raise TypeError("a trace is not one")
     return {"kind": t["kind"], "label": str(t.get("label"))[:100],
-            "current_pA": None if t.get("current_pA") is None else _number(t["current_pA"]),
-            "weight": None if t.get("weight") is None else _number(t["weight"]),
-            "t0_ms": _number(t["t0_ms"]), "dt_ms": _number(t["dt_ms"]),
-            "V_m": [max(-1e6, min(1e6, v)) for v in _numbers(t["V_m"], protocol.MAX_TRACE_POINTS)],
-            "spikes_ms": _numbers(t.get("spikes_ms") or [], MAX_POINTS * 10)}
+            "current_pA": None if t.get("current_pA") is None else finite_number(t["current_pA"]),
+            "weight": None if t.get("weight") is None else finite_number(t["weight"]),
+            "t0_ms": finite_number(t["t0_ms"]), "dt_ms": finite_number(t["dt_ms"]),
+            "V_m": [max(-1e6, min(1e6, v)) for v in finite_numbers(t["V_m"], protocol.MAX_TRACE_POINTS)],
+            "spikes_ms": finite_numbers(t.get("spikes_ms") or [], MAX_POINTS * 10)}

@@ -22,3 +22,9 @@ class ToolchainError(CompilerError):
     """NEST, NESTML or the C++ toolchain is missing or unusable on this machine."""
 
     code = "toolchain_error"
+
+
+class CheckFailed(CompilerError):
+    """The simulations of a comparison failed (the model raised, crashed or ran too long): not a disagreement."""
+
+    code = "check_failed"

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from nestml_registry.compiler.checking import VERDICTS
+from nestml_registry.compiler.counterparts import counterpart_of
 from nestml_registry.registry import clock
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound, UnknownModel
@@ -42,13 +44,17 @@ _NO_SYNC = {"synchronize_session": False}
 
 @dataclass(frozen=True)
 class Claimed:
-    """What a worker needs to characterise a version: the NEST name and the module to load."""
+    """What a worker needs to characterise a version: the NEST name and the module to load; and to check it
+    against its NEST counterpart: its NESTML name, parameters and state."""
 
     id: int
     model: str
     version: int
     module_sha256: str
     module_location: str
+    nestml_name: str | None = None
+    parameters: list[Any] = field(default_factory=list)
+    state: list[Any] = field(default_factory=list)
 
 
 def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str, *, again: bool = False) -> int:
@@ -67,7 +73,7 @@ def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str,
             update(Characterisation).where(Characterisation.model_version_id.in_(ids),
                                            Characterisation.status.in_(DONE))
             .values(status=Status.QUEUED.value, toolchain=toolchain, attempts=0, created_at=now, started_at=None,
-                    finished_at=None, lease_owner=None, lease_expires_at=None, error=None)
+                    finished_at=None, lease_owner=None, lease_expires_at=None, error=None, verdict=None)
             .execution_options(**_NO_SYNC)).rowcount
     return queued
 
@@ -86,7 +92,8 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
     """The oldest queued characterisation for ``toolchain``, leased to ``worker_id``; None if there is none."""
     for _ in range(10):
         row = session.execute(
-            select(Characterisation.id, ModelVersion.name, ModelVersion.version, Module.sha256, Module.location)
+            select(Characterisation.id, ModelVersion.name, ModelVersion.version, Module.sha256, Module.location,
+                   ModelVersion.nestml_name, ModelVersion.parameters, ModelVersion.state)
             .join(ModelVersion, ModelVersion.id == Characterisation.model_version_id)
             .join(ModelModule, (ModelModule.model_version_id == ModelVersion.id)
                   & (ModelModule.toolchain == Characterisation.toolchain))
@@ -104,7 +111,7 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
                     lease_expires_at=now + timedelta(seconds=lease_seconds), started_at=now)
             .execution_options(**_NO_SYNC)).rowcount == 1
         if taken:
-            return Claimed(*row)
+            return Claimed(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6] or []), list(row[7] or []))
     return None
 
 
@@ -125,12 +132,16 @@ def finish(session: Session, char_id: int, worker_id: str, result: dict[str, Any
     if status not in DONE:
         raise InvalidInput(f"a characterisation finishes as {', '.join(DONE)}, not {status!r}")
     protocol = (result.get("protocol") or {}).get("version")
+    verdict = (result.get("check") or {}).get("verdict") if status != Status.FAILED.value else None
+    if verdict is not None and verdict not in VERDICTS:
+        raise InvalidInput(f"a check's verdict is one of {', '.join(VERDICTS)}, not {verdict!r}")
     done = session.execute(  # type: ignore[attr-defined]  # a CursorResult
         update(Characterisation).where(Characterisation.id == char_id, Characterisation.lease_owner == worker_id,
                                        Characterisation.status == Status.RUNNING.value)
         .values(status=status, result=result if status != Status.FAILED.value else None,
                 error=result.get("error") if status == Status.FAILED.value else None, protocol=protocol,
-                finished_at=clock.now(session), lease_owner=None, lease_expires_at=None, seconds=round(seconds, 3))
+                finished_at=clock.now(session), lease_owner=None, lease_expires_at=None, seconds=round(seconds, 3),
+                verdict=verdict)
         .execution_options(**_NO_SYNC)).rowcount == 1
     if not done:
         logger.warning("worker %s lost the lease of characterisation %d; its result is dropped", worker_id, char_id)
@@ -229,14 +240,17 @@ def document(session: Session, name: str, version: int) -> dict[str, Any]:
     row = version_row(session, name, version)
     char = session.scalar(select(Characterisation).where(Characterisation.model_version_id == row.id))
     out: dict[str, Any] = {"model": name, "version": version, "kind": row.kind, "previous": None}
+    stored = (char.result or {}).get("check") if char is not None else None
+    out["check"] = verdict_document(stored, row.nestml_name, row.kind, f"{name}@{version}")
     if row.kind != "neuron":
         return dict(out, status=Status.NOT_APPLICABLE.value, reason="a synapse model: only neuron models are "
                                                                      "characterised")
     if char is None:
         return dict(out, status="none", reason=f"not characterised yet: `nestml-registry characterise "
                                                f"{name}@{version}` queues it")
-    out.update((char.result or {}), status=char.status, error=char.error, toolchain=char.toolchain,
-               created_at=char.created_at, finished_at=char.finished_at, seconds=char.seconds)
+    out.update({k: v for k, v in (char.result or {}).items() if k != "check"}, status=char.status,
+               error=char.error, toolchain=char.toolchain, created_at=char.created_at, finished_at=char.finished_at,
+               seconds=char.seconds)
     older = session.execute(
         select(ModelVersion.version, Characterisation.result)
         .join(Characterisation, Characterisation.model_version_id == ModelVersion.id)
@@ -248,3 +262,43 @@ def document(session: Session, name: str, version: int) -> dict[str, Any]:
         out["previous"] = {"version": older[0], "rheobase_pA": res.get("rheobase_pA"),
                            "fi_curve": res.get("fi_curve") or []}
     return out
+
+
+def verdict_document(check: dict[str, Any] | None, nestml_name: str | None, kind: str,
+                     reference: str) -> dict[str, Any]:
+    """A version's verdict against its NEST counterpart as pages and ``show`` say it: the stored check with
+    a one-line ``summary`` ("agrees with nest:iaf_psc_alpha", "differs from nest:aeif_psc_alpha: spike
+    counts"), or ``verdict`` none with why (no counterpart; not checked yet)."""
+    if check:
+        against = check.get("against")
+        if check.get("verdict") == "agrees":
+            summary = f"agrees with {against}"
+        elif check.get("verdict") == "differs":
+            summary = f"differs from {against}: {', '.join(_aspects(check)) or 'see the table'}"
+        else:
+            summary = f"the check against {against} failed"
+        return dict(check, summary=summary)
+    counterpart = counterpart_of(nestml_name, kind)
+    if counterpart is None:
+        return {"verdict": "none", "summary": "no NEST counterpart", "against": None}
+    return {"verdict": "none", "against": f"nest:{counterpart.builtin}",
+            "summary": f"not checked against nest:{counterpart.builtin} yet: `nestml-registry characterise "
+                       f"{reference}` checks it"}
+
+
+def _aspects(check: dict[str, Any]) -> list[str]:
+    """What differs, over the stimuli that disagree: spike counts, spike times, V_m."""
+    tol = float((check.get("tolerances") or {}).get("vm_mv") or 0.0)
+    found = []
+    for row in check.get("stimuli") or []:
+        if row.get("agree"):
+            continue
+        spikes = row.get("spikes") or []
+        dv = row.get("max_vm_diff_mV")
+        if len(spikes) == 2 and spikes[0] != spikes[1]:
+            found.append("spike counts")
+        elif dv is not None and dv > tol:
+            found.append("V_m")
+        else:
+            found.append("spike times")
+    return sorted(set(found), key=["spike counts", "spike times", "V_m"].index)

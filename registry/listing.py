@@ -18,6 +18,7 @@ from nestml_registry.registry.resolving import find_name, parse_reference, unkno
 from nestml_registry.registry.tables import (
     Build,
     BuildStatus,
+    Characterisation,
     ModelModule,
     ModelName,
     ModelVersion,
@@ -35,12 +36,14 @@ def _iso(value: Any) -> str | None:
 @dataclass(frozen=True)
 class ModelQuery:
     """Which models to list: ``q`` (words that must all appear in a model's name, description or the
-    names of its parameters and state variables), ``kind``, ``owner``, and a page (``limit`` rows
+    names of its parameters and state variables), ``kind``, ``owner``, ``verdict`` (its newest version's
+    against its NEST counterpart: agrees, differs, failed, or none: no verdict), and a page (``limit`` rows
     from ``offset``; no limit: all)."""
 
     q: str = ""
     kind: str | None = None
     owner: str | None = None
+    verdict: str | None = None
     limit: int | None = None
     offset: int = 0
 
@@ -53,8 +56,10 @@ def _newest(query: ModelQuery) -> Select:
     that the most recent page walks the index on ``created_at`` and stops, whatever the number of models)."""
     newer = aliased(ModelVersion)
     stmt = (select(ModelVersion.id, ModelVersion.name, ModelVersion.kind, ModelVersion.version,
-                   ModelVersion.nestml_name, ModelVersion.created_at, ModelVersion.description, ModelName.owner)
+                   ModelVersion.nestml_name, ModelVersion.created_at, ModelVersion.description, ModelName.owner,
+                   Characterisation.verdict)
             .join(ModelName, ModelName.name == ModelVersion.name)
+            .outerjoin(Characterisation, Characterisation.model_version_id == ModelVersion.id)
             .where(~exists().where(newer.name == ModelVersion.name, newer.version > ModelVersion.version)))
     for word in query.words():
         stmt = stmt.where(func.coalesce(ModelVersion.keywords, ModelVersion.name).contains(word, autoescape=True))
@@ -62,6 +67,9 @@ def _newest(query: ModelQuery) -> Select:
         stmt = stmt.where(ModelVersion.kind == query.kind)
     if query.owner:
         stmt = stmt.where(ModelName.owner == query.owner)
+    if query.verdict:
+        stmt = stmt.where(Characterisation.verdict.is_(None) if query.verdict == "none" else
+                          Characterisation.verdict == query.verdict)
     return stmt
 
 
@@ -70,7 +78,7 @@ def list_models(session: Session, query: ModelQuery | None = None) -> tuple[list
     how many match in all (the page is ``query.limit`` of them)."""
     query = query or ModelQuery()
     stmt = _newest(query)
-    if query.words() or query.kind or query.owner:
+    if query.words() or query.kind or query.owner or query.verdict:
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     else:  # every model: one count over the index of names
         total = session.scalar(select(func.count(ModelVersion.name.distinct()))) or 0
@@ -89,7 +97,7 @@ def list_models(session: Session, query: ModelQuery | None = None) -> tuple[list
             ModelVersion.name.in_(names[chunk:chunk + CHUNK])).group_by(ModelVersion.name)).all())
     return [{"name": r.name, "kind": r.kind, "version": r.version, "versions": counts.get(r.name, 1),
              "nestml_name": r.nestml_name, "owner": r.owner, "created_at": _iso(r.created_at),
-             "description": r.description or "", "toolchains": sorted(links.get(r.id, []))}
+             "description": r.description or "", "toolchains": sorted(links.get(r.id, [])), "verdict": r.verdict}
             for r in rows], total
 
 

@@ -337,6 +337,7 @@ class Characterisation(Base):
     __tablename__ = "characterisations"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'not_applicable')", name="status"),
+        CheckConstraint("verdict IN ('agrees', 'differs', 'failed')", name="verdict"),
         Index(None, "status", "toolchain", "created_at"),
     )
 
@@ -354,3 +355,6 @@ class Characterisation(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
+    # against the version's NEST counterpart (compiler.counterparts; the report is result["check"]): agrees,
+    # differs or failed; None where it has none
+    verdict: Mapped[str | None] = mapped_column(String(16))

@@ -231,3 +231,34 @@ def test_check_finds_the_membrane_variable_and_maps_state(server: Server, izhike
     assert "not aligned" not in proc.stdout and "'-' under MAX DV_m" not in proc.stdout
     proc = server.cli("check", izhikevich_v, "--against", "nest:izhikevich", "--map", "w=V_m")
     assert proc.returncode == 2 and "no parameter or state variable 'w'" in proc.stderr, proc.stderr
+
+
+def test_each_version_is_checked_against_its_nest_counterpart_and_the_verdict_kept(
+        server: Server, pushed: dict, izhikevich: None) -> None:
+    """izhikevich_neuron is NESTML's reimplementation of nest:izhikevich (compiler.counterparts): the worker
+    checks each version after characterising it; version 2 (a: 0.02 -> 0.1) differs, and says so."""
+    first = _characterisation(server, "izhikevich_neuron", 1)["check"]
+    assert first["verdict"] == "agrees" and first["summary"] == "agrees with nest:izhikevich", first
+    assert first["protocol"] == protocol.VERSION and first["stimuli"] and "test_nest_neuron" in first["asserted"]
+    second = _characterisation(server, "izhikevich_neuron", 2)["check"]
+    assert second["verdict"] == "differs" and second["summary"].startswith("differs from nest:izhikevich: spike")
+    assert second["carried"] == [{"name": "a", "value": 0.1, "default": 0.02}]
+    assert _characterisation(server, "lif_probe_neuron")["check"]["summary"] == "no NEST counterpart"
+
+    def listed(verdict: str) -> set[str]:
+        answer = httpx.get(f"{server.url}/v1/models", params={"verdict": verdict}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return {m["name"] for m in answer.json()}
+
+    assert "izhikevich_neuron_nestml" in listed("differs") and "izhikevich_neuron_nestml" not in listed("agrees")
+    assert "lif_probe_neuron_nestml" in listed("none") and "lif_probe_neuron_nestml" not in listed("differs")
+    bad = httpx.get(f"{server.url}/v1/models", params={"verdict": "maybe"}, timeout=10)
+    assert bad.status_code == 422 and "agrees" in bad.text
+    page = httpx.get(f"{server.url}/models/izhikevich_neuron_nestml/1", timeout=10).text
+    assert 'id="verdict">agrees with nest:izhikevich<' in page and 'id="check-table"' in page
+    page = httpx.get(f"{server.url}/", params={"verdict": "differs"}, timeout=10).text
+    assert "izhikevich_neuron_nestml" in page and "lif_probe_neuron_nestml" not in page
+    proc = server.cli("show", "izhikevich_neuron@2")
+    assert "against NEST: differs from nest:izhikevich: spike" in proc.stdout, proc.stdout
+    proc = server.cli("models", "--verdict", "agrees")
+    assert proc.returncode == 0 and "izhikevich_neuron_nestml" not in proc.stdout

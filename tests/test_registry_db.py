@@ -30,7 +30,7 @@ def test_migrate_empty_database_to_head(empty_db_url: str, tmp_path: Path, monke
         db.require_current(empty_db_url)
     monkeypatch.chdir(tmp_path)  # no alembic.ini anywhere near: the configuration is built in code
     db.upgrade(empty_db_url)
-    assert db.current_revision(empty_db_url) == db.head_revision() == "0014"
+    assert db.current_revision(empty_db_url) == db.head_revision() == "0015"
     db.require_current(empty_db_url)
     db.upgrade(empty_db_url)  # a second upgrade is a no-op
     engine = db.make_engine(empty_db_url)

@@ -103,6 +103,8 @@ class ModelSummary(BaseModel):
     created_at: datetime | None = None
     description: str = Field("", description="The first line of the model's leading comment")
     toolchains: list[str] = Field(default_factory=list, description="Toolchains the newest version is built for")
+    verdict: Literal["agrees", "differs", "failed"] | None = Field(
+        None, description="The newest version against its NEST counterpart (none: it has none, or not checked yet)")
 
 
 class Variable(BaseModel):
@@ -360,6 +362,34 @@ class PreviousCharacterisation(BaseModel):
     fi_curve: list[FIPoint] = Field(default_factory=list)
 
 
+class CheckRow(BaseModel):
+    stimulus: str
+    spikes: list[int] = Field(description="Spike counts: the model's, the counterpart's")
+    max_spike_time_diff_ms: float | None = Field(None, description="None: the counts differ, no spikes are paired")
+    max_vm_diff_mV: float | None = Field(None, description="Before the first spike; None: not comparable")
+    agree: bool
+
+
+class CheckVerdict(BaseModel):
+    """A version against the NEST built-in its NESTML model reimplements (``compiler.counterparts``)."""
+
+    verdict: Literal["agrees", "differs", "failed", "none"]
+    summary: str = Field(description="One line: agrees with nest:X, differs from nest:X: what, no NEST counterpart")
+    against: str | None = None
+    explanation: str | None = Field(None, description="Why the two differ, where it is known")
+    asserted: str | None = Field(None, description="What NESTML's own tests assert of this model")
+    error: str | None = None
+    protocol: int | None = Field(None, description="The check protocol's version (the characterisation's)")
+    counterparts: int | None = Field(None, description="The version of the counterparts table")
+    tolerances: dict[str, float] | None = None
+    stimuli: list[CheckRow] = Field(default_factory=list)
+    carried: list[dict[str, Any]] = Field(default_factory=list, description="Set on the built-in from the model, "
+                                                                             "with values other than its defaults")
+    unmapped: list[str] = Field(default_factory=list, description="The model's parameters the built-in lacks")
+    not_aligned: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class Characterisation(BaseModel):
     """How a neuron model version behaves in NEST under the registry's documented protocol (``protocol``)."""
 
@@ -382,6 +412,7 @@ class Characterisation(BaseModel):
     seconds: float | None = None
     previous: PreviousCharacterisation | None = Field(
         None, description="The newest older version's rheobase and f-I curve, to compare with")
+    check: CheckVerdict | None = Field(None, description="Against its NEST counterpart")
 
 
 class CharacteriseRequest(BaseModel):

@@ -92,6 +92,9 @@ class ClaimedCharacterisation(BaseModel):
     version: int
     module_sha256: str
     module_name: str
+    nestml_name: str | None = None  # with parameters and state: to check it against its NEST counterpart
+    parameters: list[Any] = []
+    state: list[Any] = []
 
 
 class CharacterisationDone(Hello):

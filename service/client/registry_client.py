@@ -248,11 +248,12 @@ class RegistryClient:
 
     # -- models, modules, resolution ---------------------------------------------------------------
 
-    def models(self, search: str = "", kind: str | None = None, owner: str | None = None) -> list[dict[str, Any]]:
+    def models(self, search: str = "", kind: str | None = None, owner: str | None = None,
+               verdict: str | None = None) -> list[dict[str, Any]]:
         """Every model with its newest version, the most recently published first; ``search`` (words that
-        must all appear in a model's name, description, parameter or state names), ``kind`` and ``owner``
-        narrow the list."""
-        params = {k: v for k, v in (("q", search), ("kind", kind), ("owner", owner)) if v}
+        must all appear in a model's name, description, parameter or state names), ``kind``, ``owner`` and
+        ``verdict`` (against its NEST counterpart: agrees, differs, failed, none) narrow the list."""
+        params = {k: v for k, v in (("q", search), ("kind", kind), ("owner", owner), ("verdict", verdict)) if v}
         answer = self._json("GET", "/v1/models", params=params)
         if isinstance(answer, dict) and "models" in answer:
             return list(answer["models"])

@@ -3,6 +3,9 @@ version whose module is built for its toolchain, runs the protocol in a sandboxe
 (:class:`~nestml_registry.compiler.characteriser.Characteriser`) and records the result. A characterisation
 that fails (the model's simulation raises, crashes or runs past its time limit) is recorded as failed;
 the version and its module stay as they are.
+
+A version whose NESTML model reimplements a NEST built-in (:mod:`nestml_registry.compiler.counterparts`)
+is then checked against it, and the verdict is recorded with the characterisation (``result["check"]``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from nestml_registry.compiler.characteriser import Characteriser
+from nestml_registry.compiler.checking import check_counterpart
+from nestml_registry.compiler.counterparts import counterpart_of
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.registry import characterisations
 from nestml_registry.registry.errors import RegistryError
@@ -43,8 +48,8 @@ class Characterising:
 
     @property
     def lease_seconds(self) -> float:
-        """Long enough for the whole run: a characterisation renews no lease."""
-        return max(self.worker.settings.lease_seconds, self.timeout + 60.0)
+        """Long enough for the whole run and its check: a characterisation renews no lease."""
+        return max(self.worker.settings.lease_seconds, 2 * self.timeout + 60.0)
 
     def run_one(self, toolchain: str) -> bool:
         """Claim, run and record one characterisation; False when none waits for this toolchain."""
@@ -77,7 +82,13 @@ class Characterising:
             except (RegistryError, OSError) as exc:
                 return {"status": "failed", "error": f"its module cannot be read from the artifact store: {exc}"}
             try:
-                return self.runner.characterise(module, claimed.model, Path(tmp) / "characterise.log")
+                result = self.runner.characterise(module, claimed.model, Path(tmp) / "characterise.log")
+                counterpart = counterpart_of(claimed.nestml_name)
+                if counterpart is not None and result["status"] != "failed":
+                    result["check"] = check_counterpart(self.runner, module, claimed.model,
+                                                        {"parameters": claimed.parameters, "state": claimed.state},
+                                                        counterpart)
+                return result
             except (OSError, ValueError) as exc:  # this machine's work folder, or a module name we refuse
                 return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
 

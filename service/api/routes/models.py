@@ -21,6 +21,8 @@ Search = Annotated[str, Query(max_length=200, description="Words that must all a
                                                           "description, or its parameters' and state variables' "
                                                           "names and descriptions")]
 MAX_PAGE = 1000
+Verdict = Annotated[Literal["agrees", "differs", "failed", "none"], Query(
+    description="The newest version's verdict against its NEST counterpart; none: no verdict")]
 
 
 @router.get("/models", response_model=list[schemas.ModelSummary], summary="Models, newest version first",
@@ -28,11 +30,13 @@ MAX_PAGE = 1000
 async def list_models(db: DatabaseDep, _reader: ReaderDep, response: Response, q: Search = "",
                       kind: Literal["neuron", "synapse"] | None = None,
                       owner: Annotated[str | None, Query(max_length=255)] = None,
+                      verdict: Verdict | None = None,
                       limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
                       offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> list[schemas.ModelSummary]:
-    """Every model (or those matching ``q``, ``kind`` and ``owner``), the most recently published first;
+    """Every model (or those matching ``q``, ``kind``, ``owner`` and ``verdict``), the most recently published first;
     ``limit`` and ``offset`` page through them, and ``X-Total-Count`` says how many match in all."""
-    page = await reads.models(db, ModelQuery(q=q, kind=kind, owner=owner, limit=limit, offset=offset))
+    page = await reads.models(db, ModelQuery(q=q, kind=kind, owner=owner, verdict=verdict, limit=limit,
+                                             offset=offset))
     response.headers["X-Total-Count"] = str(page.total)
     return page.models
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from nestml_registry.compiler.characteriser import characterisation
+from nestml_registry.compiler.checking import stored_check
 from nestml_registry.compiler.integrity import CHUNK
 from nestml_registry.compiler.pipeline import MAX_MODULE_BYTES
 from nestml_registry.registry import characterisations, queue, results, toolchains, workers
@@ -207,7 +208,8 @@ async def claim_characterisation(body: ws.Claim, db: DatabaseDep,
     if c is None:
         return Response(status_code=204)
     return ws.ClaimedCharacterisation(id=c.id, model=c.model, version=c.version, module_sha256=c.module_sha256,
-                                      module_name=c.module_location.rsplit("/", 1)[-1].removesuffix(".so"))
+                                      module_name=c.module_location.rsplit("/", 1)[-1].removesuffix(".so"),
+                                      nestml_name=c.nestml_name, parameters=c.parameters, state=c.state)
 
 
 @router.get("/characterisations/{char_id}/module", response_class=FileResponse, responses=ERRORS,
@@ -230,7 +232,10 @@ async def finish_characterisation(char_id: Id, body: ws.CharacterisationDone, db
         result = {"status": "failed", "error": str(result.get("error") or "the characterisation failed")[:2000]}
     else:
         try:
+            check = result.get("check")
             result = characterisation(result)  # checked as the worker's own runner checks it
+            if check is not None:
+                result["check"] = stored_check(check)
         except (TypeError, ValueError, KeyError) as exc:
             raise ApiError(422, "invalid_input", f"the characterisation's result is malformed: {exc}") from exc
     if not await db.write(characterisations.finish, char_id, lease_owner(principal, body.worker_id), result,

@@ -25,6 +25,8 @@ from nestml_registry.service.api.web.session import PageReader
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+VERDICTS = {"agrees": "agrees with NEST", "differs": "differs from NEST", "failed": "check failed",
+            "none": "no verdict"}
 ModelName = Annotated[str, Path(max_length=300)]
 
 
@@ -36,13 +38,16 @@ def _pages(request: Request) -> Pages:
 async def models_page(request: Request, db: DatabaseDep, _reader: PageReader,
                       q: Annotated[str, Query(max_length=200)] = "",
                       kind: Literal["neuron", "synapse", ""] = "", owner: Annotated[str, Query(max_length=255)] = "",
+                      verdict: Literal["agrees", "differs", "failed", "none", ""] = "",
                       page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
-    query = ModelQuery(q=q, kind=kind or None, owner=owner or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    query = ModelQuery(q=q, kind=kind or None, owner=owner or None, verdict=verdict or None, limit=PAGE_SIZE,
+                       offset=(page - 1) * PAGE_SIZE)
     found = await reads.models(db, query)
     owners = await db.read(listing.owners)
     pages = max(1, -(-found.total // PAGE_SIZE))
     return _pages(request).render(request, "models.html", title="Models", models=found.models, total=found.total,
-                                  q=q, kind=kind, owner=owner, owners=owners, page=page, pages=pages)
+                                  q=q, kind=kind, owner=owner, owners=owners, page=page, pages=pages, verdict=verdict,
+                                  verdicts=VERDICTS)
 
 
 def _skeleton(version: schemas.ModelVersion) -> str:
@@ -88,8 +93,7 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
     shown = next((v for v in detail.versions if number is None or v.version == number), None)
     if shown is None:
         raise listing.no_such_version(detail.name, [v.version for v in detail.versions], number or 0)
-    characterisation = await reads.characterisation(db, detail.name, shown.version) if shown.kind == "neuron" \
-        else None
+    characterisation = await reads.characterisation(db, detail.name, shown.version)
     documentation = await run_in_threadpool(render_comment, shown.comment or "")
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
                                   pinned=number is not None, skeleton=_skeleton(shown),

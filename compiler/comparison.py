@@ -1,4 +1,6 @@
-"""``nestml-registry check``: does a published model behave like a NEST built-in, or like another version?
+"""Comparing two neuron models under the same stimuli (``nestml-registry check``, and the workers' checks of
+a version against its NEST counterpart, :mod:`nestml_registry.compiler.counterparts`): does a model behave
+like a NEST built-in, or like another version?
 
 Both get the same stimuli (current steps below and above the first model's rheobase, and input spikes)
 in NEST child processes run as the build steps are (:class:`~nestml_registry.compiler.characteriser.
@@ -24,18 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.compiler import protocol
-from nestml_registry.simulator.errors import SimulatorError
-
-
-def bad_input(message: str) -> SimulatorError:
-    """Bad input to check: an unknown built-in, a parameter that cannot be mapped (exit 2)."""
-    return SimulatorError(message, "invalid_input")
-
-
-def failed(message: str) -> SimulatorError:
-    """The simulations themselves failed (exit 1; not a disagreement)."""
-    return SimulatorError(message, "check_failed", input_error=False)
-
+from nestml_registry.compiler.errors import InputError
 
 SPIKE_GUARD_MS = 2.0  # V_m is compared until this long before the first spike of either model
 
@@ -73,48 +64,55 @@ def membrane_of(state: list[dict], maps: dict[str, str] | None = None) -> str | 
 @dataclass(frozen=True)
 class Alignment:
     """What of the model is set on the built-in: ``strict`` the ``--map`` targets (the built-in must have
-    them), ``optional`` the same-name parameters and initial states (set where it has them); which of those
-    are the model's parameters; its membrane variable; and which built-in state each of its state
-    variables would start from (same name, mapped, or its membrane variable for ``V_m``)."""
+    them), ``optional`` the same-name (or renamed) parameters and initial states (set where it has them);
+    which of the model's parameters went to which name (``parameters``); its membrane variable; and which
+    built-in state each of its state variables would start from (same name, mapped, or its membrane
+    variable for ``V_m``)."""
 
     strict: dict[str, float]
     optional: dict[str, float]
-    parameters: frozenset[str]
+    parameters: dict[str, str]
     membrane: str | None
     aligned: dict[str, str]
 
 
-def align(parameters: list[dict], state: list[dict], maps: dict[str, str]) -> Alignment:
-    """How the model's ``parameters`` and ``state`` (as the version document has them) go onto a built-in."""
+def align(parameters: list[dict], state: list[dict], maps: dict[str, str],
+          renames: dict[str, str] | None = None) -> Alignment:
+    """How the model's ``parameters`` and ``state`` (as the version document has them) go onto a built-in:
+    ``maps`` (``--map``) must be the built-in's; ``renames`` (NESTML's usual names for NEST's, from
+    :mod:`~nestml_registry.compiler.counterparts`) are set where the built-in has them, as same names are."""
     params = {p["name"]: p.get("value") for p in parameters if isinstance(p, dict) and p.get("name")}
     states = {v["name"]: v.get("value") for v in state if isinstance(v, dict) and v.get("name")}
     declared = {**states, **params}
     for source in maps:
         if source not in declared:
             close = difflib.get_close_matches(source, sorted(declared), n=4, cutoff=0.5)
-            raise bad_input(f"--map {source}=...: the model has no parameter or state variable {source!r}"
+            raise InputError(f"--map {source}=...: the model has no parameter or state variable {source!r}"
                             + (f" (closest: {', '.join(close)})" if close else
                                f"; its parameters: {', '.join(sorted(params)) or 'none'}; its state: "
                                f"{', '.join(sorted(states)) or 'none'}"))
     strict: dict[str, float] = {}
     optional: dict[str, float] = {}
     aligned: dict[str, str] = {}
+    targets: dict[str, str] = {}
     for name, value in declared.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue  # not a number NEST holds (e.g. -inf, stored as text): the built-in keeps its own
-        target = maps.get(name, name)
-        if name in maps and not target:
-            continue  # --map NAME= leaves it out
+        target = maps.get(name, (renames or {}).get(name, name))
+        if not target:
+            continue  # --map NAME= (or a counterpart's rename to "") leaves it out
         (strict if name in maps else optional)[target] = float(value)
         if name in states:
             aligned[name] = target
-    membrane = membrane_of(state, maps)
+        if name in params:
+            targets[name] = target
+    membrane = membrane_of(state, {**(renames or {}), **maps})
     start = states.get(membrane) if membrane else None
     if membrane and membrane != "V_m" and membrane not in maps and "V_m" not in strict and \
             isinstance(start, (int, float)) and not isinstance(start, bool):
         optional["V_m"] = float(start)  # the model's membrane potential starts the built-in's
         aligned[membrane] = "V_m"
-    return Alignment(strict, optional, frozenset(params), membrane, aligned)
+    return Alignment(strict, optional, targets, membrane, aligned)
 
 
 def compare(stimuli: list[dict], a: list[dict], b: list[dict], tol: Tolerances) -> list[dict]:
@@ -151,7 +149,7 @@ def explain(against: str, ra: dict, rb: dict, rows: list[dict], alignment: Align
     out: dict[str, Any] = {"unmapped": [], "carried": list(rb.get("carried") or []), "aligned": {},
                            "not_aligned": [], "membrane": membrane, "notes": []}
     if alignment is not None:
-        out["unmapped"] = sorted(n for n in alignment.parameters if n in not_set)
+        out["unmapped"] = sorted(n for n, target in alignment.parameters.items() if target in not_set)
         out["aligned"] = {k: v for k, v in alignment.aligned.items() if v not in not_set}
         out["not_aligned"] = sorted(k for k, v in alignment.aligned.items() if v in not_set)
     if any(r["max_spike_time_diff_ms"] is None for r in rows):
