@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,17 @@ from nestml_registry.cli.command_line import (
 from nestml_registry.compiler.characteriser import Characteriser
 from nestml_registry.compiler.checking import compare_sides
 from nestml_registry.compiler.comparison import Report, Side, Tolerances, align, membrane_of
+from nestml_registry.compiler.counterparts import Counterpart, counterpart_of
 from nestml_registry.compiler.errors import CheckFailed, CompilerError, InputError
+from nestml_registry.compiler.synapse_check import PAIR_MARK, check_synapse
 from nestml_registry.service.settings import Settings
 from nestml_registry.simulator.errors import SimulatorError
 
 
 def add_parser(sub: Any) -> None:
     c = sub.add_parser("check", help="run a model and a NEST built-in (or another version) under the same stimuli "
-                                     "and compare: exit 0 agree, 1 differ, 2 bad input")
+                                     "and compare: exit 0 agree, 1 differ, 2 bad input; a synapse is compared with a "
+                                     "built-in synapse by its weights")
     c.add_argument("model", metavar="MODEL[@VERSION]")
     c.add_argument("--against", required=True, metavar="nest:BUILTIN|MODEL@VERSION",
                    help="what to compare with: a NEST built-in (nest:izhikevich; parameters are copied by name, "
@@ -68,9 +72,8 @@ def _side(client: Any, cache: Any, reference: str, toolchain: str) -> tuple[Side
     module = found.get("module") or {}
     path = cache.fetch(client, module["sha256"], module["name"])
     detail = client.model(f"{found['model']}@{found['version']}")
-    version = (detail.get("versions") or [{}])[0]
-    if found.get("kind", version.get("kind")) != "neuron":
-        raise InputError(f"{found['model']} is a {found.get('kind')} model: check compares neuron models")
+    version = dict((detail.get("versions") or [{}])[0])
+    version["kind"] = found.get("kind", version.get("kind"))
     return Side(f"{found['model']}@{found['version']}", found["model"], path, module["sha256"]), version
 
 
@@ -99,6 +102,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     cache = ModuleCache(args.cache)
     with registry_client(args) as client:
         a, version = _side(client, cache, args.model, toolchain.id)
+        if version["kind"] != "neuron":
+            return _check_synapse(args, Characteriser(compiler, args.timeout), a, version, maps,
+                                  toolchain.builtin_models)
         if args.against.startswith("nest:"):
             b = _builtin(args.against.removeprefix("nest:"), toolchain.builtin_models)
             alignment = align(version.get("parameters") or [], version.get("state") or [], maps)
@@ -110,6 +116,8 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
                 raise UsageError("--map is for a NEST built-in (--against nest:NAME): two versions of a model keep "
                                  "their own parameters")
             b, other = _side(client, cache, args.against, toolchain.id)
+            if other["kind"] != "neuron":
+                raise InputError(f"{b.label} is a {other['kind']} model: compare a neuron with a neuron")
             alignment = None
             entry_a = {"model": a.model, "membrane": membrane_of(version.get("state") or [])}
             entry_b = {"model": b.model, "membrane": membrane_of(other.get("state") or [])}
@@ -119,6 +127,49 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print(report)
     return EXIT_OK if report.agree else EXIT_FAILED
+
+
+def _check_synapse(args: argparse.Namespace, runner: Characteriser, a: Side, version: dict, maps: dict[str, str],
+                   builtins: tuple[str, ...]) -> int:
+    """A synapse against a NEST built-in synapse: weight traces and the STDP window (a paired synapse), or
+    efficacies against frequency (short-term plasticity); ``--map NAME=post.NEST`` sets the built-in's post
+    neuron (``tau_tr_post=post.tau_minus``)."""
+    if not args.against.startswith("nest:"):
+        raise InputError("a synapse is checked against a NEST built-in synapse (--against nest:stdp_synapse)")
+    b = _builtin(args.against.removeprefix("nest:"), builtins)
+    known = counterpart_of(version.get("nestml_name"), "synapse")
+    base = known if known is not None and known.builtin == b.model else \
+        Counterpart(b.model, "synapse", {"w": "weight"}, rule="stdp" if PAIR_MARK in a.model else "stp")
+    own = {k: v for k, v in maps.items() if not v.startswith("post.")}
+    post = {k: v.removeprefix("post.") for k, v in maps.items() if v.startswith("post.")}
+    counterpart = replace(base, maps={**base.maps, **own}, post_maps={**base.post_maps, **post})
+    assert a.module is not None
+    doc = check_synapse(runner, a.module, a.model, version, counterpart)
+    if doc["verdict"] == "failed":
+        raise CheckFailed(f"the synapse check failed: {doc.get('error')}")
+    if args.json:
+        print_json(doc)
+    else:
+        _print_synapse(a.label, doc)
+    return EXIT_OK if doc["agree"] else EXIT_FAILED
+
+
+def _print_synapse(label: str, doc: dict) -> None:
+    out = sys.stdout
+    out.write(f"{label} against {doc['against']} (one NEST process)\n")
+    if doc["unmapped"]:
+        out.write(f"not set on {doc['against']} (no such parameter; --map NAME=NEST, or NAME=post.NEST for its "
+                  f"post neuron): {', '.join(doc['unmapped'])}\n")
+    if doc["carried"]:
+        out.write(f"set on {doc['against']} from the model, other than its defaults: " + ", ".join(
+            f"{c['name']} {c['value']:g} (default {c['default']:g})" for c in doc["carried"]) + "\n")
+    rows: list[list[Any]] = [["PROTOCOL", "EVENTS", "MAX WEIGHT DIFF", "AGREE"]]
+    rows += [[r["stimulus"], f"{r['spikes'][0]} / {r['spikes'][1]}",
+              "-" if r["max_weight_diff"] is None else f"{r['max_weight_diff']:.3g}", "yes" if r["agree"] else "NO"]
+             for r in doc["stimuli"]]
+    console.table(rows, out)
+    out.write(f"{'agree' if doc['agree'] else 'DIFFER'} (every weight within {doc['tolerances']['weight']:g} of "
+              "NEST's, relative to the larger of 1 and its size; '-': the counts differ)\n")
 
 
 def _builtin(name: str, builtins: tuple[str, ...]) -> Side:

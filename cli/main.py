@@ -17,6 +17,7 @@ worker, db), :mod:`~nestml_registry.cli.admin_command` (token, owner, audit) and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from nestml_registry.about import release
@@ -25,6 +26,7 @@ from nestml_registry.cli import (
     backup_command,
     build_commands,
     check_command,
+    library_command,
     model_commands,
     server_commands,
     store_command,
@@ -55,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     model_commands.add_parsers(sub)
     run_command.add_parser(sub)
     check_command.add_parser(sub)
+    library_command.add_parsers(sub)
     server_commands.add_parsers(sub)
     admin_command.add_parsers(sub)
     store_command.add_parser(sub)
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nestml-registry: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): say nothing more, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return 141
     finally:
         sys.stdout = stdout
 

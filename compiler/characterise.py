@@ -2,12 +2,14 @@
 
     python -m nestml_registry.compiler.characterise JOB.json RESULT.json
 
-A job is one of two kinds:
+A job is one of three kinds:
 - ``{"characterise": {"model": NAME}, "modules": [PATH...]}``: the protocol of
   :mod:`nestml_registry.compiler.protocol` (injection, rheobase, f-I curve, step responses, PSPs);
 - ``{"respond": [{"model": NAME, "params": {...}}...], "modules": [...], "stimuli": [...] | "auto"}``:
   each model's spikes and V_m under the same stimuli (``nestml-registry check``); ``"auto"`` scales the
-  steps to the first model's rheobase.
+  steps to the first model's rheobase;
+- ``{"synapse": {"kind": "stdp" | "stp", "model": SIDE, "reference": SIDE}, "modules": [...]}``: a synapse
+  beside its NEST counterpart (:mod:`nestml_registry.compiler.synapse_protocol`).
 
 It runs a module's code (this process loads it), so the parent runs it sandboxed, with a time limit,
 and checks what it writes.
@@ -318,6 +320,10 @@ def run(job: dict) -> dict:
         bench = Bench([str(m) for m in job.get("modules", [])])
         if "characterise" in job:
             return characterise(bench, str(job["characterise"]["model"]))
+        if "synapse" in job:
+            from nestml_registry.compiler.synapse_protocol import run_synapse
+
+            return run_synapse(bench, dict(job["synapse"]))
         return respond(bench, list(job["respond"]), job.get("stimuli", "auto"))
     except BadParameters as exc:
         return {"status": "bad_input", "error": str(exc)[:2000]}

@@ -53,6 +53,10 @@ class Characteriser:
         """Each model's spikes and V_m under the same stimuli (``"auto"``: scaled to the first's rheobase)."""
         return self._run({"respond": models, "stimuli": stimuli}, modules, log)
 
+    def synapse(self, module: Path, job: dict, log: Path) -> dict:
+        """A synapse beside its NEST counterpart (:mod:`nestml_registry.compiler.synapse_protocol`)."""
+        return self._run({"synapse": job}, [module], log)
+
     def _run(self, job: dict, modules: Sequence[Path], log: Path) -> dict:
         self.compiler.check_sandbox()
         ws = Workspace.create(self.compiler.cache.work_dir, owner_prefix("characterise"), self.compiler.sandbox,

@@ -160,8 +160,11 @@ def stored_check(d: Any) -> dict[str, Any]:
     if d["verdict"] == "failed":
         return out
     rows = _list(d["stimuli"])
+    tolerances = dict(d["tolerances"])
+    if len(tolerances) > 10:
+        raise ValueError("tolerances")
     out.update(model=_text(d["model"]), agree=d["agree"] is True, processes=int(finite_number(d["processes"])),
-               tolerances={k: finite_number(d["tolerances"][k]) for k in ("spike_ms", "drift", "vm_mv")},
+               tolerances={_text(k)[:40]: finite_number(v) for k, v in tolerances.items()},
                unmapped=[_text(x) for x in _list(d.get("unmapped"))],
                not_aligned=[_text(x) for x in _list(d.get("not_aligned"))],
                notes=[_text(x) for x in _list(d.get("notes"))],
@@ -169,13 +172,27 @@ def stored_check(d: Any) -> dict[str, Any]:
                aligned={_text(k): _text(v) for k, v in dict(d.get("aligned") or {}).items()},
                carried=[{"name": _text(c["name"]), "value": finite_number(c["value"]),
                          "default": finite_number(c["default"])} for c in _list(d.get("carried"))],
-               stimuli=[{"stimulus": _text(r["stimulus"]), "spikes": [int(finite_number(x)) for x in r["spikes"][:2]],
-                         "max_spike_time_diff_ms": _maybe(r.get("max_spike_time_diff_ms")),
-                         "max_vm_diff_mV": _maybe(r.get("max_vm_diff_mV")), "agree": r["agree"] is True}
-                        for r in rows[:MAX_STIMULI]])
+               stimuli=[_stored_row(r) for r in rows[:MAX_STIMULI]],
+               curves=[_stored_curve(c) for c in _list(d.get("curves"))[:4]])
     if len(out["aligned"]) > 1000:
         raise ValueError("aligned")
     return out
+
+
+def _stored_row(r: dict) -> dict[str, Any]:
+    row = {"stimulus": _text(r["stimulus"]), "spikes": [int(finite_number(x)) for x in r["spikes"][:2]],
+           "max_spike_time_diff_ms": _maybe(r.get("max_spike_time_diff_ms")),
+           "max_vm_diff_mV": _maybe(r.get("max_vm_diff_mV")), "agree": r["agree"] is True}
+    if "max_weight_diff" in r:
+        row["max_weight_diff"] = _maybe(r["max_weight_diff"])
+    return row
+
+
+def _stored_curve(c: dict) -> dict[str, Any]:
+    x = finite_numbers(c["x"], 100)
+    series = {k: [_maybe(v) for v in _list(c[k])[:100]] for k in ("model", "reference")}
+    return {"title": _text(c["title"])[:100], "x_label": _text(c["x_label"])[:100],
+            "y_label": _text(c["y_label"])[:100], "x": x, **series}
 
 
 def _text(v: Any) -> str:

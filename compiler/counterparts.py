@@ -45,11 +45,24 @@ class Counterpart:
     maps: dict[str, str] = field(default_factory=dict)
     asserted: str = ""
     differs_because: str | None = None
+    rule: str = ""  # a synapse's protocol: stdp (weight traces) or stp (efficacies against frequency)
+    post_maps: dict[str, str] = field(default_factory=dict)  # a synapse's parameters its post neuron holds
 
     def renames(self, declared: Iterable[str]) -> dict[str, str]:
         """The renames that apply to a model declaring ``declared`` (parameters and state variables)."""
         names = set(declared)
         return {k: v for k, v in {**RENAMES, **self.maps}.items() if k in names and k != v}
+
+    def split(self, values: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """A synapse's parameter values as its NEST counterpart names them: (the synapse's, its post
+        neuron's); a rename to "" leaves one out."""
+        syn, post = {}, {}
+        for name, value in values.items():
+            if name in self.post_maps:
+                post[self.post_maps[name]] = value
+            elif self.maps.get(name, name):
+                syn[self.maps.get(name, name)] = value
+        return syn, post
 
 
 _N = Counterpart
@@ -100,7 +113,31 @@ NEURONS: dict[str, Counterpart] = {
                               "keeps its own -51 mV)"),
     "hill_tononi_neuron": _N("ht_neuron", asserted="none: NESTML's test leaves it out"),
 }
-SYNAPSES: dict[str, Counterpart] = {}
+_STDP_MAPS = {"tau_tr_pre": "tau_plus", "w": "weight"}
+_STDP_POST = {"tau_tr_post": "tau_minus"}
+_STDP_TESTS = "NESTML's {} compares the weight after every spike with the built-in's (MAX_ABS_ERROR 1e-6)"
+_S = Counterpart
+SYNAPSES: dict[str, Counterpart] = {
+    "stdp_synapse": _S("stdp_synapse", "synapse", _STDP_MAPS, _STDP_TESTS.format("stdp_synapse_test.py"),
+                       rule="stdp", post_maps=_STDP_POST),
+    "stdp_nn_symm_synapse": _S("stdp_nn_symm_synapse", "synapse", _STDP_MAPS,
+                               _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp", post_maps=_STDP_POST),
+    "stdp_nn_restr_symm_synapse": _S("stdp_nn_restr_synapse", "synapse", _STDP_MAPS,
+                                     _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp",
+                                     post_maps=_STDP_POST),
+    "stdp_nn_pre_centered_synapse": _S("stdp_nn_pre_centered_synapse", "synapse", _STDP_MAPS,
+                                       _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp",
+                                       post_maps=_STDP_POST),
+    "stdp_triplet_synapse": _S("stdp_triplet_synapse", "synapse",
+                               {"tau_x": "tau_plus_triplet", "A2_plus": "Aplus", "A3_plus": "Aplus_triplet",
+                                "A2_minus": "Aminus", "A3_minus": "Aminus_triplet", "w": "weight"},
+                               "NESTML's stdp_triplet_synapse_test.py compares the weights with the built-in's "
+                               "(allclose, 1e-6)", rule="stdp",
+                               post_maps={"tau_minus": "tau_minus", "tau_y": "tau_minus_triplet"}),
+    "tsodyks_synapse": _S("tsodyks_synapse", "synapse", {"w": "weight"},
+                          "NESTML's test_tsodyks_synapse.py compares the postsynaptic V_m with the built-in's",
+                          rule="stp"),
+}
 
 
 def counterpart_of(nestml_name: str | None, kind: str = "neuron") -> Counterpart | None:

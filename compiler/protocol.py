@@ -55,3 +55,26 @@ def describe() -> dict[str, Any]:
                 "dt_ms": PSP_DT_MS, "inputs": "each named spike receptor with +weight, else one port with "
                                               "+weight (excitatory) and -weight (inhibitory)"},
     }
+
+# synapse checks (a NESTML synapse beside its NEST counterpart, each in its own little network):
+# STDP rules: pre and post spike trains (SYNAPSE_RATE_HZ over SYNAPSE_MS, drawn once with SYNAPSE_SEED
+# on the 1 ms grid), each pre spike through a parrot_neuron and the synapse into a post neuron that is
+# made to fire at the post times (an input of FORCE_WEIGHT); the weight after every pre spike (a
+# weight_recorder) is compared. The STDP window: one pairing per delay (post - pre, in WINDOW_DT_MS),
+# read at a later pre spike (when NEST applies the potentiation).
+SYNAPSE_SEED = 20261206
+SYNAPSE_RATE_HZ = 20.0
+SYNAPSE_MS = 1000.0
+FORCE_WEIGHT = 99_999.0
+# the post neurons' excitatory synaptic time constant (where they have one of these), so that a forcing
+# input makes one spike, not a burst (as NESTML's own STDP tests set it)
+FORCE_TAU_MS, FORCE_TAU_NAMES = 0.2, ("tau_syn_exc", "tau_syn_ex", "tau_syn", "tau_exc")
+WINDOW_DT_MS = tuple(float(d) for d in range(-50, 55, 5))
+WINDOW_PRE_MS, WINDOW_READ_MS = 100.0, 600.0
+# short-term plasticity: SYNAPSE_PULSES pre spikes at each of STP_RATES_HZ into a reader neuron that
+# integrates without leak, so each PSP is the synapse's efficacy; paired-pulse ratio (second / first)
+# and steady state (last / first) against frequency
+STP_RATES_HZ = (5.0, 10.0, 20.0, 50.0, 100.0)
+SYNAPSE_PULSES = 10
+# a weight (or efficacy) agrees within this, relative to max(1, |value|); NESTML's tests use 1e-6
+WEIGHT_TOLERANCE = 1e-6

@@ -55,6 +55,7 @@ class Claimed:
     nestml_name: str | None = None
     parameters: list[Any] = field(default_factory=list)
     state: list[Any] = field(default_factory=list)
+    kind: str = "neuron"
 
 
 def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str, *, again: bool = False) -> int:
@@ -79,13 +80,20 @@ def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str,
 
 
 def queue_published(session: Session, published: Iterable[Any], toolchain: str) -> int:
-    """After a build published ``published`` (registry.publishing.Published): its neuron versions."""
-    wanted = [(p.name, p.version) for p in published if p.kind == "neuron"]
+    """After a build published ``published`` (registry.publishing.Published): its neuron versions, and its
+    synapse versions that have a NEST counterpart to be checked against."""
+    wanted = {(p.name, p.version) for p in published}
     if not wanted:
         return 0
     ids = [v.id for v in session.scalars(select(ModelVersion).where(
-        ModelVersion.name.in_([n for n, _ in wanted]))) if (v.name, v.version) in set(wanted)]
+        ModelVersion.name.in_([n for n, _ in wanted]))) if (v.name, v.version) in wanted and measured(v)]
     return queue_versions(session, ids, toolchain)
+
+
+def measured(v: ModelVersion) -> bool:
+    """Whether a worker has anything to run for ``v``: a neuron is characterised (and checked against its
+    counterpart); a synapse is only checked against its counterpart, if it has one."""
+    return v.kind == "neuron" or counterpart_of(v.nestml_name, v.kind) is not None
 
 
 def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float) -> Claimed | None:
@@ -93,7 +101,7 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
     for _ in range(10):
         row = session.execute(
             select(Characterisation.id, ModelVersion.name, ModelVersion.version, Module.sha256, Module.location,
-                   ModelVersion.nestml_name, ModelVersion.parameters, ModelVersion.state)
+                   ModelVersion.nestml_name, ModelVersion.parameters, ModelVersion.state, ModelVersion.kind)
             .join(ModelVersion, ModelVersion.id == Characterisation.model_version_id)
             .join(ModelModule, (ModelModule.model_version_id == ModelVersion.id)
                   & (ModelModule.toolchain == Characterisation.toolchain))
@@ -111,7 +119,8 @@ def claim(session: Session, worker_id: str, toolchain: str, lease_seconds: float
                     lease_expires_at=now + timedelta(seconds=lease_seconds), started_at=now)
             .execution_options(**_NO_SYNC)).rowcount == 1
         if taken:
-            return Claimed(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6] or []), list(row[7] or []))
+            return Claimed(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6] or []), list(row[7] or []),
+                           row[8])
     return None
 
 
@@ -195,8 +204,9 @@ def request(session: Session, reference: str | None, actor: str, admin: bool, li
     for v in versions:
         entry: dict[str, Any] = {"model": v.name, "version": v.version}
         usable = [t for t in live if t in links.get(v.id, set())]
-        if v.kind != "neuron":
-            entry.update(status="skipped", reason="a synapse model: only neuron models are characterised")
+        if not measured(v):
+            entry.update(status="skipped", reason="a synapse model with no NEST counterpart: only neuron models are "
+                                                  "characterised, and synapses checked against their counterparts")
         elif not usable:
             entry.update(status="skipped", reason="no live worker serves a toolchain it has a module for: start "
                                                   "`nestml-registry worker` on such a machine, or push it again")
@@ -243,8 +253,11 @@ def document(session: Session, name: str, version: int) -> dict[str, Any]:
     stored = (char.result or {}).get("check") if char is not None else None
     out["check"] = verdict_document(stored, row.nestml_name, row.kind, f"{name}@{version}")
     if row.kind != "neuron":
-        return dict(out, status=Status.NOT_APPLICABLE.value, reason="a synapse model: only neuron models are "
-                                                                     "characterised")
+        waiting = char.status if char is not None and char.status in (Status.QUEUED.value, Status.RUNNING.value) \
+            else None
+        return dict(out, status=waiting or Status.NOT_APPLICABLE.value,
+                    reason="a synapse model: only neuron models are characterised"
+                    + (f"; its check against {out['check'].get('against')} is {waiting}" if waiting else ""))
     if char is None:
         return dict(out, status="none", reason=f"not characterised yet: `nestml-registry characterise "
                                                f"{name}@{version}` queues it")
@@ -287,7 +300,7 @@ def verdict_document(check: dict[str, Any] | None, nestml_name: str | None, kind
 
 
 def _aspects(check: dict[str, Any]) -> list[str]:
-    """What differs, over the stimuli that disagree: spike counts, spike times, V_m."""
+    """What differs, over the stimuli that disagree: spike counts, spike times, V_m; a synapse's weights."""
     tol = float((check.get("tolerances") or {}).get("vm_mv") or 0.0)
     found = []
     for row in check.get("stimuli") or []:
@@ -295,10 +308,12 @@ def _aspects(check: dict[str, Any]) -> list[str]:
             continue
         spikes = row.get("spikes") or []
         dv = row.get("max_vm_diff_mV")
-        if len(spikes) == 2 and spikes[0] != spikes[1]:
+        if "max_weight_diff" in row:
+            found.append("weights")
+        elif len(spikes) == 2 and spikes[0] != spikes[1]:
             found.append("spike counts")
         elif dv is not None and dv > tol:
             found.append("V_m")
         else:
             found.append("spike times")
-    return sorted(set(found), key=["spike counts", "spike times", "V_m"].index)
+    return sorted(set(found), key=["spike counts", "spike times", "V_m", "weights"].index)

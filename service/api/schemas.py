@@ -367,7 +367,21 @@ class CheckRow(BaseModel):
     spikes: list[int] = Field(description="Spike counts: the model's, the counterpart's")
     max_spike_time_diff_ms: float | None = Field(None, description="None: the counts differ, no spikes are paired")
     max_vm_diff_mV: float | None = Field(None, description="Before the first spike; None: not comparable")
+    max_weight_diff: float | None = Field(None, description="A synapse's: weights (or efficacies); None: the "
+                                                            "counts differ")
     agree: bool
+
+
+class CheckCurve(BaseModel):
+    """A synapse's curve beside its counterpart's: the STDP window, or the paired-pulse ratio or steady
+    state against frequency."""
+
+    title: str
+    x_label: str
+    y_label: str
+    x: list[float]
+    model: list[float | None]
+    reference: list[float | None]
 
 
 class CheckVerdict(BaseModel):
@@ -388,6 +402,7 @@ class CheckVerdict(BaseModel):
     unmapped: list[str] = Field(default_factory=list, description="The model's parameters the built-in lacks")
     not_aligned: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    curves: list[CheckCurve] = Field(default_factory=list)
 
 
 class Characterisation(BaseModel):

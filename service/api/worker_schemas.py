@@ -95,6 +95,7 @@ class ClaimedCharacterisation(BaseModel):
     nestml_name: str | None = None  # with parameters and state: to check it against its NEST counterpart
     parameters: list[Any] = []
     state: list[Any] = []
+    kind: str = "neuron"
 
 
 class CharacterisationDone(Hello):

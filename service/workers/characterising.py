@@ -5,7 +5,8 @@ that fails (the model's simulation raises, crashes or runs past its time limit) 
 the version and its module stay as they are.
 
 A version whose NESTML model reimplements a NEST built-in (:mod:`nestml_registry.compiler.counterparts`)
-is then checked against it, and the verdict is recorded with the characterisation (``result["check"]``).
+is then checked against it, and the verdict is recorded with the characterisation (``result["check"]``);
+a synapse version with a counterpart is only checked (:mod:`nestml_registry.compiler.synapse_check`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nestml_registry.compiler.characteriser import Characteriser
 from nestml_registry.compiler.checking import check_counterpart
 from nestml_registry.compiler.counterparts import counterpart_of
 from nestml_registry.compiler.pipeline import Compiler
+from nestml_registry.compiler.synapse_check import check_synapse
 from nestml_registry.registry import characterisations
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.service.settings import Settings
@@ -82,15 +84,25 @@ class Characterising:
             except (RegistryError, OSError) as exc:
                 return {"status": "failed", "error": f"its module cannot be read from the artifact store: {exc}"}
             try:
-                result = self.runner.characterise(module, claimed.model, Path(tmp) / "characterise.log")
-                counterpart = counterpart_of(claimed.nestml_name)
-                if counterpart is not None and result["status"] != "failed":
-                    result["check"] = check_counterpart(self.runner, module, claimed.model,
-                                                        {"parameters": claimed.parameters, "state": claimed.state},
-                                                        counterpart)
-                return result
+                return self.run(claimed, module, Path(tmp))
             except (OSError, ValueError) as exc:  # this machine's work folder, or a module name we refuse
                 return {"status": "failed", "error": f"the worker could not run the characterisation: {exc}"}
+
+
+    def run(self, claimed: characterisations.Claimed, module: Path, tmp: Path) -> dict:
+        """A neuron's characterisation then its check, or a synapse's check alone."""
+        version = {"parameters": claimed.parameters, "state": claimed.state}
+        counterpart = counterpart_of(claimed.nestml_name, claimed.kind)
+        if claimed.kind != "neuron":
+            result: dict = {"status": "not_applicable", "reason": "a synapse model: only neuron models are "
+                                                                  "characterised", "injection": None}
+            if counterpart is not None:
+                result["check"] = check_synapse(self.runner, module, claimed.model, version, counterpart)
+            return result
+        result = self.runner.characterise(module, claimed.model, tmp / "characterise.log")
+        if counterpart is not None and result["status"] != "failed":
+            result["check"] = check_counterpart(self.runner, module, claimed.model, version, counterpart)
+        return result
 
 
 class _Beating(threading.Thread):

@@ -107,7 +107,8 @@ class HttpAccess:
         c = answer.json()
         return characterisations.Claimed(int(c["id"]), str(c["model"]), int(c["version"]), str(c["module_sha256"]),
                                          f"{c['module_name']}.so", c.get("nestml_name"),
-                                         list(c.get("parameters") or []), list(c.get("state") or []))
+                                         list(c.get("parameters") or []), list(c.get("state") or []),
+                                         str(c.get("kind") or "neuron"))
 
     def characterisation_module(self, claimed: characterisations.Claimed, worker_id: str, folder: Path) -> Path:
         answer = self._call("GET", f"/characterisations/{claimed.id}/module", params={"worker_id": worker_id})

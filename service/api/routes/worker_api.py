@@ -209,7 +209,8 @@ async def claim_characterisation(body: ws.Claim, db: DatabaseDep,
         return Response(status_code=204)
     return ws.ClaimedCharacterisation(id=c.id, model=c.model, version=c.version, module_sha256=c.module_sha256,
                                       module_name=c.module_location.rsplit("/", 1)[-1].removesuffix(".so"),
-                                      nestml_name=c.nestml_name, parameters=c.parameters, state=c.state)
+                                      nestml_name=c.nestml_name, parameters=c.parameters, state=c.state,
+                                      kind=c.kind)
 
 
 @router.get("/characterisations/{char_id}/module", response_class=FileResponse, responses=ERRORS,

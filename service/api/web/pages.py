@@ -108,7 +108,21 @@ async def characterisation_plot(name: ModelName, version: Annotated[int, Path(ge
     if doc.status != "succeeded":
         raise NotFound(f"{doc.model}@{doc.version} has no characterisation to plot (status {doc.status}): see "
                        f"/v1/models/{doc.model}/versions/{doc.version}/characterisation")
-    svg = await run_in_threadpool(plots.characterisation_svg, doc)
+    return _svg(await run_in_threadpool(plots.characterisation_svg, doc))
+
+
+@router.get("/models/{name}/{version}/check.svg", response_class=Response)
+async def check_plot(name: ModelName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], db: DatabaseDep,
+                     _reader: PageReader) -> Response:
+    """A synapse's STDP window (or short-term plasticity against frequency) beside its NEST counterpart's."""
+    doc = await reads.characterisation(db, name, version)
+    if doc.check is None or not doc.check.curves:
+        raise NotFound(f"{doc.model}@{doc.version} has no check curves to plot (a synapse checked against its NEST "
+                       f"counterpart has): see /v1/models/{doc.model}/versions/{doc.version}/characterisation")
+    return _svg(await run_in_threadpool(plots.check_svg, doc))
+
+
+def _svg(svg: bytes) -> Response:
     # matplotlib styles its shapes inline; nothing in the file may run (no script source at all)
     csp = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache",

@@ -29,6 +29,46 @@ def characterisation_svg(doc: schemas.Characterisation) -> bytes:
         return svg
 
 
+def check_svg(doc: schemas.Characterisation) -> bytes:
+    """A synapse check's curves (its STDP window, or its short-term plasticity against frequency) beside
+    its NEST counterpart's (cached as the characterisation plots are)."""
+    key = ("check", doc.model, doc.version, doc.finished_at)
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _draw_curves(doc.check.curves if doc.check else [], doc.check.against if doc.check else "")
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return _CACHE[key]
+
+
+def _draw_curves(curves: list[schemas.CheckCurve], against: str | None) -> bytes:
+    import matplotlib
+
+    matplotlib.use("svg", force=True)
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "nestml-registry", "font.size": 9}):
+        fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(4.5 * max(1, len(curves)), 3.4), squeeze=False)
+        try:
+            for ax, c in zip(axes[0], curves, strict=False):
+                ax.set_title(c.title)
+                ax.set_xlabel(c.x_label)
+                ax.set_ylabel(c.y_label)
+                ax.axhline(0 if c.title == "STDP window" else 1, color="#cccccc", linewidth=0.6)
+                ax.plot(c.x, [float("nan") if v is None else v for v in c.reference], "s-", color="#999999",
+                        markersize=5, label=against or "NEST")
+                ax.plot(c.x, [float("nan") if v is None else v for v in c.model], "o--", color="#1f5fa8",
+                        markersize=3, label="this version")
+                ax.legend(loc="best", frameon=False, fontsize=7)
+            fig.tight_layout()
+            out = io.BytesIO()
+            fig.savefig(out, format="svg", metadata={"Date": None})
+            return out.getvalue()
+        finally:
+            plt.close(fig)
+
+
 def _draw(doc: schemas.Characterisation) -> bytes:
     import matplotlib
 
