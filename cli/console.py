@@ -331,6 +331,13 @@ def print_characterisation(doc: dict[str, Any], stream: TextIO, points: int = 6)
     prev = doc.get("previous")
     if prev and prev.get("rheobase_pA") is not None:
         stream.write(f"  version {prev.get('version')}: rheobase {prev['rheobase_pA']:.4g} pA\n")
+    if doc.get("membrane_reason"):
+        stream.write(f"  {doc['membrane_reason']}\n")
+    elif doc.get("membrane") and doc["membrane"] != "V_m":
+        stream.write(f"  membrane potential recorded: {doc['membrane']}\n")
+    found = {k: v for k, v in (doc.get("features") or {}).items() if v is not None}
+    if found:
+        stream.write("  features: " + ", ".join(f"{k} {v:.4g}" for k, v in found.items()) + "\n")
 
 
 # C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides and isolates that reorder

@@ -41,12 +41,13 @@ class Bench:
         import nest
 
         self.nest, self.modules = nest, modules
+        self.resolution = P.RESOLUTION_MS
         nest.set_verbosity("M_ERROR")
         self.reset()
 
     def reset(self) -> None:
         self.nest.ResetKernel()  # unloads the modules' models: load them again
-        self.nest.resolution = P.RESOLUTION_MS
+        self.nest.resolution = self.resolution
         for module in self.modules:
             self.nest.Install(str(Path(module).with_suffix("")))
 
@@ -73,7 +74,7 @@ class Bench:
         gens = None
         if injection == "port":
             gens = self.nest.Create("dc_generator", n)
-            self.nest.Connect(gens, nodes, "one_to_one")
+            self.nest.Connect(gens, nodes, "one_to_one", syn_spec={"delay": self.resolution})
         return nodes, gens
 
     def set_currents(self, nodes: Any, gens: Any, currents: list[float], base_ie: float) -> None:
@@ -121,7 +122,7 @@ class Bench:
         recordables = self.nest.GetDefaults(model).get("recordables") or []
         meter = None
         if membrane in recordables:
-            meter = self.nest.Create("multimeter", params={"record_from": [membrane], "interval": P.RESOLUTION_MS})
+            meter = self.nest.Create("multimeter", params={"record_from": [membrane], "interval": self.resolution})
             self.nest.Connect(meter, nodes)
         zeros = [0.0] * n
         if injection is not None:
@@ -188,7 +189,7 @@ def rheobase(bench: Bench, model: str, params: dict, injection: str) -> float | 
     return round(hi, 4) if hi is not None else None
 
 
-def characterise(bench: Bench, model: str) -> dict:
+def characterise(bench: Bench, model: str, membrane: str | None = "V_m") -> dict:
     bench.check_model(model)
     try:
         injection = bench.injection(model)
@@ -196,18 +197,64 @@ def characterise(bench: Bench, model: str) -> dict:
         return {"status": "not_applicable", "reason": str(exc), "injection": None}
     rb = rheobase(bench, model, {}, injection)
     result: dict[str, Any] = {"status": "succeeded", "injection": injection, "rheobase_pA": rb,
-                              "fi_curve": [], "traces": []}
+                              "fi_curve": [], "traces": [], "membrane": membrane, "features": {}}
     if rb is None:
         result["reason"] = f"no spike within {P.WINDOW_MS:g} ms for any current up to {P.RHEOBASE_MAX_PA:g} pA"
+    if not membrane:
+        result["membrane_reason"] = ("no step or PSP traces: the model has no V_m and no state variable in volts "
+                                     "to record")
     top = P.FI_SPAN * rb if rb else P.FI_FALLBACK_MAX_PA
     currents = [top * i / (P.FI_POINTS - 1) for i in range(P.FI_POINTS)]
     counts = bench.counts(model, {}, injection, currents)
     result["fi_curve"] = [{"current_pA": round(c, 4), "rate_hz": k * 1000.0 / P.WINDOW_MS}
                           for c, k in zip(currents, counts, strict=False)]
     scale = rb if rb else P.FI_FALLBACK_MAX_PA / P.FI_SPAN
-    steps = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in P.STEP_FACTORS] if rb is not None else []
-    result["traces"] = _traces(bench, model, injection, steps + psp_stimuli(bench, model))
+    factors = [*P.STEP_FACTORS, P.HYPER_FACTOR] if rb is not None else []
+    steps = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in factors]
+    stimuli = steps + psp_stimuli(bench, model)
+    responses = bench.respond(model, {}, injection, stimuli, membrane or "") if stimuli else []
+    result["traces"] = _traces(stimuli, responses)
+    result["features"] = _features(stimuli, responses, result, injection)
+    if rb is not None:
+        result["dt_sensitivity"] = dt_sensitivity(bench, model, injection, round(P.FEATURE_FACTOR * scale, 4))
+        result["features"]["coarsest_dt_ms"] = result["dt_sensitivity"]["coarsest_dt_ms"]
     return result
+
+
+def _features(stimuli: list[dict], responses: list[dict], result: dict, injection: str) -> dict[str, Any]:
+    """Protocol 2's features (:mod:`nestml_registry.compiler.features`) from what was recorded."""
+    from nestml_registry.compiler import features
+
+    out: dict[str, Any] = {"fi_slope_Hz_per_pA": features.fi_slope(result["fi_curve"], result["rheobase_pA"])}
+    onset = P.STEP_BEFORE_MS + (P.RESOLUTION_MS if injection == "port" else 0.0)
+    for stim, resp in zip(stimuli, responses, strict=False):
+        current = stim.get("current_pA")
+        if stim["kind"] != "step" or current is None:
+            continue
+        if current < 0 and resp["V_m"]:
+            out.update(features.passive(resp["V_m"], P.RESOLUTION_MS, onset, P.STEP_MS, current))
+        elif result["rheobase_pA"] and math.isclose(current, P.FEATURE_FACTOR * result["rheobase_pA"], rel_tol=1e-3):
+            out.update(features.spiking(resp["spikes_ms"], P.STEP_BEFORE_MS, P.STEP_MS))
+    return out
+
+
+def dt_sensitivity(bench: Bench, model: str, injection: str, current: float) -> dict[str, Any]:
+    """The ``current`` step's spikes at each of DT_STEPS_MS, and the coarsest step that keeps them."""
+    from nestml_registry.compiler import features
+
+    runs: dict[float, list[float]] = {}
+    try:
+        for dt in P.DT_STEPS_MS:
+            bench.resolution = dt
+            try:
+                resp = bench.respond(model, {}, injection, [{"kind": "step", "current_pA": current}], "")
+            except bench.nest.NESTError:
+                continue  # a model that cannot run at this step (a fixed time step of its own)
+            runs[dt] = resp[0]["spikes_ms"]
+    finally:
+        bench.resolution = P.RESOLUTION_MS
+    return {"current_pA": current, "runs": [{"dt_ms": dt, "spikes": len(s)} for dt, s in sorted(runs.items())],
+            "coarsest_dt_ms": features.coarsest_dt(runs, 1.0, 0.01, P.STEP_BEFORE_MS)}
 
 
 def psp_stimuli(bench: Bench, model: str) -> list[dict]:
@@ -226,11 +273,9 @@ def psp_stimuli(bench: Bench, model: str) -> list[dict]:
             {"kind": "psp", "label": "inhibitory", "weight": -P.PSP_WEIGHT}]
 
 
-def _traces(bench: Bench, model: str, injection: str, stimuli: list[dict]) -> list[dict]:
-    if not stimuli:
-        return []
+def _traces(stimuli: list[dict], responses: list[dict]) -> list[dict]:
     out = []
-    for stim, resp in zip(stimuli, bench.respond(model, {}, injection, stimuli), strict=False):
+    for stim, resp in zip(stimuli, responses, strict=False):
         if resp["V_m"] is None:
             continue
         if stim["kind"] == "step":
@@ -319,7 +364,8 @@ def run(job: dict) -> dict:
     try:
         bench = Bench([str(m) for m in job.get("modules", [])])
         if "characterise" in job:
-            return characterise(bench, str(job["characterise"]["model"]))
+            spec = job["characterise"]
+            return characterise(bench, str(spec["model"]), spec.get("membrane", "V_m"))
         if "synapse" in job:
             from nestml_registry.compiler.synapse_protocol import run_synapse
 

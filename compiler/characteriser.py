@@ -38,10 +38,11 @@ class Characteriser:
     def __init__(self, compiler: Compiler, timeout: float) -> None:
         self.compiler, self.timeout = compiler, timeout
 
-    def characterise(self, module: Path, model: str, log: Path) -> dict:
-        """The protocol's result for ``model`` of ``module``: status succeeded, not_applicable or failed
-        (with ``error``); never raises for the model's own failures."""
-        out = self._run({"characterise": {"model": model}}, [module], log)
+    def characterise(self, module: Path, model: str, log: Path, membrane: str | None = "V_m") -> dict:
+        """The protocol's result for ``model`` of ``module`` (its membrane potential the recordable
+        ``membrane``; None: it has none): status succeeded, not_applicable or failed (with ``error``); never
+        raises for the model's own failures."""
+        out = self._run({"characterise": {"model": model, "membrane": membrane}}, [module], log)
         if out.get("status") == "failed":
             return out
         try:
@@ -135,6 +136,22 @@ def characterisation(data: dict) -> dict:
     if not isinstance(traces, list) or len(traces) > 50:
         raise TypeError("traces")
     out["traces"] = [_trace(t) for t in traces]
+    membrane = data.get("membrane")
+    out["membrane"] = None if membrane is None else str(membrane)[:100]
+    if data.get("membrane_reason"):
+        out["membrane_reason"] = _text(data["membrane_reason"])
+    found = data.get("features") or {}
+    if not isinstance(found, dict) or len(found) > 50:
+        raise TypeError("features")
+    out["features"] = {str(k)[:60]: None if v is None else finite_number(v) for k, v in found.items()}
+    dts = data.get("dt_sensitivity")
+    if dts is not None:
+        out["dt_sensitivity"] = {"current_pA": finite_number(dts["current_pA"]),
+                                 "coarsest_dt_ms": None if dts.get("coarsest_dt_ms") is None else
+                                 finite_number(dts["coarsest_dt_ms"]),
+                                 "runs": [{"dt_ms": finite_number(r["dt_ms"]),
+                                           "spikes": int(finite_number(r["spikes"]))}
+                                          for r in (dts.get("runs") or [])[:20]]}
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = 1
+VERSION = 2  # 2: the membrane variable found, a hyperpolarising step, features, time-step sensitivity
 
 # every simulation: NEST's default resolution, each neuron from the model's initial state
 RESOLUTION_MS = 0.1
@@ -31,6 +31,13 @@ TRACE_DT_MS = 0.5
 # current-based, nS for conductance-based inputs), V_m over PSP_MS every PSP_DT_MS
 PSP_SPIKE_MS, PSP_MS, PSP_DT_MS, PSP_WEIGHT = 10.0, 100.0, 0.1, 100.0
 MAX_TRACE_POINTS = 20_000
+# version 2: the membrane potential recorded is the model's V_m, else its first state variable in volts;
+# one hyperpolarising step of HYPER_FACTOR x rheobase (FI_FALLBACK_MAX_PA / FI_SPAN for a model that fires
+# without input) gives the passive features; the spiking features come from the FEATURE_FACTOR step; the
+# FEATURE_FACTOR step again at each of DT_STEPS_MS gives the coarsest step that keeps its spike times
+HYPER_FACTOR = -0.5
+FEATURE_FACTOR = 2.0
+DT_STEPS_MS = (0.01, 0.025, 0.05, 0.1, 0.2)
 # nestml-registry check: the same stimuli on two models (steps scaled to the first one's rheobase, and
 # input spikes of a weight small enough to stay below threshold in most models)
 CHECK_STEP_FACTORS = (0.5, 0.9, 1.1, 1.5, 2.0, 3.0)
@@ -51,6 +58,12 @@ def describe() -> dict[str, Any]:
                      "rate": "spikes in the window / window length"},
         "steps": {"factors_of_rheobase": list(STEP_FACTORS), "before_ms": STEP_BEFORE_MS, "step_ms": STEP_MS,
                   "after_ms": STEP_AFTER_MS, "dt_ms": TRACE_DT_MS},
+        "membrane": "the model's V_m, else its first state variable in volts (v of the Izhikevich models); "
+                    "none: no step or PSP traces, and the page says why",
+        "passive": {"factor_of_rheobase": HYPER_FACTOR, "definition": "a hyperpolarising step, as the steps"},
+        "features": {"from": f"the {FEATURE_FACTOR:g} x rheobase step and the f-I curve"},
+        "dt_sensitivity": {"dt_ms": list(DT_STEPS_MS), "step": f"{FEATURE_FACTOR:g} x rheobase",
+                           "tolerance": "the check's: 1 ms + 0.01 x time since onset"},
         "psp": {"spike_ms": PSP_SPIKE_MS, "delay_ms": 1.0, "weight": PSP_WEIGHT, "duration_ms": PSP_MS,
                 "dt_ms": PSP_DT_MS, "inputs": "each named spike receptor with +weight, else one port with "
                                               "+weight (excitatory) and -weight (inhibitory)"},

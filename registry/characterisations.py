@@ -244,8 +244,8 @@ def _requested(session: Session, reference: str | None, actor: str, admin: bool)
 
 
 def document(session: Session, name: str, version: int) -> dict[str, Any]:
-    """The characterisation of ``name@version`` as the API shows it, with the f-I curve of the newest older
-    version that has one (``previous``)."""
+    """The characterisation of ``name@version`` as the API shows it, with the f-I curve and features of the
+    newest older version that has them and is not yanked (``previous``)."""
     name = find_name(session, name) or name
     row = version_row(session, name, version)
     char = session.scalar(select(Characterisation).where(Characterisation.model_version_id == row.id))
@@ -267,13 +267,13 @@ def document(session: Session, name: str, version: int) -> dict[str, Any]:
     older = session.execute(
         select(ModelVersion.version, Characterisation.result)
         .join(Characterisation, Characterisation.model_version_id == ModelVersion.id)
-        .where(ModelVersion.name == name, ModelVersion.version < version,
+        .where(ModelVersion.name == name, ModelVersion.version < version, ModelVersion.yanked_at.is_(None),
                Characterisation.status == Status.SUCCEEDED.value)
         .order_by(ModelVersion.version.desc()).limit(1)).first()
     if older is not None:
         res = older[1] or {}
         out["previous"] = {"version": older[0], "rheobase_pA": res.get("rheobase_pA"),
-                           "fi_curve": res.get("fi_curve") or []}
+                           "fi_curve": res.get("fi_curve") or [], "features": res.get("features") or {}}
     return out
 
 

@@ -57,11 +57,37 @@ def test_a_lif_neurons_rheobase_is_found_within_one_percent(server: Server, push
     assert all(p["rate_hz"] == 0 for p in fi if p["current_pA"] < LIF_RHEOBASE)
     assert all(p["rate_hz"] > 0 for p in fi if p["current_pA"] > 1.01 * LIF_RHEOBASE)
     kinds = [t["kind"] for t in doc["traces"]]
-    assert kinds.count("step") == len(protocol.STEP_FACTORS) and kinds.count("psp") == 2
+    assert kinds.count("step") == len(protocol.STEP_FACTORS) + 1 and kinds.count("psp") == 2  # + hyperpolarising
     below, above = doc["traces"][0], doc["traces"][len(protocol.STEP_FACTORS) - 1]
     assert below["spikes_ms"] == [] and above["spikes_ms"], "half the rheobase never fires, twice it does"
     psp = next(t for t in doc["traces"] if t["label"] == "excitatory")
     assert max(psp["V_m"]) > -65.0 > min(next(t for t in doc["traces"] if t["label"] == "inhibitory")["V_m"])
+
+
+def test_protocol_2_measures_input_resistance_and_time_constant_in_closed_form(server: Server,
+                                                                               pushed: dict) -> None:
+    """lif_probe_neuron: R = tau_m / C_m = 20 ms / 200 pF = 100 MOhm, and tau = 20 ms, within 2 %."""
+    doc = _characterisation(server, "lif_probe_neuron")
+    found = doc["features"]
+    assert found["input_resistance_MOhm"] == pytest.approx(100.0, rel=0.02), found
+    assert found["membrane_tau_ms"] == pytest.approx(20.0, rel=0.02), found
+    assert found["sag_ratio"] == pytest.approx(0.0, abs=0.01)
+    assert found["isi_cv"] == pytest.approx(0.0, abs=0.01) and found["first_spike_latency_ms"] > 0
+    assert found["fi_slope_Hz_per_pA"] > 0 and found["coarsest_dt_ms"] in protocol.DT_STEPS_MS
+    assert [r["dt_ms"] for r in doc["dt_sensitivity"]["runs"]] == list(protocol.DT_STEPS_MS)
+    assert any(t["current_pA"] < 0 for t in doc["traces"] if t["kind"] == "step"), "the hyperpolarising step"
+    page = httpx.get(f"{server.url}/models/lif_probe_neuron_nestml/1", timeout=10).text
+    assert 'id="features"' in page and "steady-state change of the membrane potential" in page
+    proc = server.cli("show", "lif_probe_neuron")
+    assert "input_resistance_MOhm 100," in proc.stdout and "membrane_tau_ms 20" in proc.stdout, proc.stdout
+
+
+def test_a_model_with_no_membrane_potential_says_why(server: Server, pushed: dict) -> None:
+    doc = _characterisation(server, "unitless_probe_neuron")
+    assert doc["status"] == "succeeded" and doc["rheobase_pA"] > 0 and doc["membrane"] is None
+    assert doc["traces"] == [] and "no V_m and no state variable in volts" in doc["membrane_reason"]
+    page = httpx.get(f"{server.url}/models/unitless_probe_neuron_nestml/1", timeout=10).text
+    assert 'id="membrane-reason"' in page
 
 
 def test_a_model_with_no_current_input_is_not_characterised(server: Server, pushed: dict) -> None:
@@ -215,6 +241,15 @@ def test_check_names_what_it_carried_over_with_both_values(server: Server, izhik
     assert "other than its defaults: a 0.1 (default 0.02)" in proc.stdout, proc.stdout
     if any(r["max_spike_time_diff_ms"] is None for r in report["stimuli"]):
         assert "'-' under MAX DT: the spike counts differ" in proc.stdout, proc.stdout
+
+
+def test_a_model_whose_membrane_is_v_gets_its_step_and_psp_traces(server: Server, izhikevich_v: str) -> None:
+    doc = _characterisation(server, izhikevich_v)
+    assert doc["membrane"] == "v" and doc["status"] == "succeeded", doc
+    kinds = {t["kind"] for t in doc["traces"]}
+    assert kinds == {"step", "psp"} and all(t["V_m"] for t in doc["traces"])
+    page = httpx.get(f"{server.url}/models/{izhikevich_v}_nestml/1", timeout=10).text
+    assert 'Membrane potential recorded: <code>v</code>' in page
 
 
 def test_check_finds_the_membrane_variable_and_maps_state(server: Server, izhikevich_v: str) -> None:

@@ -360,6 +360,21 @@ class PreviousCharacterisation(BaseModel):
     version: int
     rheobase_pA: float | None = None
     fi_curve: list[FIPoint] = Field(default_factory=list)
+    features: dict[str, float | None] = Field(default_factory=dict)
+
+
+class DtRun(BaseModel):
+    dt_ms: float
+    spikes: int
+
+
+class DtSensitivity(BaseModel):
+    """The 2 x rheobase step at several time steps (protocol 2)."""
+
+    current_pA: float
+    runs: list[DtRun] = Field(default_factory=list)
+    coarsest_dt_ms: float | None = Field(None, description="The coarsest step whose spike times stay within the "
+                                                           "check's tolerance of the finest's")
 
 
 class CheckRow(BaseModel):
@@ -426,8 +441,16 @@ class Characterisation(BaseModel):
     finished_at: datetime | None = None
     seconds: float | None = None
     previous: PreviousCharacterisation | None = Field(
-        None, description="The newest older version's rheobase and f-I curve, to compare with")
+        None, description="The newest older version's rheobase, f-I curve and features, to compare with")
     check: CheckVerdict | None = Field(None, description="Against its NEST counterpart")
+    membrane: str | None = Field(None, description="The state variable recorded as the membrane potential "
+                                                   "(protocol 2): V_m, else the first in volts")
+    membrane_reason: str | None = Field(None, description="Why there are no traces: no membrane potential")
+    features: dict[str, float | None] = Field(
+        default_factory=dict, description="Protocol 2's features (input_resistance_MOhm, membrane_tau_ms, sag_ratio, "
+                                          "first_spike_latency_ms, isi_cv, adaptation_index, fi_slope_Hz_per_pA, "
+                                          "coarsest_dt_ms): compiler.features.DEFINITIONS says how each is measured")
+    dt_sensitivity: DtSensitivity | None = None
 
 
 class CharacteriseRequest(BaseModel):

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from nestml_registry.compiler.characteriser import Characteriser
 from nestml_registry.compiler.checking import check_counterpart
+from nestml_registry.compiler.comparison import membrane_of
 from nestml_registry.compiler.counterparts import counterpart_of
 from nestml_registry.compiler.pipeline import Compiler
 from nestml_registry.compiler.synapse_check import check_synapse
@@ -99,7 +100,8 @@ class Characterising:
             if counterpart is not None:
                 result["check"] = check_synapse(self.runner, module, claimed.model, version, counterpart)
             return result
-        result = self.runner.characterise(module, claimed.model, tmp / "characterise.log")
+        membrane = membrane_of(claimed.state) if claimed.state else "V_m"
+        result = self.runner.characterise(module, claimed.model, tmp / "characterise.log", membrane)
         if counterpart is not None and result["status"] != "failed":
             result["check"] = check_counterpart(self.runner, module, claimed.model, version, counterpart)
         return result

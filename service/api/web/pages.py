@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from nestml_registry.compiler import features
 from nestml_registry.registry import listing, resolving
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.listing import ModelQuery
@@ -97,7 +98,8 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
     documentation = await run_in_threadpool(render_comment, shown.comment or "")
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
                                   pinned=number is not None, skeleton=_skeleton(shown),
-                                  characterisation=characterisation, documentation=documentation)
+                                  characterisation=characterisation, documentation=documentation,
+                                  definitions=features.DEFINITIONS)
 
 
 @router.get("/models/{name}/{version}/characterisation.svg", response_class=Response)
