@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nestml_registry.compiler.checking import VERDICTS
 from nestml_registry.compiler.counterparts import counterpart_of
+from nestml_registry.compiler.protocol import RHEOBASE_TOLERANCE
 from nestml_registry.registry import clock
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import InvalidInput, NotFound, UnknownModel
@@ -59,22 +60,25 @@ class Claimed:
 
 
 def queue_versions(session: Session, version_ids: Iterable[int], toolchain: str, *, again: bool = False) -> int:
-    """Queue a characterisation of each neuron version (with its module on ``toolchain``); with ``again``,
-    finished ones are queued anew. Returns how many were queued."""
+    """Queue a characterisation of each version on ``toolchain`` (where it has a module; one per version and
+    toolchain, so a new toolchain re-validates what an older one measured); with ``again``, finished ones
+    on ``toolchain`` are queued anew. Returns how many were queued."""
     ids = list(dict.fromkeys(version_ids))
     if not ids:
         return 0
     now = clock.now(session)
     rows = [{"model_version_id": i, "toolchain": toolchain, "status": Status.QUEUED.value, "attempts": 0,
              "created_at": now} for i in ids]
-    queued = len(session.execute(insert_ignoring_conflicts(session, Characterisation, rows, ["model_version_id"])
+    queued = len(session.execute(insert_ignoring_conflicts(session, Characterisation, rows,
+                                                           ["model_version_id", "toolchain"])
                                  .returning(Characterisation.id)).all())
     if again:
         queued += session.execute(  # type: ignore[attr-defined]  # a CursorResult
             update(Characterisation).where(Characterisation.model_version_id.in_(ids),
+                                           Characterisation.toolchain == toolchain,
                                            Characterisation.status.in_(DONE))
-            .values(status=Status.QUEUED.value, toolchain=toolchain, attempts=0, created_at=now, started_at=None,
-                    finished_at=None, lease_owner=None, lease_expires_at=None, error=None, verdict=None)
+            .values(status=Status.QUEUED.value, attempts=0, created_at=now, started_at=None, finished_at=None,
+                    lease_owner=None, lease_expires_at=None, error=None, verdict=None, changed=None)
             .execution_options(**_NO_SYNC)).rowcount
     return queued
 
@@ -154,7 +158,41 @@ def finish(session: Session, char_id: int, worker_id: str, result: dict[str, Any
         .execution_options(**_NO_SYNC)).rowcount == 1
     if not done:
         logger.warning("worker %s lost the lease of characterisation %d; its result is dropped", worker_id, char_id)
+    else:
+        _compare_toolchains(session, char_id)
     return done
+
+
+def _compare_toolchains(session: Session, char_id: int) -> None:
+    """Record on a finished characterisation what differs from the same version's finished result on
+    another toolchain (its verdict, whether it fires, its rheobase beyond the protocol's tolerance)."""
+    this = session.get(Characterisation, char_id)
+    if this is None or this.status not in DONE:
+        return
+    others = session.scalars(select(Characterisation).where(
+        Characterisation.model_version_id == this.model_version_id, Characterisation.id != this.id,
+        Characterisation.status.in_(DONE)).order_by(Characterisation.finished_at.desc())).all()
+    for other in others:
+        found = differences(other, this)
+        if found:
+            session.execute(update(Characterisation).where(Characterisation.id == this.id)
+                            .values(changed=f"against toolchain {other.toolchain}: {'; '.join(found)}")
+                            .execution_options(**_NO_SYNC))
+            return
+
+
+def differences(old: Characterisation, new: Characterisation) -> list[str]:
+    """What a re-validation flags: the status, the verdict, or the rheobase (beyond 2 x the protocol's
+    relative tolerance) changed."""
+    found = []
+    if old.status != new.status:
+        found.append(f"characterisation {old.status} -> {new.status}")
+    if old.verdict != new.verdict:
+        found.append(f"against NEST {old.verdict or 'none'} -> {new.verdict or 'none'}")
+    a, b = (old.result or {}).get("rheobase_pA"), (new.result or {}).get("rheobase_pA")
+    if (a is None) != (b is None) or (a and b and abs(a - b) > 2 * RHEOBASE_TOLERANCE * max(abs(a), abs(b))):
+        found.append(f"rheobase {a} -> {b} pA")
+    return found
 
 
 def sweep(session: Session, now: datetime | None = None) -> int:
@@ -243,19 +281,36 @@ def _requested(session: Session, reference: str | None, actor: str, admin: bool)
     return rows
 
 
-def document(session: Session, name: str, version: int) -> dict[str, Any]:
+def shown(chars: Sequence[Characterisation], toolchain: str | None = None) -> Characterisation | None:
+    """Which of a version's characterisations (one per toolchain) a page shows: ``toolchain``'s, else the
+    most recently finished, else the most recently queued."""
+    if toolchain is not None:
+        return next((c for c in chars if c.toolchain == toolchain), None)
+    finished = [c for c in chars if c.status in DONE and c.finished_at is not None]
+    if finished:
+        return max(finished, key=lambda c: (c.finished_at, c.id))
+    return chars[-1] if chars else None
+
+
+def document(session: Session, name: str, version: int, toolchain: str | None = None) -> dict[str, Any]:
     """The characterisation of ``name@version`` as the API shows it, with the f-I curve and features of the
     newest older version that has them and is not yanked (``previous``)."""
     name = find_name(session, name) or name
     row = version_row(session, name, version)
-    char = session.scalar(select(Characterisation).where(Characterisation.model_version_id == row.id))
-    out: dict[str, Any] = {"model": name, "version": version, "kind": row.kind, "previous": None}
+    chars = list(session.scalars(select(Characterisation).where(Characterisation.model_version_id == row.id)
+                                 .order_by(Characterisation.created_at, Characterisation.id)))
+    char = shown(chars, toolchain)
+    out: dict[str, Any] = {"model": name, "version": version, "kind": row.kind, "previous": None,
+                           "toolchains": [{"toolchain": c.toolchain, "status": c.status, "verdict": c.verdict,
+                                           "rheobase_pA": (c.result or {}).get("rheobase_pA"),
+                                           "finished_at": c.finished_at, "changed": c.changed} for c in chars]}
     stored = (char.result or {}).get("check") if char is not None else None
     out["check"] = verdict_document(stored, row.nestml_name, row.kind, f"{name}@{version}")
+    out["changed"] = char.changed if char is not None else None
     if row.kind != "neuron":
         waiting = char.status if char is not None and char.status in (Status.QUEUED.value, Status.RUNNING.value) \
             else None
-        return dict(out, status=waiting or Status.NOT_APPLICABLE.value,
+        return dict(out, status=waiting or Status.NOT_APPLICABLE.value, toolchain=char.toolchain if char else None,
                     reason="a synapse model: only neuron models are characterised"
                     + (f"; its check against {out['check'].get('against')} is {waiting}" if waiting else ""))
     if char is None:
@@ -269,7 +324,7 @@ def document(session: Session, name: str, version: int) -> dict[str, Any]:
         .join(Characterisation, Characterisation.model_version_id == ModelVersion.id)
         .where(ModelVersion.name == name, ModelVersion.version < version, ModelVersion.yanked_at.is_(None),
                Characterisation.status == Status.SUCCEEDED.value)
-        .order_by(ModelVersion.version.desc()).limit(1)).first()
+        .order_by(ModelVersion.version.desc(), Characterisation.finished_at.desc()).limit(1)).first()
     if older is not None:
         res = older[1] or {}
         out["previous"] = {"version": older[0], "rheobase_pA": res.get("rheobase_pA"),
@@ -317,3 +372,19 @@ def _aspects(check: dict[str, Any]) -> list[str]:
         else:
             found.append("spike times")
     return sorted(set(found), key=["spike counts", "spike times", "V_m", "weights"].index)
+
+
+def changed_problems(session: Session, shown: int = 3) -> list[str]:
+    """/healthz's line for re-validations whose result changed against another toolchain (none: [])."""
+    rows = session.execute(select(ModelVersion.name, ModelVersion.version, Characterisation.toolchain,
+                                  Characterisation.changed)
+                           .join(ModelVersion, ModelVersion.id == Characterisation.model_version_id)
+                           .where(Characterisation.changed.is_not(None))
+                           .order_by(Characterisation.finished_at.desc()).limit(shown + 1)).all()
+    if not rows:
+        return []
+    total = session.scalar(select(func.count()).where(Characterisation.changed.is_not(None))) or 0
+    listed = "; ".join(f"{n}@{v} on {t} ({c})" for n, v, t, c in rows[:shown])
+    return [f"{total} characterisation(s) changed on a new toolchain: {listed}"
+            + (" ..." if total > shown else "") + ": see each model page's toolchains; a new NEST or NESTML behaves "
+            "differently for these models"]

@@ -55,11 +55,13 @@ def _newest(query: ModelQuery) -> Select:
     """The newest version of every model ``query`` matches: a version with no newer one of its name (so
     that the most recent page walks the index on ``created_at`` and stops, whatever the number of models)."""
     newer = aliased(ModelVersion)
+    verdict = (select(Characterisation.verdict).where(Characterisation.model_version_id == ModelVersion.id)
+               .order_by(Characterisation.finished_at.desc(), Characterisation.id.desc()).limit(1)
+               .correlate(ModelVersion).scalar_subquery())  # the most recently finished toolchain's
     stmt = (select(ModelVersion.id, ModelVersion.name, ModelVersion.kind, ModelVersion.version,
                    ModelVersion.nestml_name, ModelVersion.created_at, ModelVersion.description, ModelName.owner,
-                   Characterisation.verdict)
+                   verdict.label("verdict"))
             .join(ModelName, ModelName.name == ModelVersion.name)
-            .outerjoin(Characterisation, Characterisation.model_version_id == ModelVersion.id)
             .where(~exists().where(newer.name == ModelVersion.name, newer.version > ModelVersion.version)))
     for word in query.words():
         stmt = stmt.where(func.coalesce(ModelVersion.keywords, ModelVersion.name).contains(word, autoescape=True))
@@ -68,8 +70,7 @@ def _newest(query: ModelQuery) -> Select:
     if query.owner:
         stmt = stmt.where(ModelName.owner == query.owner)
     if query.verdict:
-        stmt = stmt.where(Characterisation.verdict.is_(None) if query.verdict == "none" else
-                          Characterisation.verdict == query.verdict)
+        stmt = stmt.where(verdict.is_(None) if query.verdict == "none" else verdict == query.verdict)
     return stmt
 
 

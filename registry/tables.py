@@ -331,18 +331,20 @@ class CharacterisationStatus(str, enum.Enum):
 
 
 class Characterisation(Base):
-    """How a neuron model version behaves in NEST (``nestml_registry.compiler.protocol``), measured by a worker
-    with the version's module for ``toolchain``; queued, leased and swept like a build."""
+    """How a model version behaves in NEST (``nestml_registry.compiler.protocol``) and how it compares with
+    its NEST counterpart, measured by a worker with the version's module for ``toolchain`` (once per
+    toolchain); queued, leased and swept like a build."""
 
     __tablename__ = "characterisations"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'not_applicable')", name="status"),
         CheckConstraint("verdict IN ('agrees', 'differs', 'failed')", name="verdict"),
+        UniqueConstraint("model_version_id", "toolchain"),
         Index(None, "status", "toolchain", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), unique=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
     toolchain: Mapped[str] = mapped_column(String(TOOLCHAIN_LEN))
     status: Mapped[str] = mapped_column(String(16), default=CharacterisationStatus.QUEUED.value)
     protocol: Mapped[int | None]  # the protocol's version of the stored result
@@ -358,3 +360,5 @@ class Characterisation(Base):
     # against the version's NEST counterpart (compiler.counterparts; the report is result["check"]): agrees,
     # differs or failed; None where it has none
     verdict: Mapped[str | None] = mapped_column(String(16))
+    # what differs from the same version's result on another toolchain (re-validation), None: nothing
+    changed: Mapped[str | None] = mapped_column(Text)

@@ -282,6 +282,52 @@ def test_characterisations_go_through_the_protocol(api: Api) -> None:
     assert doc["status"] == "not_applicable" and doc["reason"] == "no input"
 
 
+def _check(verdict: str) -> dict:
+    row = {"stimulus": "step 10 pA", "spikes": [3, 3 if verdict == "agrees" else 4], "max_spike_time_diff_ms": None,
+           "max_vm_diff_mV": 0.01, "agree": verdict == "agrees"}
+    return {"verdict": verdict, "against": "nest:iaf_psc_exp", "protocol": 2, "counterparts": 1, "asserted": "",
+            "model": "m", "agree": verdict == "agrees", "processes": 1,
+            "tolerances": {"spike_ms": 1.0, "drift": 0.01, "vm_mv": 0.5}, "stimuli": [row]}
+
+
+def test_a_new_toolchain_re_validates_and_a_changed_result_is_flagged(api: Api) -> None:
+    """A version built for two toolchains is characterised and checked on each; a verdict that changes on
+    the second is flagged on its document and in /healthz problems."""
+    first, second = api.register_toolchain(), api.register_toolchain()
+    _, token = api.token("worker", f"node-{tag()}", [first, second])
+    build_id, t = _queued(api, first)
+    api.succeed(build_id, first, [model_for(t)])
+    again = api.post_build([tiny(t)], toolchain=second)
+    assert again.status_code == 202, again.text
+    api.succeed(again.json()["id"], second, [model_for(t)])
+    from nestml_registry.registry import characterisations
+
+    for toolchain, verdict in ((first, "agrees"), (second, "differs")):
+        with api.sessions.begin() as s:
+            version = characterisations.version_row(s, f"tiny_{t}_neuron_nestml", 1)
+            characterisations.queue_versions(s, [version.id], toolchain)
+        claim = {"worker_id": "node:3:c", "toolchain": toolchain, "lease_seconds": 300}
+        claimed = api.client.post(f"{W}/characterisations/claim", headers=auth(token), json=claim)
+        assert claimed.status_code == 200, claimed.text
+        done = api.client.post(f"{W}/characterisations/{claimed.json()['id']}/finish", headers=auth(token), json={
+            "worker_id": "node:3:c", "seconds": 1.0,
+            "result": {"status": "not_applicable", "reason": "no input", "check": _check(verdict)}})
+        assert done.status_code == 204, done.text
+    doc = api.client.get(f"/v1/models/tiny_{t}_neuron/versions/1/characterisation").json()
+    assert [r["toolchain"] for r in doc["toolchains"]] == [first, second]
+    assert doc["toolchain"] == second and doc["check"]["verdict"] == "differs"
+    assert doc["changed"] == f"against toolchain {first}: against NEST agrees -> differs", doc["changed"]
+    older = api.client.get(f"/v1/models/tiny_{t}_neuron/versions/1/characterisation", params={"toolchain": first})
+    assert older.json()["check"]["verdict"] == "agrees" and older.json()["changed"] is None
+    page = api.client.get(f"/models/tiny_{t}_neuron_nestml/1").text
+    assert 'id="revalidation"' in page and 'id="toolchain-results"' in page and second in page
+    health = api.client.get("/healthz").json()
+    assert any("changed on a new toolchain" in p and f"tiny_{t}_neuron_nestml@1" in p for p in health["problems"])
+    forged = api.client.post(f"{W}/characterisations/claim", headers=auth(token),
+                             json={"worker_id": "node:3:c", "toolchain": first, "lease_seconds": 300})
+    assert forged.status_code == 204, "nothing left to claim"
+
+
 # -- real worker processes ---------------------------------------------------------------------------------------
 
 O1 = {"NESTML_REGISTRY_CXXFLAGS": "-O1"}

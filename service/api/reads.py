@@ -109,8 +109,10 @@ async def toolchain_list(db: Database, admin: bool) -> list[schemas.Toolchain]:
     return [toolchain_document(t, shown(t.details or {})) for t in await db.read(toolchains.known)]
 
 
-async def characterisation(db: Database, name: str, version: int) -> schemas.Characterisation:
-    return schemas.Characterisation.model_validate(await db.read(characterisations.document, name, version))
+async def characterisation(db: Database, name: str, version: int,
+                           toolchain: str | None = None) -> schemas.Characterisation:
+    return schemas.Characterisation.model_validate(await db.read(characterisations.document, name, version,
+                                                                 toolchain))
 
 
 def _live(session: Session) -> list[str]:

@@ -363,6 +363,15 @@ class PreviousCharacterisation(BaseModel):
     features: dict[str, float | None] = Field(default_factory=dict)
 
 
+class ToolchainResult(BaseModel):
+    toolchain: str
+    status: str
+    verdict: str | None = None
+    rheobase_pA: float | None = None
+    finished_at: datetime | None = None
+    changed: str | None = None
+
+
 class DtRun(BaseModel):
     dt_ms: float
     spikes: int
@@ -451,6 +460,9 @@ class Characterisation(BaseModel):
                                           "first_spike_latency_ms, isi_cv, adaptation_index, fi_slope_Hz_per_pA, "
                                           "coarsest_dt_ms): compiler.features.DEFINITIONS says how each is measured")
     dt_sensitivity: DtSensitivity | None = None
+    changed: str | None = Field(None, description="What differs from this version's result on another toolchain "
+                                                  "(re-validation after a NEST or NESTML upgrade)")
+    toolchains: list[ToolchainResult] = Field(default_factory=list, description="Its result on each toolchain")
 
 
 class CharacteriseRequest(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
 from nestml_registry.registry import characterisations
@@ -18,18 +18,21 @@ from nestml_registry.service.api.routes.models import actor_of
 router = APIRouter(prefix="/v1", tags=["characterisations"])
 Name = Annotated[str, PathParam(max_length=300, description="The model's name (NAME or NAME_nestml)")]
 Version = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+ToolchainParam = Annotated[str | None, Query(max_length=200, description="The toolchain whose result to show")]
 
 
 @router.get("/models/{name}/versions/{version}/characterisation", response_model=schemas.Characterisation,
             summary="How a neuron model version behaves in NEST: rheobase, f-I curve, step and PSP traces",
             responses=error_responses(401, 404, 422))
-async def get_characterisation(name: Name, version: Version, db: DatabaseDep,
-                               _reader: ReaderDep) -> schemas.Characterisation:
+async def get_characterisation(name: Name, version: Version, db: DatabaseDep, _reader: ReaderDep,
+                               toolchain: ToolchainParam = None) -> schemas.Characterisation:
     """``status`` is ``none`` until one is queued, then ``queued``, ``running``, and ``succeeded``,
     ``failed`` (with ``error``; the module is unaffected) or ``not_applicable`` (with ``reason``: a synapse,
     or a neuron with no current input). ``protocol`` says how it was measured; ``previous`` holds the newest
-    older version's rheobase and f-I curve."""
-    return await reads.characterisation(db, name, version)
+    older version's rheobase, f-I curve and features; ``check`` the verdict against its NEST counterpart.
+    A version is characterised on each toolchain it is built for: ``toolchains`` lists them (with what
+    ``changed`` against another), and ``toolchain`` picks one (default: the most recently finished)."""
+    return await reads.characterisation(db, name, version, toolchain)
 
 
 @router.post("/characterisations", response_model=list[schemas.CharacteriseQueued], status_code=202,

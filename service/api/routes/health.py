@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nestml_registry.registry import toolchains, workers
+from nestml_registry.registry import characterisations, toolchains, workers
 from nestml_registry.service.api import schemas
 from nestml_registry.service.api.database import Database
 from nestml_registry.service.api.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
@@ -37,6 +37,7 @@ def _health(session: Session, sandbox_on: bool) -> schemas.Health:
     problems = [f"toolchain {r.toolchain} has {r.queued} queued build(s) and no live compile worker"
                 f"{f' (none alive since {r.last_alive:%Y-%m-%d %H:%M:%S} UTC)' if r.last_alive else ''}: start one "
                 "with `nestml-registry worker` on a machine of that toolchain" for r in rows if r.stranded]
+    problems += characterisations.changed_problems(session)
     off = bool(unsandboxed) or not sandbox_on
     return schemas.Health(status="degraded" if problems else "ok", database="ok", sandbox="off" if off else "on",
                           unsandboxed_toolchains=unsandboxed, problems=problems,
@@ -102,7 +103,8 @@ class RecentHealth:
             responses=error_responses(503))
 async def healthz(request: Request, db: DatabaseDep, settings: SettingsDep) -> schemas.Health:
     """200 while the API and its database answer: ``status`` is ``degraded`` when a toolchain has queued
-    builds and no live worker, or a disk the registry writes to is nearly full (``problems`` says which).
+    builds and no live worker, a disk the registry writes to is nearly full, or a model's characterisation
+    or check changed on a new toolchain (``problems`` says which).
     503 when the database does not answer. Callers that ask at the same time share one computation, and
     it is answered again for a second."""
     try:
