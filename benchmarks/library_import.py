@@ -72,7 +72,8 @@ def markdown(report: dict) -> str:
     verdicts = {v["model"].split("__with_")[0].removesuffix("_nestml"): v for v in report["verdicts"]}
     for row in report["builds"]:
         v = verdicts.get(row["model"], {})
-        built = "yes" if row["status"] == "succeeded" else f"no: {row.get('error', row['status'])}"
+        why = row.get("known_limit") or row.get("error", row["status"])
+        built = "yes" if row["status"] == "succeeded" else f"no: {why}"
         lines.append(f"| `{row['model']}` | {built} | {v.get('summary') or ''} | {v.get('explanation') or ''} |")
     return "\n".join(lines)
 

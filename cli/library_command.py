@@ -14,7 +14,7 @@ from typing import Any
 
 from nestml_registry.cli import console
 from nestml_registry.cli.command_line import EXIT_FAILED, EXIT_OK, print_json, registry_client, remote_options
-from nestml_registry.compiler.library import LibraryBuild, plan, shipped_folder
+from nestml_registry.compiler.library import KNOWN_LIMITS, LibraryBuild, plan, shipped_folder
 from nestml_registry.service.client.errors import FINAL_STATUSES, RegistryClientError
 from nestml_registry.service.settings import Settings
 
@@ -63,7 +63,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             verdicts = []
     if args.json:
         print_json({"builds": rows, "verdicts": verdicts})
-    failed = [r["model"] for r in rows if r["status"] == "failed"]
+    failed = [r["model"] for r in rows if r["status"] == "failed" and r["model"] not in KNOWN_LIMITS]
+    known = [r["model"] for r in rows if r["status"] == "failed" and r["model"] in KNOWN_LIMITS]
+    if known and out is not None:
+        print(f"{len(known)} the registry cannot build yet (known): {', '.join(known)}", file=sys.stderr)
     if failed and out is not None:
         print(f"{len(failed)} of {len(rows)} did not build: {', '.join(failed)}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
@@ -95,6 +98,8 @@ def _finish(client: Any, row: dict[str, Any], deadline: float | None) -> None:
             row["status"] = build.get("status")
             return
     row["status"] = build.get("status")
+    if row["status"] == "failed" and row["model"] in KNOWN_LIMITS:
+        row["known_limit"] = KNOWN_LIMITS[row["model"]]
     row["models"] = [{"name": m.get("name"), "kind": m.get("kind"), "version": m.get("version")}
                      for m in build.get("models") or []]
     diagnostics = build.get("diagnostics") or []
@@ -104,6 +109,8 @@ def _finish(client: Any, row: dict[str, Any], deadline: float | None) -> None:
 
 
 def _line(row: dict[str, Any]) -> str:
+    if row["status"] == "failed" and row["model"] in KNOWN_LIMITS:
+        return f"{row['model']}: not built (known: {KNOWN_LIMITS[row['model']]})"
     if row["status"] == "failed":
         return f"{row['model']}: failed (build {row['build']}): {row.get('error')}"
     if row["status"] != "succeeded":

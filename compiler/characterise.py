@@ -357,7 +357,17 @@ def _params(bench: Bench, m: dict) -> dict:
         close = {u: difflib.get_close_matches(u, sorted(known), n=4, cutoff=0.5) for u in unknown}
         raise BadParameters("; ".join(f"{m['model']} has no parameter {u!r}" + (
             f" (closest: {', '.join(close[u])})" if close[u] else "") for u in unknown))
-    return {**{k: v for k, v in (m.get("optional") or {}).items() if k in known}, **params}
+    optional = {k: v for k, v in (m.get("optional") or {}).items() if k in known and k not in params}
+    return {**{k: v for k, v in optional.items() if _settable(bench, m["model"], k, v)}, **params}
+
+
+def _settable(bench: Bench, model: str, name: str, value: object) -> bool:
+    """Whether ``model`` takes ``name`` (some of what GetDefaults shows is read-only: ht_neuron's t_spike)."""
+    try:
+        bench.nest.Create(model).set({name: value})
+        return True
+    except bench.nest.NESTError:
+        return False
 
 
 def run(job: dict) -> dict:

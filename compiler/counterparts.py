@@ -108,22 +108,39 @@ NEURONS: dict[str, Counterpart] = {
                                  "first (phase 1): the trains are half a period apart, one spike apart in a window"),
     "mat2_psc_exp_neuron": _N("mat2_psc_exp", maps={"omega": ""}, asserted="none against a built-in",
                               differs_because="the NESTML model's omega is its resting threshold relative to E_L "
-                              "(19 mV, i.e. -51 mV), the built-in's is absolute (-51 mV): copied by name, the "
-                              "built-in's threshold would become +19 mV: so omega is not carried over (the built-in "
-                              "keeps its own -51 mV)"),
-    "hill_tononi_neuron": _N("ht_neuron", asserted="none: NESTML's test leaves it out"),
+                              "(19 mV, i.e. -51 mV), the built-in's is absolute (-51 mV), so omega is not carried "
+                              "over (the built-in keeps its -51 mV). With the same threshold they still part from "
+                              "1.5 x rheobase on (spike times 8 ms apart, then one or two spikes more for the "
+                              "built-in): where each applies the threshold's jump at a spike within the time "
+                              "step is the likely cause, not verified"),
+    "hill_tononi_neuron": _N("ht_neuron", asserted="none: NESTML's test leaves it out",
+                             differs_because="the NESTML model names its parameters otherwise than ht_neuron "
+                             "(AMPA_g_peak against g_peak_AMPA, Tau_m against tau_m, ...), so almost none carry "
+                             "over; and with its own defaults it fires about 660 spikes in 1.1 s with no input, "
+                             "where ht_neuron is silent below its rheobase; not investigated further"),
 }
 _STDP_MAPS = {"tau_tr_pre": "tau_plus", "w": "weight"}
 _STDP_POST = {"tau_tr_post": "tau_minus"}
 _STDP_TESTS = "NESTML's {} compares the weight after every spike with the built-in's (MAX_ABS_ERROR 1e-6)"
+_NN_PHANTOM = ("NEST's nearest-neighbour built-ins count the connection's creation (t = 0) as a presynaptic spike "
+               "(t_lastspike starts at 0), so a postsynaptic spike before the first real presynaptic spike is "
+               "potentiated by lambda (1 - w/Wmax)^mu exp(-t_post / tau_plus): +0.07 for a post spike at 50 ms in "
+               "the STDP window, where the NESTML model, whose presynaptic trace starts at 0, depresses by 0.001. "
+               "Only such early spikes differ: from the first presynaptic spike on the weights agree exactly (the "
+               "20 Hz trains agree to the last bit)")
+_TRIPLET = ("A2_plus is declared 7.5e-10 but NESTML's generated synapse holds 0.75 (a unit conversion: the weight "
+            "is in nS), and that is what the built-in is given as Aplus; with it the STDP window agrees, while over "
+            "the 20 Hz trains the weights part by about 0.017: the triplet terms' update order is the likely cause, "
+            "not verified")
 _S = Counterpart
 SYNAPSES: dict[str, Counterpart] = {
     "stdp_synapse": _S("stdp_synapse", "synapse", _STDP_MAPS, _STDP_TESTS.format("stdp_synapse_test.py"),
                        rule="stdp", post_maps=_STDP_POST),
     "stdp_nn_symm_synapse": _S("stdp_nn_symm_synapse", "synapse", _STDP_MAPS,
-                               _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp", post_maps=_STDP_POST),
+                               _STDP_TESTS.format("stdp_nn_synapse_test.py"), _NN_PHANTOM, rule="stdp",
+                               post_maps=_STDP_POST),
     "stdp_nn_restr_symm_synapse": _S("stdp_nn_restr_synapse", "synapse", _STDP_MAPS,
-                                     _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp",
+                                     _STDP_TESTS.format("stdp_nn_synapse_test.py"), _NN_PHANTOM, rule="stdp",
                                      post_maps=_STDP_POST),
     "stdp_nn_pre_centered_synapse": _S("stdp_nn_pre_centered_synapse", "synapse", _STDP_MAPS,
                                        _STDP_TESTS.format("stdp_nn_synapse_test.py"), rule="stdp",
@@ -132,7 +149,7 @@ SYNAPSES: dict[str, Counterpart] = {
                                {"tau_x": "tau_plus_triplet", "A2_plus": "Aplus", "A3_plus": "Aplus_triplet",
                                 "A2_minus": "Aminus", "A3_minus": "Aminus_triplet", "w": "weight"},
                                "NESTML's stdp_triplet_synapse_test.py compares the weights with the built-in's "
-                               "(allclose, 1e-6)", rule="stdp",
+                               "(allclose, 1e-6)", _TRIPLET, rule="stdp",
                                post_maps={"tau_minus": "tau_minus", "tau_y": "tau_minus_triplet"}),
     "tsodyks_synapse": _S("tsodyks_synapse", "synapse", {"w": "weight"},
                           "NESTML's test_tsodyks_synapse.py compares the postsynaptic V_m with the built-in's",
