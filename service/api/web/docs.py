@@ -27,7 +27,7 @@ _MATH_ATTRIBUTES = {"display", "mathvariant", "stretchy", "fence", "separator", 
                     "columnalign", "rowalign", "displaystyle", "scriptlevel", "lspace", "rspace", "largeop",
                     "movablelimits", "symmetric", "width", "height", "depth", "notation", "encoding", "linethickness",
                     "minsize", "maxsize", "columnspacing", "rowspacing", "form"}
-_SETTINGS = {"math_output": "MathML", "raw_enabled": False, "file_insertion_enabled": False, "report_level": 5,
+SETTINGS = {"math_output": "MathML", "raw_enabled": False, "file_insertion_enabled": False, "report_level": 5,
              "halt_level": 5, "_disable_config": True, "embed_stylesheet": False, "doctitle_xform": False,
              "sectsubtitle_xform": False, "initial_header_level": 3, "warning_stream": False,
              "syntax_highlight": "none", "input_encoding": "unicode"}
@@ -40,7 +40,7 @@ def render_comment(text: str) -> Markup | None:
     try:
         from docutils.core import publish_parts
 
-        body = publish_parts(text, writer="html5", settings_overrides=_SETTINGS)["body"]
+        body = publish_parts(text, writer="html5", settings_overrides=SETTINGS)["body"]
     except Exception as exc:  # docutils raises many kinds on odd input: the text as written serves
         logger.info("a model comment was not rendered as reStructuredText: %s", exc)
         return None

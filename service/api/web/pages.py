@@ -21,6 +21,7 @@ from nestml_registry.service.api.auth import may_read_failed_log
 from nestml_registry.service.api.deps import DatabaseDep, SettingsDep
 from nestml_registry.service.api.web import plots
 from nestml_registry.service.api.web.docs import render_comment
+from nestml_registry.service.api.web.equations import render_equations
 from nestml_registry.service.api.web.render import Pages
 from nestml_registry.service.api.web.session import PageReader
 
@@ -96,9 +97,10 @@ async def _model(request: Request, db: DatabaseDep, name: str, number: int | Non
         raise listing.no_such_version(detail.name, [v.version for v in detail.versions], number or 0)
     characterisation = await reads.characterisation(db, detail.name, shown.version)
     documentation = await run_in_threadpool(render_comment, shown.comment or "")
+    equations = await run_in_threadpool(render_equations, shown.equations or "")
     return _pages(request).render(request, "model.html", title=detail.name, model=detail, version=shown,
                                   pinned=number is not None, skeleton=_skeleton(shown),
-                                  characterisation=characterisation, documentation=documentation,
+                                  characterisation=characterisation, documentation=documentation, equations=equations,
                                   definitions=features.DEFINITIONS)
 
 
