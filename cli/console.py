@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nestml_registry.compiler.diagnostics import Diagnostic
+from nestml_registry.compiler.request import PAIR_MARK
 from nestml_registry.registry.breaks import describe_breaks
 
 if TYPE_CHECKING:
@@ -155,9 +156,9 @@ def _in_nest(p: dict[str, Any]) -> Any:
 
 def _partner(name: str) -> str | None:
     """The other half of a paired model: ``a_nestml__with_b_nestml`` -> ``b_nestml__with_a_nestml``."""
-    if "__with_" not in name:
+    if PAIR_MARK not in name:
         return None
-    mine, other = name.split("__with_", 1)
+    mine, other = name.split(PAIR_MARK, 1)
     return f"{other}__with_{mine}"
 
 

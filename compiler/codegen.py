@@ -29,6 +29,7 @@ from typing import Any
 
 from nestml_registry.compiler import nestml_patches, sympy_guard
 from nestml_registry.compiler.child import collect_garbage_rarely, exit_now, write_result
+from nestml_registry.compiler.request import PAIR_MARK
 
 _START_RE = re.compile(r'^Start processing "(.*)"!$')
 _DROP_CODES = {"MODEL_CONTAINS_ERRORS"}  # "contains errors, no code generated": the errors say it already
@@ -282,7 +283,7 @@ def run_job(job: dict) -> dict:
 
 def _source_lines(job: dict, nestml_name: str) -> list[str] | None:
     """The lines of the file that declares ``nestml_name`` (a paired model's: its neuron's or synapse's)."""
-    base = nestml_name.split("__with_")[0]
+    base = nestml_name.split(PAIR_MARK)[0]
     for f in job["files"]:
         if base in f["models"]:
             try:

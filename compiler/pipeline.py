@@ -25,7 +25,7 @@ from nestml_registry.compiler.generated_check import check_generated
 from nestml_registry.compiler.key import build_key
 from nestml_registry.compiler.outputs import OutputError
 from nestml_registry.compiler.pch import PchBuild
-from nestml_registry.compiler.request import BuildRequest
+from nestml_registry.compiler.request import PAIR_MARK, BuildRequest
 from nestml_registry.compiler.result import FAILED, SUCCEEDED, BuildResult, ModelInfo
 from nestml_registry.compiler.sandbox import Sandbox, python_paths
 from nestml_registry.compiler.sanitise import Sanitised, sanitise
@@ -224,7 +224,7 @@ def merge_models(request: BuildRequest, described: list[dict], loaded: dict,
             continue
         desc = by_name.get(name) or by_name.get(name.removesuffix(request.suffix)) or {}
         # the name in the source: paired models are "<a><sfx>__with_<b><sfx>"
-        nestml_name = name.split("__with_")[0]
+        nestml_name = name.split(PAIR_MARK)[0]
         if request.suffix:
             nestml_name = nestml_name.removesuffix(request.suffix)
         defaults = loaded["defaults"].get(name, {})

@@ -17,6 +17,9 @@ MAX_FILES = 64
 DEFAULT_SUFFIX = "_nestml"
 
 
+PAIR_MARK = "__with_"  # NEST's names of a pair: N_nestml__with_S_nestml and S_nestml__with_N_nestml
+
+
 @dataclass(frozen=True)
 class Pair:
     """A neuron and a synapse generated together (the synapse reads the neuron's state)."""

@@ -15,8 +15,8 @@ from typing import Any
 from nestml_registry.compiler import counterparts, protocol
 from nestml_registry.compiler.characteriser import Characteriser, finite_number, finite_numbers
 from nestml_registry.compiler.counterparts import Counterpart
+from nestml_registry.compiler.request import PAIR_MARK
 
-PAIR_MARK = "__with_"
 MAX_EVENTS = 10_000
 
 

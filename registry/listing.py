@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from nestml_registry.compiler.request import PAIR_MARK
 from nestml_registry.compiler.sanitise import sanitise
-from nestml_registry.registry import model_text
+from nestml_registry.registry import metadata, model_text
 from nestml_registry.registry.breaks import dropped_names
 from nestml_registry.registry.errors import NotFound
 from nestml_registry.registry.resolving import find_name, parse_reference, unknown_name
@@ -165,16 +166,18 @@ def _changes(v: ModelVersion, older: ModelVersion | None, code: dict[str, str],
 def _version_dict(v: ModelVersion, src: Source | None, modules: list[dict[str, Any]],
                   changes: dict[str, Any] | None) -> dict[str, Any]:
     text = src.text if src is not None else ""
+    comment = model_text.comment_of(text, v.nestml_name)
     return {
         "version": v.version, "kind": v.kind, "nestml_name": v.nestml_name, "content_digest": v.content_digest,
         "created_at": _iso(v.created_at), "published_by": v.published_by,
         "yanked": None if v.yanked_reason is None else {"reason": v.yanked_reason, "by": v.yanked_by,
                                                          "at": _iso(v.yanked_at)},
-        "description": v.description or "", "comment": model_text.comment_of(text, v.nestml_name),
+        "description": v.description or "", "comment": comment,
+        "metadata": metadata.of(comment, [v.name, v.nestml_name], v.description or ""),
         "equations": model_text.block_of(text, "equations", v.nestml_name),
         "parameters": v.parameters, "state": v.state,
         "input_ports": v.input_ports, "receptor_types": v.receptor_types, "variants": v.variants,
-        "paired_with": v.name.split("__with_", 1)[1] if "__with_" in v.name else None,
+        "paired_with": v.name.split(PAIR_MARK, 1)[1] if PAIR_MARK in v.name else None,
         "changes": changes,
         "source": {"name": src.name, "sha256": src.sha256, "text": src.text} if src else None,
         "modules": sorted(modules, key=lambda x: x["toolchain"])}

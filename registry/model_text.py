@@ -160,12 +160,15 @@ def declaration_lines(text: str, block: str, name: str | None = None) -> dict[st
     return found
 
 
-def keywords(names: Iterable[str | None], description: str, variables: Iterable[object]) -> str:
+def keywords(names: Iterable[str | None], description: str, variables: Iterable[object],
+             extra: Iterable[str] = ()) -> str:
     """The lower-case words a search of the models matches: names, the description, and the names and
     descriptions of the parameters and state variables (``variables``: their dicts, as the registry stores
-    them, a description under ``comment``), so a search for "recovery" finds the Izhikevich models."""
+    them, a description under ``comment``), so a search for "recovery" finds the Izhikevich models; and
+    ``extra`` (the metadata's keywords, authors and DOIs: registry.metadata)."""
     words = [n for n in names if n]
     words.append(description)
+    words.extend(extra)
     for v in variables:
         if isinstance(v, dict) and v.get("name"):
             words.append(str(v["name"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nestml_registry.compiler.request import PAIR_MARK
 from nestml_registry.registry.errors import InvalidInput, NameOwned, NotFound
 from nestml_registry.registry.records import record_event
 from nestml_registry.registry.tables import LOCAL_OWNER, NAME_LEN, Build, ModelName, Token
@@ -51,7 +52,7 @@ def set_owner(session: Session, name: str, owner: str, actor: str) -> tuple[str,
 def family_of(name: str, suffix: str | None = None) -> str:
     """The NESTML model a NEST model name was generated from: ``X`` for ``X``, ``X_nestml`` (with the
     suffix ``_nestml``) and the pair names ``X_nestml__with_S_nestml``."""
-    base = name.split("__with_")[0]
+    base = name.split(PAIR_MARK)[0]
     return base.removesuffix(suffix) if suffix else base
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import model_text
+from nestml_registry.compiler.request import PAIR_MARK
+from nestml_registry.registry import metadata, model_text
 from nestml_registry.registry.breaks import describe_breaks, dropped_names
 from nestml_registry.registry.db import insert_ignoring_conflicts
 from nestml_registry.registry.errors import BreakingChange, InvalidInput, NameOwned
@@ -78,17 +79,22 @@ def content_digest(source_sha256s: Iterable[str], suffix: str, pairs: Sequence[d
 
 
 def _model_digest(model: dict[str, Any], files: dict[str, tuple[str, set[str]]], suffix: str,
-                  pairs: list[dict[str, Any]]) -> tuple[str, str | None]:
-    """(content digest, source sha256) of one model of a build; ``files`` maps each source file name to
-    its sha256 and the models it declares. A paired model depends on its partner's source too."""
+                  pairs: list[dict[str, Any]]) -> tuple[str, str | None, str | None]:
+    """(content digest, source sha256, the digest an older registry gave it) of one model of a build;
+    ``files`` maps each source file name to its sha256 and the models it declares. A paired model
+    (``N__with_S``) depends on its partner's source too; the plain neuron a pair's module also registers
+    does not (it is the neuron built alone), though registries before this one counted its pairs."""
     own = model.get("source_sha256") or files.get(model.get("source") or "", (None, set()))[0]
     base = model.get("nestml_name")
     if own is None or (pairs and base is None):  # unknown: every source and pair of the build counts
-        return content_digest([sha for sha, _ in files.values()], suffix, pairs), own
+        return content_digest([sha for sha, _ in files.values()], suffix, pairs), own, None
     mine = [p for p in pairs if base in (p.get("neuron"), p.get("synapse"))]
     partners = {p.get(role) for p in mine for role in ("neuron", "synapse")}
     shas = [own] + [sha for sha, declared in files.values() if declared & partners]
-    return content_digest(shas, suffix, mine), own
+    paired = content_digest(shas, suffix, mine)
+    if mine and PAIR_MARK not in str(model.get("name") or ""):
+        return content_digest([own], suffix, []), own, paired
+    return paired, own, None
 
 
 def publish(session: Session, build: Build, module_row: Module, models: list[dict[str, Any]],
@@ -122,9 +128,10 @@ def publish(session: Session, build: Build, module_row: Module, models: list[dic
         if not MODEL_NAME_RE.fullmatch(name or "") or kind not in KINDS:
             raise InvalidInput(f"cannot publish model {name!r} of kind {kind!r}: a model needs a NEST name "
                                f"(letters, digits, '_') and a kind ({' or '.join(KINDS)})")
-        digest, source_sha = _model_digest(model, files, suffix, pairs)
+        digest, source_sha, older = _model_digest(model, files, suffix, pairs)
         _claim_name(session, name, family_of(name, suffix), owner, admin)
-        version, created = _version_of(session, model, digest, source_sha, texts.get(source_sha or ""), owner)
+        version, created = _version_of(session, model, digest, source_sha, texts.get(source_sha or ""), owner,
+                                       older)
         breaks = breaking_changes(session, version) if created else {}
         if breaks and not build.allow_breaking:
             raise BreakingChange(_breaking_message(name, version.version, breaks), {"model": name, **breaks})
@@ -160,12 +167,14 @@ def _claim_name(session: Session, name: str, family: str, owner: str, admin: boo
 
 
 def _version_of(session: Session, model: dict[str, Any], digest: str, source_sha: str | None,
-                text: str | None, owner: str) -> tuple[ModelVersion, bool]:
-    """The version of ``model`` with this content digest, and whether it is new (the next number, with
-    the description and search words of its source ``text``, published by ``owner``)."""
+                text: str | None, owner: str, older: str | None = None) -> tuple[ModelVersion, bool]:
+    """The version of ``model`` with this content digest (or the ``older`` one, the oldest version first),
+    and whether it is new (the next number, with the description and search words of its source ``text``,
+    published by ``owner``)."""
     name = model["name"]
-    version = session.scalars(select(ModelVersion).where(ModelVersion.name == name,
-                                                         ModelVersion.content_digest == digest)).one_or_none()
+    version = session.scalars(select(ModelVersion).where(
+        ModelVersion.name == name, ModelVersion.content_digest.in_([d for d in (digest, older) if d]))
+        .order_by(ModelVersion.version).limit(1)).one_or_none()
     if version is not None:
         return version, False
     latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name)) or 0
@@ -177,8 +186,10 @@ def _version_of(session: Session, model: dict[str, Any], digest: str, source_sha
         published_by=owner)
     description = model_text.description_of(text or "", model.get("nestml_name"))
     version.description = description
+    found = metadata.of(model_text.comment_of(text or "", model.get("nestml_name")),
+                        [name, model.get("nestml_name")], description)
     version.keywords = model_text.keywords([name, model.get("nestml_name")], description,
-                                           [*version.parameters, *version.state])
+                                           [*version.parameters, *version.state], metadata.search_words(found))
     session.add(version)
     session.flush()
     return version, True

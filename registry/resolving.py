@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nestml_registry.compiler.request import PAIR_MARK
 from nestml_registry.registry.errors import (
     InvalidReference,
     ModuleClash,
@@ -137,7 +138,7 @@ NEAR_MISS = 0.9  # how alike (difflib's ratio) a full NESTML model name must be 
 def _pairs_with(names: list[str], name: str) -> list[str]:
     """Registered paired models (``A__with_B``) one of whose halves is ``name`` (or ``name_nestml``)."""
     wanted = {name, name + DEFAULT_SUFFIX}
-    return [n for n in names if "__with_" in n and wanted & set(n.split("__with_"))]
+    return [n for n in names if PAIR_MARK in n and wanted & set(n.split(PAIR_MARK))]
 
 
 def _close_names(names: list[str], name: str) -> list[str]:

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from nestml_registry.compiler.request import PAIR_MARK
 from nestml_registry.simulator.errors import SimulatorError
 from nestml_registry.simulator.plan import Plan
 from nestml_registry.simulator.references import network_files, read_types_table, reference_of
-
-PAIR_MARK = "__with_"
 
 
 def partner_of(synapse: str) -> str | None:

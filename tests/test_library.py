@@ -48,6 +48,16 @@ def test_import_publishes_builds_and_checks_and_a_second_changes_nothing(server:
     assert verdicts[stdp]["summary"] == "agrees with nest:stdp_synapse", verdicts[stdp]
     assert verdicts["tsodyks_synapse_nestml"]["summary"] == "agrees with nest:tsodyks_synapse"
     models = httpx.get(f"{server.url}/v1/models", timeout=10).json()
+    plain = next(m for m in models if m["name"] == "iaf_psc_exp_neuron_nestml")
+    assert plain["versions"] == 1, "the plain neuron a pair's module registers is the neuron built alone"
+    found = httpx.get(f"{server.url}/v1/models", params={"q": "current-based integrate-and-fire"}, timeout=10).json()
+    assert "iaf_psc_exp_neuron_nestml" in [m["name"] for m in found], found
+    found = httpx.get(f"{server.url}/v1/models", params={"q": "short-term plasticity"}, timeout=10).json()
+    assert [m["name"] for m in found] == ["tsodyks_synapse_nestml"], found
+    detail = httpx.get(f"{server.url}/v1/models/iaf_psc_exp_neuron_nestml", timeout=10).json()
+    assert detail["versions"][0]["metadata"]["license"] == "GPL-2.0-or-later"
+    assert "short-term plasticity" in httpx.get(f"{server.url}/v1/models/tsodyks_synapse_nestml",
+                                                timeout=10).json()["versions"][0]["metadata"]["keywords"]
     again = server.cli("library", "import", "--only", SOME, "--json", timeout=300)
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
@@ -78,6 +88,7 @@ def test_a_synapse_page_shows_its_verdict_and_stdp_window(server: Server, import
     assert all(r < 1 for r in stp["check"]["curves"][0]["model"]), "depressing at every rate"
     neuron = httpx.get(f"{server.url}/models/iaf_psc_exp_neuron_nestml/1", timeout=10)
     assert 'id="equations-math"' in neuron.text and "<math" in neuron.text
+    assert 'id="metadata"' in neuron.text and 'id="licence">GPL-2.0-or-later<' in neuron.text
     missing = httpx.get(f"{server.url}/models/iaf_psc_exp_neuron_nestml/1/check.svg", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 

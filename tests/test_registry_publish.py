@@ -154,6 +154,11 @@ def test_paired_models_depend_on_their_partner_source(sessions: sessionmaker[Ses
     assert second["iaf_neuron_nestml__with_stdp_synapse_nestml"] == 2  # the neuron's partner changed
     assert second["stdp_synapse_nestml__with_iaf_neuron_nestml"] == 2
     assert second[IZH] == 1  # not part of the pair: same behaviour, same version
+    assert second["iaf_neuron_nestml"] == 1, "the plain neuron a pair's module registers is the neuron alone"
+    with sessions.begin() as s:
+        alone = published_build(s, files=[source("iaf.nestml", neuron_text("iaf_neuron"))],
+                                models=[model_dict("iaf_neuron_nestml", "iaf.nestml")], module="iaf_module")[1]
+    assert [(p.name, p.version, p.created) for p in alone] == [("iaf_neuron_nestml", 1, False)]
     with sessions() as s:
         registers = records.get_module(s, resolving.resolve(s, IZH, TOOLCHAIN).module_sha256).registers
         assert "stdp_synapse_nestml__with_iaf_neuron_nestml_hpc" in registers

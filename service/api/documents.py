@@ -125,6 +125,7 @@ def model_version_document(v: dict[str, Any]) -> schemas.ModelVersion:
         yanked=schemas.Yanked.model_validate(v["yanked"]) if v.get("yanked") else None,
         description=v.get("description") or "", comment=v.get("comment") or "",
         equations=v.get("equations") or "", paired_with=v.get("paired_with"),
+        metadata=schemas.Metadata.model_validate(v.get("metadata") or {}),
         changes=schemas.VersionChanges.model_validate(v["changes"]) if v.get("changes") else None,
         modules=[schemas.ModuleLink(**m, url=artifact_url(m["sha256"])) for m in v.get("modules") or []])
 

@@ -192,6 +192,17 @@ class YankRequest(BaseModel):
                         max_length=500)
 
 
+class Metadata(BaseModel):
+    """What a model's comment says of it (registry.metadata), and the keywords it is found by."""
+
+    authors: list[str] = Field(default_factory=list)
+    license: str | None = Field(None, description="An SPDX identifier where it can be told (GPL-2.0-or-later)")
+    references: list[str] = Field(default_factory=list)
+    dois: list[str] = Field(default_factory=list)
+    see_also: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list, description="integrate-and-fire, conductance-based, STDP, ...")
+
+
 class ModelVersion(BaseModel):
     version: int
     kind: Kind
@@ -204,6 +215,8 @@ class ModelVersion(BaseModel):
     description: str = Field("", description="The first line of the model's leading comment")
     comment: str = Field("", description="The model's leading comment, as written")
     equations: str = Field("", description="The model's equations block, as written")
+    metadata: Metadata = Field(default_factory=lambda: Metadata(license=None),
+                               description="Read from the model's comment")
     paired_with: str | None = Field(None, description="A paired model's partner (as NEST names it)")
     changes: VersionChanges | None = Field(None, description="What changed since the version before")
     parameters: list[Variable] = Field(default_factory=list)

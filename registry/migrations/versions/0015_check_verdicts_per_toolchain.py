@@ -31,6 +31,25 @@ def upgrade() -> None:
         batch.drop_constraint(op.f("uq_characterisations_model_version_id"), type_="unique")
         batch.create_unique_constraint(op.f("uq_characterisations_model_version_id_toolchain"),
                                        ["model_version_id", "toolchain"])
+    _search_words()
+
+
+def _search_words() -> None:
+    from nestml_registry.registry import metadata, model_text
+
+    bind = op.get_bind()
+    versions = sa.table("model_versions", sa.column("id"), sa.column("name"), sa.column("nestml_name"),
+                        sa.column("description"), sa.column("parameters", sa.JSON()), sa.column("state", sa.JSON()),
+                        sa.column("source_sha256"), sa.column("keywords"))
+    sources = sa.table("sources", sa.column("sha256"), sa.column("text"))
+    rows = bind.execute(sa.select(versions.c.id, versions.c.name, versions.c.nestml_name, versions.c.description,
+                                  versions.c.parameters, versions.c.state, sources.c.text)
+                        .select_from(versions.outerjoin(sources, sources.c.sha256 == versions.c.source_sha256))).all()
+    for vid, name, nestml_name, description, parameters, state, text in rows:
+        found = metadata.of(model_text.comment_of(text or "", nestml_name), [name, nestml_name], description or "")
+        bind.execute(versions.update().where(versions.c.id == vid).values(keywords=model_text.keywords(
+            [name, nestml_name], description or "", [*(parameters or []), *(state or [])],
+            metadata.search_words(found))))
 
 
 def downgrade() -> None:
