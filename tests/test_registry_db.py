@@ -211,9 +211,13 @@ def test_migration_0014_searches_descriptions_of_variables(empty_db_url: str) ->
                            "description, keywords) VALUES ('izh_neuron_nestml', 1, :d, 'izh_neuron', 'neuron', "
                            "NULL, '[]', :s, '[]', '{}', '[]', CURRENT_TIMESTAMP, 'Izhikevich', 'old words')"),
                       {"d": "b" * 64, "s": state})
-        db.upgrade(empty_db_url)
+        db.upgrade(empty_db_url, "0014")
         with engine.connect() as c:
             words = c.execute(text("SELECT keywords FROM model_versions")).scalar_one()
         assert words == "izh_neuron_nestml izh_neuron izhikevich u_m membrane potential recovery variable"
+        db.upgrade(empty_db_url)  # 0015: and the keywords its names and comment give (registry.metadata)
+        with engine.connect() as c:
+            words = c.execute(text("SELECT keywords FROM model_versions")).scalar_one()
+        assert words == "izh_neuron_nestml izh_neuron izhikevich izhikevich u_m membrane potential recovery variable"
     finally:
         engine.dispose()
