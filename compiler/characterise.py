@@ -235,6 +235,9 @@ def _features(stimuli: list[dict], responses: list[dict], result: dict, injectio
             out.update(features.passive(resp["V_m"], P.RESOLUTION_MS, onset, P.STEP_MS, current))
         elif result["rheobase_pA"] and math.isclose(current, P.FEATURE_FACTOR * result["rheobase_pA"], rel_tol=1e-3):
             out.update(features.spiking(resp["spikes_ms"], P.STEP_BEFORE_MS, P.STEP_MS))
+            if resp["V_m"]:
+                out.update(features.spike_shape(resp["V_m"], P.RESOLUTION_MS, resp["spikes_ms"], P.STEP_BEFORE_MS,
+                                                P.STEP_BEFORE_MS + P.STEP_MS))
     return out
 
 

@@ -4,8 +4,9 @@ it. Pure functions of numbers: no NEST.
 
 - passive: from the hyperpolarising step, the input resistance (steady-state ΔV over the current), the
   membrane time constant (when ΔV reaches 1 - 1/e of its steady value) and the sag;
-- spiking: from the strongest step's spikes, the first-spike latency, the ISI CV and the adaptation
-  index; from the f-I curve, its slope just above rheobase.
+- spiking: from the 2 x rheobase step's spikes, the first-spike latency, the ISI CV and the adaptation
+  index, and, for models whose potential makes the spike (not a reset), its amplitude, half-width and
+  after-hyperpolarisation; from the f-I curve, its slope just above rheobase.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ DEFINITIONS = {
     "adaptation_index": "mean of (ISI[k+1] - ISI[k]) / (ISI[k+1] + ISI[k]) during the 2 x rheobase step "
                         "(eFEL's adaptation_index): 0 for regular firing, positive for slowing",
     "fi_slope_Hz_per_pA": "slope of the f-I curve over its first points above rheobase (least squares)",
+    "spike_amplitude_mV": "peak of the 2 x rheobase step's first spike above its threshold (where dV/dt first "
+                          "reaches 10 mV/ms); only for models whose membrane potential makes the spike (its peak "
+                          "above -20 mV), not for integrate-and-fire resets",
+    "spike_half_width_ms": "width of that spike at half its amplitude",
+    "ahp_depth_mV": "how far the potential falls below that threshold after the spike (before the next one)",
     "coarsest_dt_ms": "the coarsest time step (of those tried) at which the 2 x rheobase step's spike times "
                       "stay within the check's tolerance of those at the finest",
 }
@@ -100,3 +106,39 @@ def coarsest_dt(runs: dict[float, list[float]], spike_ms: float, drift: float, o
             break
         ok = dt
     return ok
+
+
+SHAPE_MIN_PEAK_MV = -20.0  # a first spike whose peak stays below this is a reset, not a waveform
+THRESHOLD_SLOPE = 10.0  # mV/ms: where the upstroke begins (eFEL's default)
+
+
+def spike_shape(v: Sequence[float], dt: float, spikes_ms: Sequence[float], onset_ms: float,
+                end_ms: float) -> dict[str, Any]:
+    """Amplitude, half-width and after-hyperpolarisation of the first spike after ``onset_ms`` in ``v``
+    (sampled every ``dt`` from ``dt``); None for each where there is no spike waveform."""
+    out: dict[str, Any] = {"spike_amplitude_mV": None, "spike_half_width_ms": None, "ahp_depth_mV": None}
+    inside = [t for t in spikes_ms if onset_ms <= t <= end_ms]
+    if not inside:
+        return out
+    at = lambda t: min(len(v) - 1, max(0, round(t / dt) - 1))  # noqa: E731 - the sample at time t
+    lo, hi = at(inside[0] - 5.0), at(inside[0] + 5.0)
+    if hi - lo < 3:
+        return out
+    peak_i = max(range(lo, hi + 1), key=lambda i: v[i])
+    peak = v[peak_i]
+    start = next((i for i in range(lo, peak_i) if (v[i + 1] - v[i]) / dt >= THRESHOLD_SLOPE), None)
+    if peak < SHAPE_MIN_PEAK_MV or start is None:
+        return out
+    threshold = v[start]
+    half = (peak + threshold) / 2.0
+    rise = next((i for i in range(start, peak_i) if v[i] <= half <= v[i + 1]), None)
+    fall = next((i for i in range(peak_i, len(v) - 1) if v[i] >= half >= v[i + 1]), None)
+    out["spike_amplitude_mV"] = round(peak - threshold, 4)
+    if rise is not None and fall is not None:
+        up = rise + (half - v[rise]) / ((v[rise + 1] - v[rise]) or 1e-12)
+        down = fall + (v[fall] - half) / ((v[fall] - v[fall + 1]) or 1e-12)
+        out["spike_half_width_ms"] = round((down - up) * dt, 4)
+    stop = at(inside[1]) if len(inside) > 1 else at(end_ms)
+    if stop > peak_i:
+        out["ahp_depth_mV"] = round(threshold - min(v[peak_i:stop]), 4)
+    return out

@@ -56,3 +56,34 @@ def test_the_coarsest_time_step_that_keeps_the_spike_times() -> None:
     assert features.coarsest_dt({0.01: [110.0], 0.1: []}, 1.0, 0.01, 100.0) == 0.01
     assert features.coarsest_dt({}, 1.0, 0.01, 100.0) is None
     assert set(features.DEFINITIONS) >= {"input_resistance_MOhm", "membrane_tau_ms", "coarsest_dt_ms"}
+
+
+def _spiking_trace(peak: float) -> tuple[list[float], list[float]]:
+    """-65 mV at rest, a slow rise to -55 mV (2.5 mV/ms), one spike at 150 ms: a 1 ms upstroke to ``peak``, a
+    1 ms fall to -75 mV, back towards rest."""
+    v = []
+    for i in range(1, round(300 / DT) + 1):
+        t = i * DT
+        if 145.0 < t <= 149.0:
+            v.append(-65.0 + 2.5 * (t - 145.0))
+        elif 149.0 < t <= 150.0:
+            v.append(-55.0 + (peak + 55.0) * (t - 149.0))
+        elif 150.0 < t <= 151.0:
+            v.append(peak - (peak + 75.0) * (t - 150.0))
+        elif 151.0 < t <= 160.0:
+            v.append(-75.0 + 10.0 * (t - 151.0) / 9.0)
+        else:
+            v.append(-65.0)
+    return v, [150.0]
+
+
+def test_the_spike_shape_of_a_waveform_and_none_for_a_reset() -> None:
+    v, spikes = _spiking_trace(40.0)
+    shape = features.spike_shape(v, DT, spikes, 100.0, 600.0)
+    assert shape["spike_amplitude_mV"] == pytest.approx(40.0 + 55.0, abs=1.0)
+    assert shape["spike_half_width_ms"] == pytest.approx(1.0, abs=0.15)
+    assert shape["ahp_depth_mV"] == pytest.approx(20.0, abs=1.0)
+    reset, spikes = _spiking_trace(-50.0)  # an integrate-and-fire reset: no waveform above -20 mV
+    assert features.spike_shape(reset, DT, spikes, 100.0, 600.0) == {
+        "spike_amplitude_mV": None, "spike_half_width_ms": None, "ahp_depth_mV": None}
+    assert features.spike_shape(v, DT, [], 100.0, 600.0)["spike_amplitude_mV"] is None
