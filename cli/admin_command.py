@@ -104,8 +104,9 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
         token.toolchains = allowed or None
         for known in allowed:  # one an HTTP worker reported already is approved by naming it here
             row = s.get(KnownToolchain, known)
-            if row is not None:
+            if row is not None and not row.approved:
                 row.approved = True
+                _revalidate(s, settings, known)
         token_id = token.id
         record_event(s, _actor(), "token_create", name, {"token": token_id, "role": args.role, "toolchains": allowed})
     if args.json:
@@ -118,15 +119,29 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_toolchain_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from nestml_registry.registry import revalidation
     from nestml_registry.registry.toolchains import approve
 
     with _session(settings) as s:
+        new = revalidation.fresh(s, args.id)
         row = approve(s, args.id, _actor(), args.token)
         toolchain_id = row.id
+        queued = _revalidate(s, settings, toolchain_id) if new else 0
     tokens = f"; worker token{'s' if len(args.token) > 1 else ''} {', '.join(map(str, args.token))} may serve it" \
         if args.token else ""
-    print(f"approved the toolchain {toolchain_id}: builds may be queued for it{tokens}")
+    print(f"approved the toolchain {toolchain_id}: builds may be queued for it{tokens}"
+          + (f"; {queued} build(s) of the library queued to re-validate it there" if queued else ""))
     return EXIT_OK
+
+
+def _revalidate(s: Any, settings: Settings, toolchain_id: str) -> int:
+    """The library's builds for a toolchain just approved (``registry.revalidation``), unless turned off."""
+    from nestml_registry.registry import revalidation
+
+    if not settings.revalidate:
+        return 0
+    return revalidation.queue_library(s, toolchain_id, max_attempts=settings.max_attempts,
+                                      characterise=settings.characterise)
 
 
 def _token_rows(settings: Settings) -> list[dict[str, Any]]:

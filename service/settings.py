@@ -166,6 +166,7 @@ class Settings:
     # characterisation of each new neuron version after its build (compiler.protocol), in its own time limit
     characterise: bool = True
     characterise_timeout: float = 120.0
+    revalidate: bool = True
     # how many workers (of other machines or tokens) must build a module to the same bytes before it is published
     agreement: int = 1
     # NEST Desktop's front door, /compat/nestml-server (service.nestml_server): the toolchain it builds for
@@ -220,6 +221,7 @@ class Settings:
             module_cache_bytes=e.size("MODULE_CACHE_BYTES", 2 * 1024 ** 3),
             characterise=e.flag("CHARACTERISE", True),
             characterise_timeout=e.number("CHARACTERISE_TIMEOUT", 120.0),
+            revalidate=e.flag("REVALIDATE", True),
             agreement=int(e.number("AGREEMENT", 1, whole=True)),
             compat_toolchain=e.text("COMPAT_TOOLCHAIN"),
             compat_module_dir=Path(module_dir).expanduser() if module_dir else None,
@@ -306,8 +308,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable('MODULE_CACHE_BYTES', '2G',
              "a worker's local build cache of modules (least recently used evicted beyond it)"),
     Variable('CHARACTERISE', '1',
-             'queue a characterisation of each new neuron version after its build (read where builds are '
-             'recorded: by database workers, and by the API for HTTP workers)'),
+             'queue a characterisation (and the check against its NEST counterpart) of each new version after its '
+             'build (read where builds are recorded: by database workers, and by the API for HTTP workers)'),
+    Variable('REVALIDATE', '1',
+             'when a new toolchain appears (a worker registers it, or an admin approves it), queue builds of the '
+             'library (the newest version of every model with a NEST counterpart) for it, so that its '
+             'characterisations and checks run there too'),
     Variable('CHARACTERISE_TIMEOUT', '120',
              'seconds one characterisation (one NEST process) may take'),
     Variable('RETRY_SECONDS', '120',

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api_support import (
+    TINY,
     Api,
     api_fixture,
     assert_error_shape,
@@ -27,7 +28,7 @@ from api_support import (
     toolchain_details,
 )
 from bmtk_networks import build_izhikevich_network, read_spikes
-from registry_fixtures import backend_params
+from registry_fixtures import TOOLCHAIN, backend_params
 from server_fixtures import CLI, ROOT, Server, client_env, start_server
 
 from nestml_registry.registry import queue
@@ -326,6 +327,29 @@ def test_a_new_toolchain_re_validates_and_a_changed_result_is_flagged(api: Api) 
     forged = api.client.post(f"{W}/characterisations/claim", headers=auth(token),
                              json={"worker_id": "node:3:c", "toolchain": first, "lease_seconds": 300})
     assert forged.status_code == 204, "nothing left to claim"
+
+
+def test_a_new_toolchain_gets_the_librarys_builds(api: Api) -> None:
+    """When a worker registers a toolchain the registry has not seen, the newest version of every model with a
+    NEST counterpart is built for it again (its characterisation and check then run there); a model without a
+    counterpart is not, and registering again queues nothing more."""
+    first = api.register_toolchain()
+    library_source = ("iaf_psc_exp_neuron.nestml",
+                      TINY.replace("model tiny_neuron:", "model iaf_psc_exp_neuron:").encode())
+    answer = api.post_build([library_source], toolchain=first)
+    assert answer.status_code == 202, answer.text
+    api.succeed(answer.json()["id"], first, [dict(model_for("x"), name="iaf_psc_exp_neuron_nestml",
+                                                 nestml_name="iaf_psc_exp_neuron", source="iaf_psc_exp_neuron.nestml")])
+    other_id, t = _queued(api, first)
+    api.succeed(other_id, first, [model_for(t)])
+    second = f"{TOOLCHAIN}-{tag()}"
+    _, token = api.token("worker", f"node-{tag()}", [second])
+    for _ in range(2):
+        answer = api.client.post(f"{W}/register", headers=auth(token), json={"toolchain": toolchain_details(second)})
+        assert answer.status_code == 204, answer.text
+        builds = api.client.get("/v1/builds", params={"status": "queued"}).json()
+        mine = [b for b in builds if b["toolchain"] == second]
+        assert [b["sources"] for b in mine] == [["iaf_psc_exp_neuron.nestml"]], mine
 
 
 # -- real worker processes ---------------------------------------------------------------------------------------

@@ -1,34 +1,18 @@
-"""Queue a build request for a toolchain: what ``POST /v1/builds``, the NEST Desktop front door and the tests call."""
+"""Queue a build request for a toolchain after the checks every submission gets: what ``POST /v1/builds``
+and the NEST Desktop front door call (the queueing itself: :func:`nestml_registry.registry.submitting.submit`)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from nestml_registry.compiler.key import build_key, code_key
+from nestml_registry.compiler.key import build_key
 from nestml_registry.compiler.request import BuildRequest
-from nestml_registry.registry import owners, queue, records, same_code, toolchains, workers
-from nestml_registry.registry.tables import Build, BuildStatus
+from nestml_registry.registry import owners, queue, records, toolchains, workers
+from nestml_registry.registry.submitting import submit
 from nestml_registry.service.api import schemas
 from nestml_registry.service.api.documents import build_document
 from nestml_registry.service.api.uploads import Rejected
 from nestml_registry.service.settings import Settings
-
-
-def submit(session: Session, request: BuildRequest, toolchain_id: str, *, submitted_by: int | None = None,
-           max_attempts: int = 3, retry: bool = False, allow_breaking: bool = False,
-           characterise: bool = False) -> tuple[Build, bool]:
-    """The build of ``request`` for ``toolchain_id``: queued if new, else the existing one
-    (``retry=True`` queues a failed one again). A new one whose code (comments out) a succeeded build has
-    is finished at once with that build's module (:mod:`nestml_registry.registry.same_code`). Returns
-    ``(build, created)``; the caller commits."""
-    key = build_key(request, toolchain_id)
-    sources = [(s.name, s.sha256, s.text) for s in request.sources]
-    build, created = queue.enqueue(session, key, toolchain_id, request.to_dict(), sources, submitted_by, max_attempts,
-                                   retry=retry, code_key=code_key(request, toolchain_id),
-                                   allow_breaking=allow_breaking)
-    if created and build.status == BuildStatus.QUEUED and build.attempts == 0:
-        same_code.reuse(session, build, characterise=characterise)
-    return build, created
 
 
 def submit_checked(s: Session, settings: Settings, request: BuildRequest, wanted: str | None, retry: bool,
@@ -74,3 +58,6 @@ def default_toolchain(s: Session, known: list[str]) -> str:
     """The most recently seen toolchain that a live worker serves (a toolchain whose workers all stopped
     would queue the build for nobody); the most recently seen one when none is live."""
     return next((t for t in known if workers.of_toolchain(s, t)[0] > 0), known[0])
+
+
+__all__ = ["default_toolchain", "submit", "submit_checked"]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from nestml_registry.compiler.diagnostics import Diagnostic
-from nestml_registry.registry import characterisations, queue, results, toolchains, workers
+from nestml_registry.registry import characterisations, queue, results, revalidation, toolchains, workers
 from nestml_registry.registry.db import make_engine, make_sessionmaker
 from nestml_registry.registry.errors import RegistryError
 from nestml_registry.registry.store import ArtifactStore
@@ -110,7 +110,11 @@ class DatabaseAccess:
 
     def register(self, details: dict[str, Any]) -> None:
         with self._session() as s:
+            new = revalidation.fresh(s, details.get("id"))
             toolchains.register(s, details)
+            if new and self.settings.revalidate:
+                revalidation.queue_library(s, str(details["id"]), max_attempts=self.settings.max_attempts,
+                                           characterise=self.settings.characterise)
 
     def beat(self, beat: workers.Beat) -> None:
         with self._session() as s:

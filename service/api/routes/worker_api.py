@@ -32,7 +32,7 @@ from nestml_registry.compiler.characteriser import characterisation
 from nestml_registry.compiler.checking import stored_check
 from nestml_registry.compiler.integrity import CHUNK
 from nestml_registry.compiler.pipeline import MAX_MODULE_BYTES
-from nestml_registry.registry import characterisations, queue, results, toolchains, workers
+from nestml_registry.registry import characterisations, queue, results, revalidation, toolchains, workers
 from nestml_registry.registry.errors import RegistryError, TooLarge
 from nestml_registry.registry.records import record_event
 from nestml_registry.registry.store import StoredArtifact
@@ -60,14 +60,19 @@ def _lost(what: str, item_id: int) -> ApiError:
 
 
 @router.post("/register", status_code=204, responses=ERRORS, summary="Say which toolchain this worker serves")
-async def register(body: ws.Register, db: DatabaseDep, principal: WorkerDep) -> Response:
-    """A toolchain the token may serve is recorded (approved); any other is recorded as waiting for an admin's
-    approval (never the default, nothing is queued for it) and the worker is refused (403)."""
+async def register(body: ws.Register, db: DatabaseDep, principal: WorkerDep, settings: SettingsDep) -> Response:
+    """A toolchain the token may serve is recorded (approved: a new one gets the library's builds, see
+    ``registry.revalidation``); any other is recorded as waiting for an admin's approval (never the default,
+    nothing is queued for it) and the worker is refused (403)."""
     toolchain_id = str(body.toolchain.get("id"))
     allowed = principal.may_serve(toolchain_id)
 
     def record(s: Session) -> None:
+        new = revalidation.fresh(s, toolchain_id)
         toolchains.register(s, body.toolchain, approved=allowed, seen_by=principal.name)
+        if new and allowed and settings.revalidate:
+            revalidation.queue_library(s, toolchain_id, max_attempts=settings.max_attempts,
+                                       characterise=settings.characterise)
         if not allowed:  # refused: audited
             record_event(s, principal.name, "worker_refused", toolchain_id[:200], {"why": "toolchain_not_allowed"})
 
