@@ -50,6 +50,17 @@ def add_parsers(sub: Any) -> None:
     remote_options(yk, "print the model document as JSON")
     yk.set_defaults(func=cmd_yank)
 
+    de = sub.add_parser("describe", help="give a version its authors, licence, references, DOIs and keywords (its "
+                                         "owner or an admin; replaces what was given before)")
+    de.add_argument("model", metavar="MODEL@VERSION")
+    de.add_argument("--author", action="append", default=[], help="repeat for more")
+    de.add_argument("--license", help="an SPDX identifier: MIT, GPL-2.0-or-later, CC-BY-4.0, ...")
+    de.add_argument("--reference", action="append", default=[], help="a citation, as text (repeatable)")
+    de.add_argument("--doi", action="append", default=[], help="10.NNNN/suffix (repeatable)")
+    de.add_argument("--keyword", action="append", default=[], help="a word it is found by (repeatable)")
+    remote_options(de, "print the model document as JSON")
+    de.set_defaults(func=cmd_describe)
+
     uy = sub.add_parser("unyank", help="undo a yank: unpinned references may choose the version again")
     uy.add_argument("model", metavar="MODEL@VERSION")
     remote_options(uy, "print the model document as JSON")
@@ -116,6 +127,21 @@ def cmd_characterise(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{r.get('model')}@{r.get('version')}: {r.get('status')} {where}")
     if not rows:
         print("no neuron model versions to characterise", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace, settings: Settings) -> int:
+    given = {"authors": args.author, "license": args.license, "references": args.reference, "dois": args.doi,
+             "keywords": args.keyword}
+    with registry_client(args) as client:
+        detail = client.describe(args.model, given)
+    if args.json:
+        print_json(detail)
+        return EXIT_OK
+    shown = (detail.get("versions") or [{}])[0]
+    found = shown.get("metadata") or {}
+    print(f"{detail.get('name')}@{shown.get('version')}: " + "; ".join(
+        f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in found.items() if v) or "no metadata")
     return EXIT_OK
 
 

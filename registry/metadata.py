@@ -1,7 +1,8 @@
 """A model's metadata, read from its leading comment as NESTML's shipped models write it (reStructuredText
 sections ``Authors``, ``References``, ``See also``, ``Copyright statement``; DOIs anywhere), and keywords
 a modeller searches by (integrate-and-fire, conductance-based, STDP, ...), told from its names, its
-description and its comment. Shown on the model page and in the API, and part of the search words."""
+description and its comment; and what a version's owner gives (``nestml-registry describe``), which
+comes first. Shown on the model page and in the API, and part of the search words."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ _UNDERLINE = re.compile(r"^\s*([=+\-~#*^])\1{2,}\s*$")
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
 _SPDX = re.compile(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+\-]+)")
 _REFERENCE = re.compile(r"^\s*\.\.\s*\[(\w+)\]\s*(.*)$")
+_LICENSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+\-]{0,63}")  # an SPDX identifier
+_KEYWORD = re.compile(r"[\w][\w \-]{0,59}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+FIELDS = ("authors", "license", "references", "dois", "keywords")
+LIMITS = {"authors": (20, 200), "references": (30, 500), "dois": (20, 200), "keywords": (20, 60)}
 # keyword: what in the lower-case names, description and comment tells it
 KEYWORDS = {
     "integrate-and-fire": ("iaf_", "integrate-and-fire", "integrate and fire", "aeif", "mat2"),
@@ -94,3 +100,44 @@ def keywords_of(names: Iterable[str | None], description: str, comment: str) -> 
 def search_words(found: dict[str, Any]) -> list[str]:
     """What of the metadata a search matches: keywords, authors, DOIs."""
     return [*found["keywords"], *found["authors"], *found["dois"]]
+
+
+def check_given(given: dict[str, Any]) -> dict[str, Any]:
+    """What an owner gives, checked: ``authors``, ``references`` (plain text), ``dois`` (10.NNNN/...),
+    ``keywords`` (words, spaces and dashes), ``license`` (an SPDX identifier). ValueError says what is wrong."""
+    unknown = sorted(set(given) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"no metadata field {', '.join(unknown)}: give {', '.join(FIELDS)}")
+    out: dict[str, Any] = {}
+    for field, (most, longest) in LIMITS.items():
+        items = [" ".join(str(x).split()) for x in given.get(field) or []]
+        items = [x for x in dict.fromkeys(items) if x]
+        if len(items) > most or any(len(x) > longest or _CONTROL.search(x) for x in items):
+            raise ValueError(f"{field}: at most {most}, each of at most {longest} characters, without control "
+                             "characters")
+        bad = [x for x in items if (field == "dois" and not _DOI.fullmatch(x))
+               or (field == "keywords" and not _KEYWORD.fullmatch(x))]
+        if bad:
+            raise ValueError(f"{field}: {bad[0][:60]!r} is not one (" + (
+                "a DOI is 10.NNNN/suffix, e.g. 10.1152/jn.00686.2005, without https://doi.org/" if field == "dois"
+                else "letters, digits, spaces and dashes") + ")")
+        if items:
+            out[field] = items
+    license = given.get("license")
+    if license is not None and license != "":
+        if not isinstance(license, str) or not _LICENSE.fullmatch(license):
+            raise ValueError(f"license: {str(license)[:60]!r} is not an SPDX identifier (e.g. MIT, "
+                             "GPL-2.0-or-later, CC-BY-4.0)")
+        out["license"] = license
+    return out
+
+
+def merged(found: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    """The comment's metadata with the owner's first (a license given replaces the comment's)."""
+    if not given:
+        return found
+    out = dict(found)
+    for field in ("authors", "references", "dois", "keywords"):
+        out[field] = list(dict.fromkeys([*(given.get(field) or []), *found.get(field, [])]))
+    out["license"] = given.get("license") or found.get("license")
+    return out

@@ -222,6 +222,8 @@ class ModelVersion(Base):
     description: Mapped[str | None] = mapped_column(Text)
     keywords: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    # metadata its owner gave (registry.metadata.check_given), beside what its comment says
+    given_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # withdrawn by its owner or an admin (registry.yanking): never chosen for an unpinned reference
     yanked_reason: Mapped[str | None] = mapped_column(Text)
     yanked_by: Mapped[str | None] = mapped_column(String(NAME_LEN))

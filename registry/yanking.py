@@ -17,13 +17,15 @@ from nestml_registry.registry.tables import ModelVersion, utcnow
 MAX_REASON = 500
 
 
-def _version(session: Session, reference: str, actor: str, admin: bool, what: str) -> ModelVersion:
+def owned_version(session: Session, reference: str, actor: str, admin: bool, what: str) -> ModelVersion:
+    """The version ``NAME@VERSION``, after checking that ``actor`` owns its name (or is an admin)."""
     ref_name, wanted = parse_reference(reference)
     if wanted is None:
         raise InvalidInput(f"{what} takes one version: write {ref_name}@VERSION (e.g. {ref_name}@1)",
                            {"reference": reference})
     name = find_name(session, ref_name)
-    row = session.get(ModelVersion, _id_of(session, name, wanted)) if name is not None else None
+    version_id = _id_of(session, name, wanted) if name is not None else None
+    row = session.get(ModelVersion, version_id) if version_id is not None else None
     if row is None or name is None:
         raise UnknownModel(f"no model version {ref_name}@{wanted}: see 'nestml-registry show {ref_name}' for its "
                            "versions", {"reference": reference})
@@ -41,14 +43,14 @@ def yank(session: Session, reference: str, reason: str, actor: str, admin: bool)
     if not reason or len(reason) > MAX_REASON:
         raise InvalidInput(f"give the reason for yanking (1 to {MAX_REASON} characters), e.g. --reason "
                            "'wrong reset value; use version 3'", {"reference": reference})
-    row = _version(session, reference, actor, admin, "yank")
+    row = owned_version(session, reference, actor, admin, "yank")
     row.yanked_reason, row.yanked_by, row.yanked_at = reason, actor, utcnow()
     record_event(session, actor, "yank", f"{row.name}@{row.version}", {"reason": reason})
     return row
 
 
 def unyank(session: Session, reference: str, actor: str, admin: bool) -> ModelVersion:
-    row = _version(session, reference, actor, admin, "unyank")
+    row = owned_version(session, reference, actor, admin, "unyank")
     was = row.yanked_reason
     row.yanked_reason = row.yanked_by = row.yanked_at = None
     record_event(session, actor, "unyank", f"{row.name}@{row.version}", {"was": was})

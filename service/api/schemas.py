@@ -203,6 +203,18 @@ class Metadata(BaseModel):
     keywords: list[str] = Field(default_factory=list, description="integrate-and-fire, conductance-based, STDP, ...")
 
 
+class MetadataUpdate(BaseModel):
+    """What a version's owner says of it (``nestml-registry describe``): it replaces what was given before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    authors: list[str] = Field(default_factory=list, max_length=20)
+    license: str | None = Field(None, max_length=64, description="An SPDX identifier: MIT, GPL-2.0-or-later, ...")
+    references: list[str] = Field(default_factory=list, max_length=30)
+    dois: list[str] = Field(default_factory=list, max_length=20, description="10.NNNN/suffix")
+    keywords: list[str] = Field(default_factory=list, max_length=20)
+
+
 class ModelVersion(BaseModel):
     version: int
     kind: Kind

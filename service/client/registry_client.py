@@ -270,6 +270,11 @@ class RegistryClient:
     def unyank(self, reference: str) -> dict[str, Any]:
         return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/unyank"))
 
+    def describe(self, reference: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Give ``NAME@VERSION`` its metadata (authors, license, references, dois, keywords; its owner or an
+        admin): it replaces what was given before. Returns the model document."""
+        return dict(self._json("POST", f"/v1/models/{quote(reference, safe='')}/metadata", json=dict(metadata)))
+
     def characterisation(self, name: str, version: int) -> dict[str, Any]:
         """How ``name@version`` behaves in NEST (rheobase, f-I curve, traces), or its status until measured."""
         return dict(self._json("GET", f"/v1/models/{quote(name, safe='')}/versions/{int(version)}/characterisation"))

@@ -31,6 +31,8 @@ def upgrade() -> None:
         batch.drop_constraint(op.f("uq_characterisations_model_version_id"), type_="unique")
         batch.create_unique_constraint(op.f("uq_characterisations_model_version_id_toolchain"),
                                        ["model_version_id", "toolchain"])
+    with op.batch_alter_table("model_versions") as batch:
+        batch.add_column(sa.Column("given_metadata", sa.JSON(), nullable=True))
     _search_words()
 
 
@@ -53,6 +55,8 @@ def _search_words() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("model_versions") as batch:
+        batch.drop_column("given_metadata")
     op.execute("DELETE FROM characterisations WHERE id NOT IN (SELECT MIN(id) FROM characterisations "
                "GROUP BY model_version_id)")
     with op.batch_alter_table("characterisations") as batch:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
-from nestml_registry.registry import listing, owners, resolving, yanking
+from nestml_registry.registry import describing, listing, owners, resolving, yanking
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.service.api import reads, schemas
 from nestml_registry.service.api.auth import Principal
@@ -64,6 +64,19 @@ async def yank_version(reference: Reference, body: schemas.YankRequest, db: Data
     """``reference`` is ``NAME@VERSION``; only the name's owner or an admin may yank (as for publishing)."""
     actor, admin = actor_of(principal)
     row = await db.write(yanking.yank, reference, body.reason, actor, admin)
+    return await reads.model(db, f"{row.name}@{row.version}")
+
+
+@router.post("/models/{reference}/metadata", response_model=schemas.ModelDetail,
+             summary="Say who wrote a version, its licence, references, DOIs and keywords",
+             responses=error_responses(401, 403, 404, 409, 422))
+async def describe_version(reference: Reference, body: schemas.MetadataUpdate, db: DatabaseDep,
+                           principal: PublisherDep) -> schemas.ModelDetail:
+    """``reference`` is ``NAME@VERSION``; only the name's owner or an admin may describe it. What is given
+    replaces what was given before (an empty body clears it), is shown before what the model's comment
+    says, and is searched. Nothing of the model or its modules changes."""
+    actor, admin = actor_of(principal)
+    row = await db.write(describing.describe, reference, body.model_dump(), actor, admin)
     return await reads.model(db, f"{row.name}@{row.version}")
 
 
