@@ -157,3 +157,14 @@ def test_tokens_listed_and_revoked_over_the_api(api: Api) -> None:
     assert_error_shape(api.client.get("/v1/models", headers=as_(mine)), 401)
     actions = [e["action"] for e in api.client.get("/v1/audit", headers=as_(admin)).json()]
     assert actions.count("token_revoke") >= 2
+
+
+def test_describe_gives_a_version_its_metadata_in_one_line(api: Api) -> None:
+    name, _, _ = two_versions(api)
+    proc = cli(api, "describe", f"{name}@1", "--author", "Ann Author", "--license", "MIT", "--doi",
+               "10.1152/jn.00686.2005", "--keyword", "rate model")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{name}@1: authors Ann Author; license MIT") and "rate model" in proc.stdout
+    proc = cli(api, "describe", f"{name}@1", "--doi", "doi.org/10.1/x")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "a DOI is 10.NNNN/suffix" in proc.stderr
+    assert "Traceback" not in proc.stderr
