@@ -41,6 +41,7 @@ Status = CharacterisationStatus
 MAX_ATTEMPTS = 2
 DONE = (Status.SUCCEEDED.value, Status.FAILED.value, Status.NOT_APPLICABLE.value)
 _NO_SYNC = {"synchronize_session": False}
+FEATURE_CHANGE = 0.05  # a feature that moves more than this (relative) on another toolchain is flagged
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,8 @@ def _compare_toolchains(session: Session, char_id: int) -> None:
 
 
 def differences(old: Characterisation, new: Characterisation) -> list[str]:
-    """What a re-validation flags: the status, the verdict, or the rheobase (beyond 2 x the protocol's
-    relative tolerance) changed."""
+    """What a re-validation flags: the status, the verdict, the rheobase (beyond 2 x the protocol's relative
+    tolerance) or a feature (beyond FEATURE_CHANGE, relative) changed."""
     found = []
     if old.status != new.status:
         found.append(f"characterisation {old.status} -> {new.status}")
@@ -192,6 +193,12 @@ def differences(old: Characterisation, new: Characterisation) -> list[str]:
     a, b = (old.result or {}).get("rheobase_pA"), (new.result or {}).get("rheobase_pA")
     if (a is None) != (b is None) or (a and b and abs(a - b) > 2 * RHEOBASE_TOLERANCE * max(abs(a), abs(b))):
         found.append(f"rheobase {a} -> {b} pA")
+    before, after = (old.result or {}).get("features") or {}, (new.result or {}).get("features") or {}
+    for name in sorted(set(before) & set(after)):
+        x, y = before[name], after[name]
+        if (x is None) != (y is None) or (x is not None and y is not None
+                                          and abs(x - y) > FEATURE_CHANGE * max(abs(x), abs(y), 1e-9)):
+            found.append(f"{name} {x} -> {y}")
     return found
 
 
@@ -303,6 +310,7 @@ def document(session: Session, name: str, version: int, toolchain: str | None = 
     out: dict[str, Any] = {"model": name, "version": version, "kind": row.kind, "previous": None,
                            "toolchains": [{"toolchain": c.toolchain, "status": c.status, "verdict": c.verdict,
                                            "rheobase_pA": (c.result or {}).get("rheobase_pA"),
+                                           "features": (c.result or {}).get("features") or {},
                                            "finished_at": c.finished_at, "changed": c.changed} for c in chars]}
     stored = (char.result or {}).get("check") if char is not None else None
     out["check"] = verdict_document(stored, row.nestml_name, row.kind, f"{name}@{version}")

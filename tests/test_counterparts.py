@@ -69,3 +69,18 @@ def test_nestml_names_are_renamed_to_nests_where_the_model_has_them() -> None:
     assert left_out.optional == {} and left_out.parameters == {}
     assert counterparts.counterpart_of("my_own_neuron") is None
     assert all(c.differs_because or c.asserted for c in counterparts.NEURONS.values())
+
+
+def test_a_re_validation_flags_what_moved_on_the_new_toolchain() -> None:
+    from nestml_registry.registry.characterisations import differences
+    from nestml_registry.registry.tables import Characterisation
+
+    old = Characterisation(status="succeeded", verdict="agrees",
+                           result={"rheobase_pA": 100.0, "features": {"membrane_tau_ms": 10.0, "isi_cv": None}})
+    same = Characterisation(status="succeeded", verdict="agrees",
+                            result={"rheobase_pA": 100.05, "features": {"membrane_tau_ms": 10.2, "isi_cv": None}})
+    assert differences(old, same) == []
+    moved = Characterisation(status="succeeded", verdict="differs",
+                             result={"rheobase_pA": 120.0, "features": {"membrane_tau_ms": 12.0, "isi_cv": 0.1}})
+    assert differences(old, moved) == ["against NEST agrees -> differs", "rheobase 100.0 -> 120.0 pA",
+                                       "isi_cv None -> 0.1", "membrane_tau_ms 10.0 -> 12.0"]

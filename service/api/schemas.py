@@ -393,6 +393,7 @@ class ToolchainResult(BaseModel):
     status: str
     verdict: str | None = None
     rheobase_pA: float | None = None
+    features: dict[str, float | None] = Field(default_factory=dict)
     finished_at: datetime | None = None
     changed: str | None = None
 
