@@ -2,12 +2,14 @@
 
     python -m nestml_registry.compiler.characterise JOB.json RESULT.json
 
-A job is one of three kinds:
+A job is one of four kinds:
 - ``{"characterise": {"model": NAME}, "modules": [PATH...]}``: the protocol of
   :mod:`nestml_registry.compiler.protocol` (injection, rheobase, f-I curve, step responses, PSPs);
 - ``{"respond": [{"model": NAME, "params": {...}}...], "modules": [...], "stimuli": [...] | "auto"}``:
   each model's spikes and V_m under the same stimuli (``nestml-registry check``); ``"auto"`` scales the
   steps to the first model's rheobase;
+- ``{"psp": {"model": NAME, "membrane": VAR}, "modules": [...]}``: the PSP traces alone (a process of their
+  own, with a shorter time limit);
 - ``{"synapse": {"kind": "stdp" | "stp", "model": SIDE, "reference": SIDE}, "modules": [...]}``: a synapse
   beside its NEST counterpart (:mod:`nestml_registry.compiler.synapse_protocol`).
 
@@ -210,8 +212,7 @@ def characterise(bench: Bench, model: str, membrane: str | None = "V_m") -> dict
                           for c, k in zip(currents, counts, strict=False)]
     scale = rb if rb else P.FI_FALLBACK_MAX_PA / P.FI_SPAN
     factors = [*P.STEP_FACTORS, P.HYPER_FACTOR] if rb is not None else []
-    steps = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in factors]
-    stimuli = steps + psp_stimuli(bench, model)
+    stimuli = [{"kind": "step", "current_pA": round(f * scale, 4)} for f in factors]
     responses = bench.respond(model, {}, injection, stimuli, membrane or "") if stimuli else []
     result["traces"] = _traces(stimuli, responses)
     result["features"] = _features(stimuli, responses, result, injection)
@@ -258,6 +259,18 @@ def dt_sensitivity(bench: Bench, model: str, injection: str, current: float) -> 
         bench.resolution = P.RESOLUTION_MS
     return {"current_pA": current, "runs": [{"dt_ms": dt, "spikes": len(s)} for dt, s in sorted(runs.items())],
             "coarsest_dt_ms": features.coarsest_dt(runs, 1.0, 0.01, P.STEP_BEFORE_MS)}
+
+
+def psp_traces(bench: Bench, model: str, membrane: str) -> dict:
+    """The PSP part of the protocol, run by itself (:meth:`Characteriser._psps`)."""
+    bench.check_model(model)
+    stimuli = psp_stimuli(bench, model)
+    try:
+        injection: str | None = bench.injection(model)
+    except NotApplicable:
+        injection = None
+    responses = bench.respond(model, {}, injection, stimuli, membrane) if stimuli else []
+    return {"status": "succeeded", "traces": _traces(stimuli, responses)}
 
 
 def psp_stimuli(bench: Bench, model: str) -> list[dict]:
@@ -379,6 +392,8 @@ def run(job: dict) -> dict:
         if "characterise" in job:
             spec = job["characterise"]
             return characterise(bench, str(spec["model"]), spec.get("membrane", "V_m"))
+        if "psp" in job:
+            return psp_traces(bench, str(job["psp"]["model"]), str(job["psp"].get("membrane") or "V_m"))
         if "synapse" in job:
             from nestml_registry.compiler.synapse_protocol import run_synapse
 

@@ -45,10 +45,26 @@ class Characteriser:
         out = self._run({"characterise": {"model": model, "membrane": membrane}}, [module], log)
         if out.get("status") == "failed":
             return out
+        if out.get("status") == "succeeded" and membrane:
+            self._psps(out, module, model, membrane, log)
         try:
             return characterisation(out)
         except (TypeError, ValueError, KeyError) as exc:
             return _failed(f"the characterisation's result is malformed ({exc})")
+
+    def _psps(self, out: dict, module: Path, model: str, membrane: str, log: Path) -> None:
+        """The PSP traces, in a NEST process of their own with a shorter limit: a model whose integration
+        stalls under an input spike (a negative conductance) loses those traces, not its characterisation."""
+        limit = min(self.timeout, protocol.PSP_TIMEOUT_S)
+        answer = Characteriser(self.compiler, limit)._run({"psp": {"model": model, "membrane": membrane}},
+                                                           [module], log)
+        traces = answer.get("traces") if answer.get("status") == "succeeded" else None
+        if isinstance(traces, list) and isinstance(out.get("traces"), list):
+            out["traces"] = [*out["traces"], *traces]
+        elif answer.get("status") == "failed":
+            out["psp_reason"] = (f"no PSP traces: their simulation ran past {limit:g} s or failed (the model's "
+                                 f"integration may stall under an input spike of weight +-{protocol.PSP_WEIGHT:g}): "
+                                 f"{str(answer.get('error'))[:300]}")
 
     def respond(self, modules: Sequence[Path], models: list[dict], stimuli: list[dict] | str, log: Path) -> dict:
         """Each model's spikes and V_m under the same stimuli (``"auto"``: scaled to the first's rheobase)."""
@@ -138,8 +154,9 @@ def characterisation(data: dict) -> dict:
     out["traces"] = [_trace(t) for t in traces]
     membrane = data.get("membrane")
     out["membrane"] = None if membrane is None else str(membrane)[:100]
-    if data.get("membrane_reason"):
-        out["membrane_reason"] = _text(data["membrane_reason"])
+    for key in ("membrane_reason", "psp_reason"):
+        if data.get(key):
+            out[key] = _text(data[key])
     found = data.get("features") or {}
     if not isinstance(found, dict) or len(found) > 50:
         raise TypeError("features")

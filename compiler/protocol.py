@@ -30,6 +30,7 @@ TRACE_DT_MS = 0.5
 # PSP: one input spike at PSP_SPIKE_MS (delay 1 ms) of weight +-PSP_WEIGHT (the port's units: pA for
 # current-based, nS for conductance-based inputs), V_m over PSP_MS every PSP_DT_MS
 PSP_SPIKE_MS, PSP_MS, PSP_DT_MS, PSP_WEIGHT = 10.0, 100.0, 0.1, 100.0
+PSP_TIMEOUT_S = 30.0  # the PSPs run in a NEST process of their own, stopped after this
 MAX_TRACE_POINTS = 20_000
 # version 2: the membrane potential recorded is the model's V_m, else its first state variable in volts;
 # one hyperpolarising step of HYPER_FACTOR x rheobase (FI_FALLBACK_MAX_PA / FI_SPAN for a model that fires

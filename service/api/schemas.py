@@ -481,6 +481,7 @@ class Characterisation(BaseModel):
     membrane: str | None = Field(None, description="The state variable recorded as the membrane potential "
                                                    "(protocol 2): V_m, else the first in volts")
     membrane_reason: str | None = Field(None, description="Why there are no traces: no membrane potential")
+    psp_reason: str | None = Field(None, description="Why there are no PSP traces: their simulation stalled")
     features: dict[str, float | None] = Field(
         default_factory=dict, description="Protocol 2's features (input_resistance_MOhm, membrane_tau_ms, sag_ratio, "
                                           "first_spike_latency_ms, isi_cv, adaptation_index, fi_slope_Hz_per_pA, "
