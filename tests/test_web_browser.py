@@ -105,7 +105,10 @@ def test_model_page(server: Server, pushed: dict, browser: WebDriver, screenshot
     for expected in ("tau_m", "ms", "10 ms", "membrane time constant", "E_L", "mV", "-70 mV", "resting potential"):
         assert expected in parameters, expected
     assert "V_m" in text(browser, "#state") and "spikes" in text(browser, "#ports")
-    assert "V_m' = (E_L - V_m) / tau_m" in text(browser, "#equations")
+    math = browser.find_element(By.CSS_SELECTOR, "#equations-math math")  # drawn by the browser as MathML
+    assert math.size["height"] > 0 and "V" in math.text and "τ" in math.text
+    written = browser.find_element(By.CSS_SELECTOR, "#equations").get_attribute("textContent")
+    assert "V_m' = (E_L - V_m) / tau_m" in written
     assert "v1" in text(browser, "#versions") and "first version" in text(browser, "#versions")
     assert text(browser, "#use-template") == f"nestml:{NAME}"
     assert text(browser, "#use-pinned") == f"nestml:{NAME}@1"
