@@ -2,7 +2,7 @@
 (the newest version of every model that reimplements a NEST built-in, :mod:`nestml_registry.compiler.
 counterparts`) is built for it again, from the sources and options of the build that published each, so
 that the workers of that toolchain characterise and check each version there too; a result that changes
-against the older toolchain is then flagged (:func:`nestml_registry.registry.characterisations.
+against the older toolchain is then flagged (:func:`nestml_registry.registry.verdicts.
 changed_problems`).
 
 Nothing here commits: the caller owns the transaction.

@@ -7,17 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_support import assert_error_shape, model_for, running_api, tag, tiny
+from api_support import Api, assert_error_shape, model_for, running_api, tag, tiny
 from registry_fixtures import backend_params
+
+
+def _published(api: Api) -> str:
+    """A tiny neuron published by this machine's local token; its NEST name."""
+    toolchain, t = api.register_toolchain(), tag()
+    api.succeed(api.post_build([tiny(t)], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+    return f"tiny_{t}_neuron_nestml"
 
 
 @pytest.mark.parametrize("backend", backend_params())
 def test_an_owner_describes_a_version_and_it_is_shown_and_searched(backend: str, tmp_path: Path) -> None:
     with running_api(backend, tmp_path) as api:
-        toolchain = api.register_toolchain()
-        t = tag()
-        name = f"tiny_{t}_neuron_nestml"
-        api.succeed(api.post_build([tiny(t)], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+        name = _published(api)
         before = api.client.get(f"/v1/models/{name}").json()
         given = {"authors": ["Ann  Author"], "license": "MIT", "dois": ["10.1152/jn.00686.2005"],
                  "keywords": ["rate model"], "references": ["Author A (2026). A tiny neuron."]}
@@ -41,10 +45,7 @@ def test_an_owner_describes_a_version_and_it_is_shown_and_searched(backend: str,
 @pytest.mark.parametrize("backend", backend_params())
 def test_malformed_or_foreign_metadata_is_refused_and_changes_nothing(backend: str, tmp_path: Path) -> None:
     with running_api(backend, tmp_path) as api:
-        toolchain = api.register_toolchain()
-        t = tag()
-        name = f"tiny_{t}_neuron_nestml"
-        api.succeed(api.post_build([tiny(t)], toolchain=toolchain).json()["id"], toolchain, [model_for(t)])
+        name = _published(api)
         before = api.client.get(f"/v1/models/{name}").json()
         for body, says in (({"dois": ["https://doi.org/10.1152/x"]}, "a DOI is 10.NNNN/suffix"),
                            ({"license": "GPL v2; rm -rf"}, "not an SPDX identifier"),

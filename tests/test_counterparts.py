@@ -8,7 +8,7 @@ import pytest
 from nestml_registry.compiler import counterparts
 from nestml_registry.compiler.checking import answer, stored_check
 from nestml_registry.compiler.comparison import align
-from nestml_registry.registry.characterisations import verdict_document
+from nestml_registry.registry.verdicts import verdict_document
 
 ROW = {"stimulus": "step 10 pA", "spikes": [3, 3], "max_spike_time_diff_ms": 0.1, "max_vm_diff_mV": 0.01,
        "agree": True}
@@ -72,8 +72,8 @@ def test_nestml_names_are_renamed_to_nests_where_the_model_has_them() -> None:
 
 
 def test_a_re_validation_flags_what_moved_on_the_new_toolchain() -> None:
-    from nestml_registry.registry.characterisations import differences
     from nestml_registry.registry.tables import Characterisation
+    from nestml_registry.registry.verdicts import differences
 
     old = Characterisation(status="succeeded", verdict="agrees",
                            result={"rheobase_pA": 100.0, "features": {"membrane_tau_ms": 10.0, "isi_cv": None}})

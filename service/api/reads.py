@@ -20,7 +20,7 @@ from nestml_registry.registry import (
 from nestml_registry.registry.listing import ModelQuery
 from nestml_registry.registry.tables import Build as BuildRow
 from nestml_registry.registry.tables import BuildStatus
-from nestml_registry.service.api import schemas
+from nestml_registry.service.api import characterisation_schemas, schemas
 from nestml_registry.service.api.database import Database
 from nestml_registry.service.api.documents import (
     build_document,
@@ -110,9 +110,9 @@ async def toolchain_list(db: Database, admin: bool) -> list[schemas.Toolchain]:
 
 
 async def characterisation(db: Database, name: str, version: int,
-                           toolchain: str | None = None) -> schemas.Characterisation:
-    return schemas.Characterisation.model_validate(await db.read(characterisations.document, name, version,
-                                                                 toolchain))
+                           toolchain: str | None = None) -> characterisation_schemas.Characterisation:
+    document = await db.read(characterisations.document, name, version, toolchain)
+    return characterisation_schemas.Characterisation.model_validate(document)
 
 
 def _live(session: Session) -> list[str]:

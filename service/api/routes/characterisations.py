@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 
 from nestml_registry.registry import characterisations
 from nestml_registry.registry.errors import InvalidInput
-from nestml_registry.service.api import reads, schemas
+from nestml_registry.service.api import characterisation_schemas, reads
 from nestml_registry.service.api.deps import DatabaseDep, PublisherDep, ReaderDep
 from nestml_registry.service.api.errors import error_responses
 from nestml_registry.service.api.routes.models import actor_of
@@ -21,11 +21,12 @@ Version = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 ToolchainParam = Annotated[str | None, Query(max_length=200, description="The toolchain whose result to show")]
 
 
-@router.get("/models/{name}/versions/{version}/characterisation", response_model=schemas.Characterisation,
+@router.get("/models/{name}/versions/{version}/characterisation",
+            response_model=characterisation_schemas.Characterisation,
             summary="How a neuron model version behaves in NEST: rheobase, f-I curve, step and PSP traces",
             responses=error_responses(401, 404, 422))
 async def get_characterisation(name: Name, version: Version, db: DatabaseDep, _reader: ReaderDep,
-                               toolchain: ToolchainParam = None) -> schemas.Characterisation:
+                               toolchain: ToolchainParam = None) -> characterisation_schemas.Characterisation:
     """``status`` is ``none`` until one is queued, then ``queued``, ``running``, and ``succeeded``,
     ``failed`` (with ``error``; the module is unaffected) or ``not_applicable`` (with ``reason``: a synapse,
     or a neuron with no current input). ``protocol`` says how it was measured; ``previous`` holds the newest
@@ -35,11 +36,11 @@ async def get_characterisation(name: Name, version: Version, db: DatabaseDep, _r
     return await reads.characterisation(db, name, version, toolchain)
 
 
-@router.post("/characterisations", response_model=list[schemas.CharacteriseQueued], status_code=202,
+@router.post("/characterisations", response_model=list[characterisation_schemas.CharacteriseQueued], status_code=202,
              summary="Queue characterisations (again): of one model or version, or of all you own",
              responses=error_responses(401, 403, 404, 422))
-async def queue_characterisations(body: schemas.CharacteriseRequest, db: DatabaseDep,
-                                  principal: PublisherDep) -> list[schemas.CharacteriseQueued]:
+async def queue_characterisations(body: characterisation_schemas.CharacteriseRequest, db: DatabaseDep,
+                                  principal: PublisherDep) -> list[characterisation_schemas.CharacteriseQueued]:
     """Give ``model`` (``NAME``: its newest version; ``NAME@VERSION``) or ``all``. Only a name's owner or an
     admin may; ``all`` takes every neuron version the caller owns (an admin: every one). Each runs on a
     toolchain a live worker serves and the version has a module for; the answer says which, or why not."""
@@ -48,4 +49,4 @@ async def queue_characterisations(body: schemas.CharacteriseRequest, db: Databas
     actor, admin = actor_of(principal)
     live = await reads.live_toolchains(db)
     rows = await db.write(characterisations.request, body.model, actor, admin, live)
-    return [schemas.CharacteriseQueued.model_validate(r) for r in rows]
+    return [characterisation_schemas.CharacteriseQueued.model_validate(r) for r in rows]

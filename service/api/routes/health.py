@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nestml_registry.registry import characterisations, toolchains, workers
+from nestml_registry.registry import toolchains, verdicts, workers
 from nestml_registry.service.api import schemas
 from nestml_registry.service.api.database import Database
 from nestml_registry.service.api.deps import DatabaseDep, MetricsDep, ReaderDep, SettingsDep
@@ -37,7 +37,7 @@ def _health(session: Session, sandbox_on: bool) -> schemas.Health:
     problems = [f"toolchain {r.toolchain} has {r.queued} queued build(s) and no live compile worker"
                 f"{f' (none alive since {r.last_alive:%Y-%m-%d %H:%M:%S} UTC)' if r.last_alive else ''}: start one "
                 "with `nestml-registry worker` on a machine of that toolchain" for r in rows if r.stranded]
-    problems += characterisations.changed_problems(session)
+    problems += verdicts.changed_problems(session)
     off = bool(unsandboxed) or not sandbox_on
     return schemas.Health(status="degraded" if problems else "ok", database="ok", sandbox="off" if off else "on",
                           unsandboxed_toolchains=unsandboxed, problems=problems,

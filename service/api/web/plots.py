@@ -11,20 +11,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from nestml_registry.service.api import schemas
+from nestml_registry.service.api import characterisation_schemas
 
 _LOCK = threading.Lock()  # pyplot's state is global
 _CACHE: OrderedDict[tuple, bytes] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def characterisation_svg(doc: schemas.Characterisation) -> bytes:
+def characterisation_svg(doc: characterisation_schemas.Characterisation) -> bytes:
     """The plots of a finished characterisation (cached by model, version and when it finished)."""
     key = (doc.model, doc.version, doc.finished_at, doc.previous.version if doc.previous else None)
     return _cached(key, lambda: _draw(doc))
 
 
-def check_svg(doc: schemas.Characterisation) -> bytes:
+def check_svg(doc: characterisation_schemas.Characterisation) -> bytes:
     """A synapse check's curves (its STDP window, or its short-term plasticity against frequency) beside
     its NEST counterpart's (cached as the characterisation plots are)."""
     curves = doc.check.curves if doc.check else []
@@ -65,7 +65,7 @@ def _svg(fig: Any) -> bytes:
     return out.getvalue()
 
 
-def _draw_curves(curves: list[schemas.CheckCurve], against: str | None) -> bytes:
+def _draw_curves(curves: list[characterisation_schemas.CheckCurve], against: str | None) -> bytes:
     with _figure(max(1, len(curves)), 4.5 * max(1, len(curves))) as (fig, axes):
         for ax, c in zip(axes, curves, strict=False):
             ax.set_title(c.title)
@@ -80,7 +80,7 @@ def _draw_curves(curves: list[schemas.CheckCurve], against: str | None) -> bytes
         return _svg(fig)
 
 
-def _draw(doc: schemas.Characterisation) -> bytes:
+def _draw(doc: characterisation_schemas.Characterisation) -> bytes:
     with _figure(3, 12) as (fig, (fi, steps, psp)):
         _fi_panel(fi, doc)
         _trace_panel(steps, [t for t in doc.traces if t.kind == "step"], "Step responses",
@@ -89,7 +89,7 @@ def _draw(doc: schemas.Characterisation) -> bytes:
         return _svg(fig)
 
 
-def _fi_panel(ax, doc: schemas.Characterisation) -> None:
+def _fi_panel(ax, doc: characterisation_schemas.Characterisation) -> None:
     ax.set_title("f-I curve")
     ax.set_xlabel("current (pA)")
     ax.set_ylabel("rate (Hz)")
@@ -103,7 +103,7 @@ def _fi_panel(ax, doc: schemas.Characterisation) -> None:
     ax.legend(loc="upper left", frameon=False)
 
 
-def _trace_panel(ax, traces: list[schemas.Trace], title: str, note: str) -> None:
+def _trace_panel(ax, traces: list[characterisation_schemas.Trace], title: str, note: str) -> None:
     ax.set_title(f"{title} ({note})")
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("V_m (mV)")
