@@ -56,8 +56,7 @@ class Characteriser:
         """The PSP traces, in a NEST process of their own with a shorter limit: a model whose integration
         stalls under an input spike (a negative conductance) loses those traces, not its characterisation."""
         limit = min(self.timeout, protocol.PSP_TIMEOUT_S)
-        answer = Characteriser(self.compiler, limit)._run({"psp": {"model": model, "membrane": membrane}},
-                                                           [module], log)
+        answer = self._run({"psp": {"model": model, "membrane": membrane}}, [module], log, limit)
         traces = answer.get("traces") if answer.get("status") == "succeeded" else None
         if isinstance(traces, list) and isinstance(out.get("traces"), list):
             out["traces"] = [*out["traces"], *traces]
@@ -74,7 +73,8 @@ class Characteriser:
         """A synapse beside its NEST counterpart (:mod:`nestml_registry.compiler.synapse_protocol`)."""
         return self._run({"synapse": job}, [module], log)
 
-    def _run(self, job: dict, modules: Sequence[Path], log: Path) -> dict:
+    def _run(self, job: dict, modules: Sequence[Path], log: Path, timeout: float | None = None) -> dict:
+        timeout = self.timeout if timeout is None else timeout
         self.compiler.check_sandbox()
         ws = Workspace.create(self.compiler.cache.work_dir, owner_prefix("characterise"), self.compiler.sandbox,
                               {"PYTHONHASHSEED": "0"})
@@ -82,9 +82,9 @@ class Characteriser:
             job = dict(job, modules=[str(self._place(ws, i, m)) for i, m in enumerate(modules)])
             (ws.path / "job.json").write_text(json.dumps(job))
             argv = [sys.executable, "-m", CHILD, str(ws.path / "job.json"), str(ws.path / "result.json")]
-            step = ws.run("characterise", argv, log=log, timeout=self.timeout)
+            step = ws.run("characterise", argv, log=log, timeout=timeout)
             if step.timed_out or signal_of(step) == signal.SIGXCPU:
-                return _failed(f"the simulation ran past the time limit of {self.timeout:g} s and was stopped "
+                return _failed(f"the simulation ran past the time limit of {timeout:g} s and was stopped "
                                "(NESTML_REGISTRY_CHARACTERISE_TIMEOUT)")
             try:
                 data = ws.read_json("result.json")
@@ -117,6 +117,15 @@ def _failed(error: str) -> dict:
 
 def _text(v: Any) -> str | None:
     return None if v is None else str(v)[:MAX_TEXT]
+
+
+def bounded_list(v: Any, limit: int = 1000) -> list:
+    """``v`` when it is a list of at most ``limit`` items (None: an empty one); TypeError otherwise."""
+    if v is None:
+        return []
+    if not isinstance(v, list) or len(v) > limit:
+        raise TypeError("not a list within the limits")
+    return v
 
 
 def finite_number(v: Any) -> float:

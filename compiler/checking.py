@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.compiler import counterparts, protocol
-from nestml_registry.compiler.characteriser import Characteriser, finite_number, finite_numbers
+from nestml_registry.compiler.characteriser import Characteriser, bounded_list, finite_number, finite_numbers
 from nestml_registry.compiler.comparison import Alignment, Report, Side, Tolerances, align, compare, explain
 from nestml_registry.compiler.counterparts import Counterpart
 from nestml_registry.compiler.errors import CheckFailed, InputError
@@ -117,11 +117,10 @@ def _stimulus(s: Any) -> dict:
 def _response(r: Any, n: int) -> dict:
     if not isinstance(r, dict) or not isinstance(r.get("results"), list) or len(r["results"]) != n:
         raise TypeError("a response is not one")
-    carried = r.get("carried") or []
-    if not isinstance(carried, list) or len(carried) > 1000:
-        raise TypeError("carried")
+    carried = bounded_list(r.get("carried"))
     return {"model": str(r.get("model"))[:MAX_NAME], "membrane": _name(r.get("membrane")),
-            "recorded": r.get("recorded") is True, "not_set": [str(x)[:MAX_NAME] for x in _list(r.get("not_set"))],
+            "recorded": r.get("recorded") is True,
+            "not_set": [str(x)[:MAX_NAME] for x in bounded_list(r.get("not_set"))],
             "carried": [{"name": str(c["name"])[:MAX_NAME], "value": finite_number(c["value"]),
                          "default": finite_number(c["default"])} for c in carried],
             "results": [{"spikes_ms": finite_numbers(x["spikes_ms"], MAX_SPIKES),
@@ -131,14 +130,6 @@ def _response(r: Any, n: int) -> dict:
 
 def _name(v: Any) -> str | None:
     return None if v is None else str(v)[:MAX_NAME]
-
-
-def _list(v: Any) -> list:
-    if v is None:
-        return []
-    if not isinstance(v, list) or len(v) > 1000:
-        raise TypeError("not a list within the limits")
-    return v
 
 
 
@@ -159,21 +150,21 @@ def stored_check(d: Any) -> dict[str, Any]:
             out[key] = _text(d[key])
     if d["verdict"] == "failed":
         return out
-    rows = _list(d["stimuli"])
+    rows = bounded_list(d["stimuli"])
     tolerances = dict(d["tolerances"])
     if len(tolerances) > 10:
         raise ValueError("tolerances")
     out.update(model=_text(d["model"]), agree=d["agree"] is True, processes=int(finite_number(d["processes"])),
                tolerances={_text(k)[:40]: finite_number(v) for k, v in tolerances.items()},
-               unmapped=[_text(x) for x in _list(d.get("unmapped"))],
-               not_aligned=[_text(x) for x in _list(d.get("not_aligned"))],
-               notes=[_text(x) for x in _list(d.get("notes"))],
-               membrane=[_name(x) for x in _list(d.get("membrane"))[:2]],
+               unmapped=[_text(x) for x in bounded_list(d.get("unmapped"))],
+               not_aligned=[_text(x) for x in bounded_list(d.get("not_aligned"))],
+               notes=[_text(x) for x in bounded_list(d.get("notes"))],
+               membrane=[_name(x) for x in bounded_list(d.get("membrane"))[:2]],
                aligned={_text(k): _text(v) for k, v in dict(d.get("aligned") or {}).items()},
                carried=[{"name": _text(c["name"]), "value": finite_number(c["value"]),
-                         "default": finite_number(c["default"])} for c in _list(d.get("carried"))],
+                         "default": finite_number(c["default"])} for c in bounded_list(d.get("carried"))],
                stimuli=[_stored_row(r) for r in rows[:MAX_STIMULI]],
-               curves=[_stored_curve(c) for c in _list(d.get("curves"))[:4]])
+               curves=[_stored_curve(c) for c in bounded_list(d.get("curves"))[:4]])
     if len(out["aligned"]) > 1000:
         raise ValueError("aligned")
     return out
@@ -190,7 +181,7 @@ def _stored_row(r: dict) -> dict[str, Any]:
 
 def _stored_curve(c: dict) -> dict[str, Any]:
     x = finite_numbers(c["x"], 100)
-    series = {k: [_maybe(v) for v in _list(c[k])[:100]] for k in ("model", "reference")}
+    series = {k: [_maybe(v) for v in bounded_list(c[k])[:100]] for k in ("model", "reference")}
     return {"title": _text(c["title"])[:100], "x_label": _text(c["x_label"])[:100],
             "y_label": _text(c["y_label"])[:100], "x": x, **series}
 

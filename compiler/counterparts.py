@@ -161,7 +161,3 @@ def counterpart_of(nestml_name: str | None, kind: str = "neuron") -> Counterpart
     """The NEST built-in a model of this NESTML name reimplements, or None."""
     return (NEURONS if kind == "neuron" else SYNAPSES).get(nestml_name or "")
 
-
-def describe() -> dict[str, object]:
-    """The table's identity, as stored with each verdict."""
-    return {"version": VERSION, "renames": dict(RENAMES)}

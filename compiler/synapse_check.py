@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nestml_registry.compiler import counterparts, protocol
-from nestml_registry.compiler.characteriser import Characteriser, finite_number, finite_numbers
+from nestml_registry.compiler.characteriser import Characteriser, bounded_list, finite_number, finite_numbers
 from nestml_registry.compiler.counterparts import Counterpart
 from nestml_registry.compiler.request import PAIR_MARK
 
@@ -74,16 +74,17 @@ def answer(data: dict) -> dict:
     for name in ("model", "reference"):
         side = data[name]
         if kind == "stdp":
-            weights = [finite_numbers(p, 2) for p in _bounded(side["weights"])]
-            window = [finite_numbers(p, 2) for p in _bounded(side["window"])]
+            weights = [finite_numbers(p, 2) for p in bounded_list(side["weights"], MAX_EVENTS)]
+            window = [finite_numbers(p, 2) for p in bounded_list(side["window"], MAX_EVENTS)]
             out[name] = {"weights": weights, "window": window}
         elif kind == "stp":
-            out[name] = {"efficacies": [finite_numbers(e, MAX_EVENTS) for e in _bounded(side["efficacies"])]}
+            trains = bounded_list(side["efficacies"], MAX_EVENTS)
+            out[name] = {"efficacies": [finite_numbers(e, MAX_EVENTS) for e in trains]}
         else:
             raise ValueError(f"no synapse protocol {kind!r}")
         out[name]["carried"] = [{"name": str(c["name"])[:100], "value": finite_number(c["value"]),
-                                 "default": finite_number(c["default"])} for c in _bounded(side.get("carried"))]
-        out[name]["not_set"] = [str(n)[:100] for n in _bounded(side.get("not_set"))]
+                                 "default": finite_number(c["default"])} for c in bounded_list(side.get("carried"))]
+        out[name]["not_set"] = [str(n)[:100] for n in bounded_list(side.get("not_set"))]
     return out
 
 
@@ -120,14 +121,6 @@ def _ratio(efficacies: list[float], i: int) -> float | None:
     if len(efficacies) < 2 or not efficacies[0]:
         return None
     return efficacies[i] / efficacies[0]
-
-
-def _bounded(v: Any) -> list:
-    if v is None:
-        return []
-    if not isinstance(v, list) or len(v) > MAX_EVENTS:
-        raise TypeError("not a list within the limits")
-    return v
 
 
 def _number(v: Any) -> bool:
