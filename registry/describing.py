@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nestml_registry.registry import metadata, model_text
+from nestml_registry.registry import metadata
 from nestml_registry.registry.errors import InvalidInput
 from nestml_registry.registry.records import record_event
 from nestml_registry.registry.tables import ModelVersion, Source
@@ -27,9 +27,8 @@ def describe(session: Session, reference: str, given: dict[str, Any], actor: str
     row = owned_version(session, reference, actor, admin, "describe")
     row.given_metadata = checked or None
     text = session.scalar(select(Source.text).where(Source.sha256 == row.source_sha256)) if row.source_sha256 else None
-    comment = model_text.comment_of(text or "", row.nestml_name)
-    found = metadata.merged(metadata.of(comment, [row.name, row.nestml_name], row.description or ""), checked)
-    row.keywords = model_text.keywords([row.name, row.nestml_name], row.description or "",
-                                       [*(row.parameters or []), *(row.state or [])], metadata.search_words(found))
+    row.keywords = metadata.version_words([row.name, row.nestml_name], row.description or "",
+                                          [*(row.parameters or []), *(row.state or [])], text or "",
+                                          row.nestml_name, checked)
     record_event(session, actor, "describe", f"{row.name}@{row.version}", {"metadata": checked})
     return row

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from nestml_registry.registry import model_text
+
 _UNDERLINE = re.compile(r"^\s*([=+\-~#*^])\1{2,}\s*$")
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
 _SPDX = re.compile(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+\-]+)")
@@ -100,6 +102,15 @@ def keywords_of(names: Iterable[str | None], description: str, comment: str) -> 
 def search_words(found: dict[str, Any]) -> list[str]:
     """What of the metadata a search matches: keywords, authors, DOIs."""
     return [*found["keywords"], *found["authors"], *found["dois"]]
+
+
+def version_words(names: list[str | None], description: str, variables: list[Any], text: str,
+                  nestml_name: str | None, given: dict[str, Any] | None = None) -> str:
+    """A version's search words (``model_versions.keywords``): its names, description, parameters and state
+    (:func:`nestml_registry.registry.model_text.keywords`), and the metadata of its source ``text``'s comment
+    with what its owner ``given``."""
+    found = merged(of(model_text.comment_of(text, nestml_name), names, description), given)
+    return model_text.keywords(names, description, variables, search_words(found))
 
 
 def check_given(given: dict[str, Any]) -> dict[str, Any]:

@@ -186,10 +186,9 @@ def _version_of(session: Session, model: dict[str, Any], digest: str, source_sha
         published_by=owner)
     description = model_text.description_of(text or "", model.get("nestml_name"))
     version.description = description
-    found = metadata.of(model_text.comment_of(text or "", model.get("nestml_name")),
-                        [name, model.get("nestml_name")], description)
-    version.keywords = model_text.keywords([name, model.get("nestml_name")], description,
-                                           [*version.parameters, *version.state], metadata.search_words(found))
+    version.keywords = metadata.version_words([name, model.get("nestml_name")], description,
+                                              [*version.parameters, *version.state], text or "",
+                                              model.get("nestml_name"))
     session.add(version)
     session.flush()
     return version, True

@@ -37,7 +37,7 @@ def upgrade() -> None:
 
 
 def _search_words() -> None:
-    from nestml_registry.registry import metadata, model_text
+    from nestml_registry.registry.metadata import version_words
 
     bind = op.get_bind()
     versions = sa.table("model_versions", sa.column("id"), sa.column("name"), sa.column("nestml_name"),
@@ -48,10 +48,9 @@ def _search_words() -> None:
                                   versions.c.parameters, versions.c.state, sources.c.text)
                         .select_from(versions.outerjoin(sources, sources.c.sha256 == versions.c.source_sha256))).all()
     for vid, name, nestml_name, description, parameters, state, text in rows:
-        found = metadata.of(model_text.comment_of(text or "", nestml_name), [name, nestml_name], description or "")
-        bind.execute(versions.update().where(versions.c.id == vid).values(keywords=model_text.keywords(
-            [name, nestml_name], description or "", [*(parameters or []), *(state or [])],
-            metadata.search_words(found))))
+        bind.execute(versions.update().where(versions.c.id == vid).values(keywords=version_words(
+            [name, nestml_name], description or "", [*(parameters or []), *(state or [])], text or "",
+            nestml_name)))
 
 
 def downgrade() -> None:
