@@ -14,6 +14,7 @@ from typing import Any
 
 from nestml_registry.cli import console
 from nestml_registry.cli.command_line import EXIT_FAILED, EXIT_OK, print_json, registry_client, remote_options
+from nestml_registry.compiler.errors import InputError
 from nestml_registry.compiler.library import KNOWN_LIMITS, LibraryBuild, plan, shipped_folder
 from nestml_registry.service.client.errors import FINAL_STATUSES, RegistryClientError
 from nestml_registry.service.settings import Settings
@@ -79,7 +80,11 @@ def _say(out: Any, text: str) -> None:
 
 
 def _submit(client: Any, b: LibraryBuild, toolchain: str | None) -> dict[str, Any]:
-    files = [(f.name, f.read_bytes()) for f in b.files]
+    try:
+        files = [(f.name, f.read_bytes()) for f in b.files]
+    except OSError as exc:
+        raise InputError(f"{b.model}: its source cannot be read ({exc}); run the import again when the folder is "
+                         "whole (what was published stays)") from exc
     pairs = [b.pair.to_dict()] if b.pair else []
     build = client.submit_build(files, pairs=pairs, toolchain=toolchain)
     return {"model": b.model, "kind": b.kind, "build": build.get("id"), "status": build.get("status"),

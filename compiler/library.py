@@ -65,7 +65,11 @@ def plan(folder: Path, only: list[str] | None = None) -> list[LibraryBuild]:
     partner = folder / "neurons" / f"{PARTNER}.nestml"
     builds = [LibraryBuild(f.stem, "neuron", (f,)) for f in files["neurons"]]
     for f in files["synapses"]:
-        ports = input_ports(f.read_text(encoding="utf-8"))
+        try:
+            ports = input_ports(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{f} cannot be read as NESTML text ({exc}): give a folder of .nestml files "
+                             "(--from DIR)") from exc
         reads_neuron = len([p for p, kind in ports if kind == "spike"]) > 1 or any(k == "continuous" for _, k in ports)
         builds.append(LibraryBuild(f.stem, "synapse", (partner, f), Pair(PARTNER, f.stem)) if reads_neuron
                       and partner.is_file() else LibraryBuild(f.stem, "synapse", (f,)))

@@ -115,3 +115,12 @@ def test_a_changed_stdp_parameter_differs_and_check_says_where(server: Server, i
     assert not report["agree"] and all(not r["agree"] for r in report["stimuli"])
     proc = server.cli("check", f"{name}@1", "--against", "nest:iaf_psc_exp")
     assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_folder_without_readable_models_is_refused_in_one_line(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "neurons").mkdir()
+    (tmp_path / "synapses").mkdir()
+    (tmp_path / "synapses" / "x_synapse.nestml").write_bytes(b"\xff\xfe\x00not text")
+    for folder, says in ((tmp_path, "cannot be read as NESTML text"), (tmp_path / "nope", "holds no NESTML models")):
+        proc = server.cli("library", "import", "--from", str(folder), "--dry-run")
+        assert proc.returncode == 2 and says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
