@@ -29,7 +29,8 @@ _SUBTHRESHOLD = ("NESTML's own tests compare the aeif models below threshold onl
                  "spike inside its adaptive GSL integration loop, in the middle of a time step, and the NESTML "
                  "model after the step")
 
-_AEIF_PSC = ("the same spikes up to 1.5 x rheobase, then the NESTML model fires more (14 against 12 at 2 x): where "
+_AEIF_PSC = ("the same V_m below threshold; at 1.1 x rheobase both fire twice, 150 ms apart, and from 1.5 x the "
+             "NESTML model fires more (14 against 12 at 1.5 x, 26 against 23 at 2 x): where "
              "each detects the threshold crossing differs (" + _SUBTHRESHOLD.split(": ", 1)[1] + "); that this "
              "is the cause is likely (the conductance-based aeif models agree) but not verified")
 
@@ -111,10 +112,10 @@ NEURONS: dict[str, Counterpart] = {
     "mat2_psc_exp_neuron": _N("mat2_psc_exp", maps={"omega": ""}, asserted="none against a built-in",
                               differs_because="the NESTML model's omega is its resting threshold relative to E_L "
                               "(19 mV, i.e. -51 mV), the built-in's is absolute (-51 mV), so omega is not carried "
-                              "over (the built-in keeps its -51 mV). With the same threshold they still part from "
-                              "1.5 x rheobase on (spike times 8 ms apart, then one or two spikes more for the "
-                              "built-in): where each applies the threshold's jump at a spike within the time "
-                              "step is the likely cause, not verified"),
+                              "over (the built-in keeps its -51 mV). With the same threshold they still part: "
+                              "spike times 8 ms apart at 1.1 x rheobase, then one and two spikes more for the "
+                              "built-in at 1.5 and 2 x: where each applies the threshold's jump at a spike within "
+                              "the time step is the likely cause, not verified"),
     "hill_tononi_neuron": _N("ht_neuron", asserted="none: NESTML's test leaves it out",
                              differs_because="the NESTML model names its parameters otherwise than ht_neuron "
                              "(AMPA_g_peak against g_peak_AMPA, Tau_m against tau_m, ...), so almost none carry "
