@@ -16,7 +16,7 @@ from typing import Any
 
 from nestml_registry.compiler import counterparts, protocol
 from nestml_registry.compiler.characteriser import Characteriser, bounded_list, finite_number, finite_numbers
-from nestml_registry.compiler.comparison import Alignment, Report, Side, Tolerances, align, compare, explain
+from nestml_registry.compiler.comparison import VERDICTS, Alignment, Report, Side, Tolerances, align, compare, explain
 from nestml_registry.compiler.counterparts import Counterpart
 from nestml_registry.compiler.errors import CheckFailed, InputError
 
@@ -133,7 +133,6 @@ def _name(v: Any) -> str | None:
 
 
 
-VERDICTS = ("agrees", "differs", "failed")
 
 
 def stored_check(d: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 from nestml_registry.compiler import protocol
 from nestml_registry.compiler.errors import InputError
 
+VERDICTS = ("agrees", "differs", "failed")  # of a check against a NEST counterpart, as stored
 SPIKE_GUARD_MS = 2.0  # V_m is compared until this long before the first spike of either model
 
 

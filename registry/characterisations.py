@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from nestml_registry.compiler.checking import VERDICTS
+from nestml_registry.compiler.comparison import VERDICTS
 from nestml_registry.compiler.counterparts import counterpart_of
 from nestml_registry.registry import clock, verdicts
 from nestml_registry.registry.db import insert_ignoring_conflicts

@@ -24,10 +24,10 @@ from nestml_registry.registry.tables import KnownToolchain, ModelModule, ModelVe
 logger = logging.getLogger(__name__)
 
 
-def fresh(session: Session, toolchain_id: object) -> bool:
+def fresh(session: Session, toolchain_id: str | None) -> bool:
     """Whether ``toolchain_id`` is not known yet, or known and not approved (what registering or
     approving it makes new to the queue)."""
-    row = session.get(KnownToolchain, str(toolchain_id)) if isinstance(toolchain_id, str) else None
+    row = session.get(KnownToolchain, toolchain_id) if isinstance(toolchain_id, str) else None
     return row is None or not row.approved
 
 
